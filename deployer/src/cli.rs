@@ -1,0 +1,59 @@
+//! Command-line types only; their doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Run a remote, OAuth-protected MCP server on AWS: build, deploy, operate, or serve it locally.
+#[derive(Debug, Parser)]
+#[command(name = "mcpctl", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Output format of commands that report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum OutputFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the whole server (MCP + OAuth) on 127.0.0.1 with an embedded store; no AWS account needed.
+    Dev(DevArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8787, env = "MCPCTL_DEV_PORT")]
+    pub(crate) port: u16,
+    /// Serve everything under this prefix, the way an API Gateway stage does (e.g. /prod).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) base_path: Option<String>,
+    /// Approve every valid authorization request without showing the consent page (scripted tests).
+    #[arg(long)]
+    pub(crate) auto_approve: bool,
+    /// Reproduce API Gateway REST: 403 outside the stage, WWW-Authenticate renamed to
+    /// x-amzn-Remapped-WWW-Authenticate on proxied responses, 401 challenges from the authorizer's gateway response.
+    #[arg(long)]
+    pub(crate) emulate_api_gateway: bool,
+    /// Keep signing keys and the store in this directory so tokens and registrations survive a restart.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Browser origins allowed on /mcp and for CORS (scheme://host[:port], port * for any).
+    /// Default: http://localhost:* and http://127.0.0.1:*.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub(crate) allow_origins: Vec<String>,
+    /// Leave out the fixture tools, resources and prompts of the MCP conformance suite.
+    #[arg(long)]
+    pub(crate) no_conformance_pack: bool,
+    /// How to print the ready message.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: OutputFormat,
+}

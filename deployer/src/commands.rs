@@ -1,0 +1,14 @@
+//! One module per subcommand, each with a `run`.
+
+mod dev;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Dispatches to the subcommand.
+pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
+    match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+    }
+}

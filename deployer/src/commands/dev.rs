@@ -1,0 +1,187 @@
+//! `mcpctl dev`: the handler's router on 127.0.0.1 with the embedded store and the dev identity
+//! (consent page for a fixed local user), so anyone can use the server with no AWS account.
+
+use std::{path::Path, process::ExitCode, sync::Arc};
+
+use handler::{
+    AppState,
+    clock::SystemClock,
+    config::{HandlerConfig, IdentityMode},
+    http::log::{LogTarget, init_json_logging},
+    keys::KeyMaterial,
+    state::Stores,
+    store::memory::MemoryStore,
+};
+use miette::{IntoDiagnostic, WrapErr, miette};
+
+use crate::{
+    cli::{DevArgs, OutputFormat},
+    dev::{apigw, state_dir},
+};
+
+/// Normalises `--base-path`: leading slash, no trailing slash, empty for the root.
+fn normalise_base_path(raw: Option<&str>) -> miette::Result<String> {
+    let Some(raw) = raw.map(str::trim).filter(|p| !p.is_empty() && *p != "/") else {
+        return Ok(String::new());
+    };
+    let path = format!("/{}", raw.trim_matches('/'));
+    let valid = path[1..].split('/').all(|segment| {
+        !segment.is_empty()
+            && segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    });
+    if !valid {
+        return Err(miette!(
+            help = "use a stage-like prefix such as /prod or /v1/api (letters, digits, - _ .)",
+            "--base-path `{raw}` is not a valid path prefix"
+        ));
+    }
+    Ok(path)
+}
+
+pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
+    init_json_logging(LogTarget::Stderr);
+    let base_path = normalise_base_path(args.base_path.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .into_diagnostic()
+        .wrap_err_with(|| {
+            format!(
+                "cannot listen on 127.0.0.1:{}; pick another --port (0 chooses a free one)",
+                args.port
+            )
+        })?;
+    let port = listener.local_addr().into_diagnostic()?.port();
+    let public_url =
+        url::Url::parse(&format!("http://127.0.0.1:{port}{base_path}")).into_diagnostic()?;
+
+    let mut config = HandlerConfig::new(public_url);
+    config.identity = IdentityMode::Dev {
+        auto_approve: args.auto_approve,
+    };
+    config.conformance_pack = !args.no_conformance_pack;
+    config.cimd.allow_insecure = true;
+    config.allowed_origins = if args.allow_origins.is_empty() {
+        vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()]
+    } else {
+        args.allow_origins.clone()
+    };
+    config.allowed_hosts = vec![
+        "127.0.0.1".into(),
+        "localhost".into(),
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+    ];
+
+    let (keys, store) = match &args.state_dir {
+        Some(dir) => state_dir::load(dir)?,
+        None => (
+            KeyMaterial::generate()
+                .into_diagnostic()
+                .wrap_err("cannot generate a signing key")?,
+            MemoryStore::new(),
+        ),
+    };
+    let state = AppState::new(
+        config.clone(),
+        keys,
+        Stores::memory(Arc::new(store)),
+        Arc::new(SystemClock),
+    );
+    let app = apigw::host_router(state, &base_path, args.emulate_api_gateway);
+
+    print_ready(
+        &config,
+        &base_path,
+        port,
+        args.state_dir.as_deref(),
+        args.output,
+        args.emulate_api_gateway,
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .into_diagnostic()
+        .wrap_err("the dev server stopped with an error")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_ready(
+    config: &HandlerConfig,
+    base_path: &str,
+    port: u16,
+    state_dir: Option<&Path>,
+    output: OutputFormat,
+    emulated: bool,
+) {
+    let client_config = serde_json::json!({ "mcpServers": { "mcpctl-dev": { "type": "http", "url": config.resource() } } });
+    match output {
+        OutputFormat::Json => {
+            let ready = serde_json::json!({
+                "mcp_url": config.resource(),
+                "issuer": config.issuer(),
+                "port": port,
+                "base_path": base_path,
+                "emulate_api_gateway": emulated,
+                "state_dir": state_dir.map(|d| d.display().to_string()),
+            });
+            println!("{ready}");
+        }
+        OutputFormat::Text => {
+            println!("mcpctl dev is serving the MCP server on loopback\n");
+            println!("  MCP URL:  {}", config.resource());
+            println!("  Issuer:   {}", config.issuer());
+            println!(
+                "  State:    {}",
+                state_dir.map_or_else(
+                    || "in memory (lost on exit; use --state-dir to keep it)".to_owned(),
+                    |d| d.display().to_string()
+                )
+            );
+            if emulated {
+                println!(
+                    "  Shape:    API Gateway REST emulated (stage prefix, renamed WWW-Authenticate)"
+                );
+            }
+            println!("\nClient configuration (paste into your MCP client):\n{client_config:#}\n");
+            println!("Press Ctrl-C to stop.");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_paths_are_normalised() {
+        assert_eq!(normalise_base_path(None).unwrap(), "");
+        assert_eq!(normalise_base_path(Some("/")).unwrap(), "");
+        assert_eq!(normalise_base_path(Some("prod/")).unwrap(), "/prod");
+        assert_eq!(normalise_base_path(Some("/v1/api")).unwrap(), "/v1/api");
+        assert!(normalise_base_path(Some("/a b")).is_err());
+        assert!(normalise_base_path(Some("/a//b")).is_err());
+    }
+}

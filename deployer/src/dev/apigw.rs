@@ -1,0 +1,105 @@
+//! How `mcpctl dev` hosts the router, optionally in the shape of a deployed API Gateway REST API.
+//!
+//! With `--emulate-api-gateway` it reproduces the behaviours that break MCP auth discovery:
+//! - a path outside the stage prefix gets API Gateway's 403 `Missing Authentication Token`;
+//! - a `WWW-Authenticate` header on a proxied (Lambda) response is renamed to
+//!   `x-amzn-Remapped-WWW-Authenticate`, so clients never see it;
+//! - the deployed stack therefore guards `POST /mcp` with a Lambda TOKEN authorizer whose
+//!   `UNAUTHORIZED` gateway response carries the RFC 9728 challenge (gateway responses are not
+//!   renamed); the emulation runs the same token verification the authorizer runs.
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use handler::{AppState, http::mcp_guard};
+
+const REMAPPED: HeaderName = HeaderName::from_static("x-amzn-remapped-www-authenticate");
+
+/// The router as `mcpctl dev` serves it.
+pub(crate) fn host_router(state: AppState, base_path: &str, emulate: bool) -> Router {
+    let app = handler::router(state.clone());
+    let app = if base_path.is_empty() {
+        app
+    } else {
+        Router::new().nest(base_path, app)
+    };
+    if !emulate {
+        // We own the whole origin, so also serve the origin-root well-known forms.
+        return if base_path.is_empty() {
+            app
+        } else {
+            app.merge(handler::well_known_root_router(state, base_path))
+        };
+    }
+    app.layer(middleware::from_fn_with_state(
+        Emulation {
+            state,
+            base_path: base_path.to_owned(),
+        },
+        api_gateway,
+    ))
+}
+
+#[derive(Clone)]
+struct Emulation {
+    state: AppState,
+    base_path: String,
+}
+
+fn gateway_response(status: StatusCode, message: &str) -> Response {
+    let mut response = (status, Json(serde_json::json!({ "message": message }))).into_response();
+    response.headers_mut().insert(
+        HeaderName::from_static("x-amzn-errortype"),
+        HeaderValue::from_static("GatewayResponse"),
+    );
+    response
+}
+
+async fn api_gateway(
+    State(emulation): State<Emulation>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let base = emulation.base_path.as_str();
+    let inside = base.is_empty() || path == base || path.starts_with(&format!("{base}/"));
+    if !inside {
+        return gateway_response(StatusCode::FORBIDDEN, "Missing Authentication Token");
+    }
+    let route = &path[base.len()..];
+    if route == "/mcp" && request.method() == Method::POST {
+        // The TOKEN authorizer: API Gateway answers 401 itself when the header is missing or the
+        // authorizer says Unauthorized; that gateway response carries the challenge unrenamed.
+        let valid = mcp_guard::bearer_token(&request)
+            .is_some_and(|token| mcp_guard::verify(&emulation.state, token).is_ok());
+        if !valid {
+            let mut response = gateway_response(StatusCode::UNAUTHORIZED, "Unauthorized");
+            if let Ok(value) = HeaderValue::from_str(&mcp_guard::challenge(&emulation.state, None))
+            {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            return response;
+        }
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let values: Vec<HeaderValue> = headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .cloned()
+        .collect();
+    if !values.is_empty() {
+        headers.remove(header::WWW_AUTHENTICATE);
+        for value in values {
+            headers.append(REMAPPED, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,251 @@
+//! What the handler needs to know about where it runs: its public URL (the issuer), the scopes
+//! it offers, token lifetimes, browser origins it trusts, and optional features.
+//!
+//! On Lambda everything comes from environment variables the CloudFormation template sets
+//! ([`HandlerConfig::from_env`]); `mcpctl dev` builds it in code.
+
+use std::time::Duration;
+
+use url::Url;
+
+/// Errors in the handler's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required environment variable is not set.
+    #[error(
+        "environment variable {0} is not set; the CloudFormation template sets it, so check the function's configuration"
+    )]
+    Missing(&'static str),
+    /// A value could not be parsed.
+    #[error("environment variable {name} has an invalid value: {reason}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+/// Who the user is at `/oauth/authorize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityMode {
+    /// A fixed local user confirmed on a consent page; `auto_approve` skips the page (scripted tests).
+    Dev {
+        /// Approve every valid request without showing the consent page.
+        auto_approve: bool,
+    },
+    /// No interactive sign-in: the authorization-code flow answers `access_denied`. Only
+    /// client_credentials works. This is the Lambda default until an upstream identity provider is configured.
+    Disabled,
+}
+
+/// Limits for fetching Client ID Metadata Documents.
+#[derive(Debug, Clone)]
+pub struct CimdPolicy {
+    /// Allow `http://` and loopback/private addresses (only for `mcpctl dev`).
+    pub allow_insecure: bool,
+    /// Largest document accepted.
+    pub max_bytes: usize,
+    /// Whole-fetch deadline.
+    pub timeout: Duration,
+    /// How long a fetched document is reused.
+    pub cache_ttl: Duration,
+}
+
+impl Default for CimdPolicy {
+    fn default() -> Self {
+        Self {
+            allow_insecure: false,
+            max_bytes: 5 * 1024,
+            timeout: Duration::from_secs(3),
+            cache_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The handler's configuration.
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    /// Public base URL without a trailing slash, e.g. `https://abc.execute-api.us-east-1.amazonaws.com/prod`.
+    /// It is the issuer; the MCP resource is `{public_url}/mcp`.
+    pub public_url: Url,
+    /// Scopes offered; the first is the default granted when a client asks for none.
+    pub scopes: Vec<String>,
+    /// Scope required to call `/mcp`.
+    pub mcp_scope: String,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Authorization-code lifetime (at most 10 minutes, RFC 6749 §4.1.2).
+    pub auth_code_ttl: Duration,
+    /// A replayed refresh token inside this window gets the same successor (a client lost the response).
+    pub refresh_grace: Duration,
+    /// Browser origins allowed on `/mcp` and for CORS: `scheme://host[:port]`, port `*` for any.
+    pub allowed_origins: Vec<String>,
+    /// Host names (with optional port) accepted in the `Host` header of MCP requests; empty accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Serve the fixture tools, resources and prompts the official conformance suite calls.
+    pub conformance_pack: bool,
+    /// User sign-in.
+    pub identity: IdentityMode,
+    /// Client ID Metadata Document limits.
+    pub cimd: CimdPolicy,
+    /// Largest request body accepted by the OAuth endpoints.
+    pub max_form_bytes: usize,
+    /// Largest MCP request body.
+    pub max_mcp_bytes: usize,
+    /// Open registration at `/dcr`; when false, clients are created by operators only.
+    pub registration_open: bool,
+}
+
+impl HandlerConfig {
+    /// Defaults for a server reachable at `public_url`.
+    pub fn new(public_url: Url) -> Self {
+        let host = public_url.host_str().unwrap_or_default().to_owned();
+        let mut allowed_hosts = vec![host.clone()];
+        if let Some(port) = public_url.port() {
+            allowed_hosts.push(format!("{host}:{port}"));
+        }
+        Self {
+            public_url: trim_trailing_slash(public_url),
+            scopes: vec![
+                "mcp".into(),
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+            ],
+            mcp_scope: "mcp".into(),
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            auth_code_ttl: Duration::from_secs(300),
+            refresh_grace: Duration::from_secs(30),
+            allowed_origins: Vec::new(),
+            allowed_hosts,
+            conformance_pack: false,
+            identity: IdentityMode::Disabled,
+            cimd: CimdPolicy::default(),
+            max_form_bytes: 16 * 1024,
+            max_mcp_bytes: 1024 * 1024,
+            registration_open: true,
+        }
+    }
+
+    /// The issuer identifier: the public URL, byte-exact as in every metadata document.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The canonical MCP resource URI (RFC 8707 audience of every access token).
+    pub fn resource(&self) -> String {
+        format!("{}/mcp", self.issuer())
+    }
+
+    /// An absolute URL for a path relative to the public URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer())
+    }
+
+    /// The protected-resource metadata URL advertised in `WWW-Authenticate`. It lives under the
+    /// public URL (not the origin root) so it is reachable behind an API Gateway stage prefix.
+    pub fn resource_metadata_url(&self) -> String {
+        self.url("/.well-known/oauth-protected-resource/mcp")
+    }
+
+    /// Reads the configuration the CloudFormation template gives the function.
+    ///
+    /// `MCP_PUBLIC_URL` (required), `MCP_ALLOWED_ORIGINS` (comma-separated),
+    /// `MCP_ALLOWED_HOSTS` (comma-separated, added to the public URL's host),
+    /// `MCP_ACCESS_TOKEN_TTL_SECONDS`, `MCP_REFRESH_TOKEN_TTL_SECONDS`, `MCP_CONFORMANCE_PACK`,
+    /// `MCP_REGISTRATION_OPEN`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let raw =
+            std::env::var("MCP_PUBLIC_URL").map_err(|_| ConfigError::Missing("MCP_PUBLIC_URL"))?;
+        let public_url = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+            name: "MCP_PUBLIC_URL",
+            reason: format!(
+                "{e}; expected an absolute https URL such as https://api.example.com/prod"
+            ),
+        })?;
+        let mut config = Self::new(public_url);
+        if let Ok(origins) = std::env::var("MCP_ALLOWED_ORIGINS") {
+            config.allowed_origins = split_list(&origins);
+        }
+        if let Ok(hosts) = std::env::var("MCP_ALLOWED_HOSTS") {
+            config.allowed_hosts.extend(split_list(&hosts));
+        }
+        if let Some(seconds) = env_u64("MCP_ACCESS_TOKEN_TTL_SECONDS")? {
+            config.access_token_ttl = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = env_u64("MCP_REFRESH_TOKEN_TTL_SECONDS")? {
+            config.refresh_token_ttl = Duration::from_secs(seconds);
+        }
+        config.conformance_pack = env_bool("MCP_CONFORMANCE_PACK")?.unwrap_or(false);
+        config.registration_open = env_bool("MCP_REGISTRATION_OPEN")?.unwrap_or(true);
+        Ok(config)
+    }
+}
+
+fn trim_trailing_slash(mut url: Url) -> Url {
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    url
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn env_u64(name: &'static str) -> Result<Option<u64>, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                name,
+                reason: format!("`{value}` is not a whole number of seconds"),
+            }),
+        Err(_) => Ok(None),
+    }
+}
+
+fn env_bool(name: &'static str) -> Result<Option<bool>, ConfigError> {
+    match std::env::var(name).as_deref() {
+        Ok("true" | "1") => Ok(Some(true)),
+        Ok("false" | "0") => Ok(Some(false)),
+        Ok(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("`{other}` is not true or false"),
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_and_resource_follow_the_public_url() {
+        let config = HandlerConfig::new(Url::parse("https://api.example.com/prod/").unwrap());
+        assert_eq!(config.issuer(), "https://api.example.com/prod");
+        assert_eq!(config.resource(), "https://api.example.com/prod/mcp");
+        assert_eq!(
+            config.resource_metadata_url(),
+            "https://api.example.com/prod/.well-known/oauth-protected-resource/mcp"
+        );
+    }
+
+    #[test]
+    fn root_public_url_has_no_trailing_slash() {
+        let config = HandlerConfig::new(Url::parse("http://127.0.0.1:8787").unwrap());
+        assert_eq!(config.issuer(), "http://127.0.0.1:8787");
+        assert_eq!(config.allowed_hosts, vec!["127.0.0.1", "127.0.0.1:8787"]);
+    }
+}

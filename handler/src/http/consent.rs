@@ -1,0 +1,299 @@
+//! `/oauth/authorize`: validate the request, then (in dev identity mode) show the consent page
+//! or auto-approve, and redirect back with a code.
+//!
+//! CSRF: the consent form carries a MAC over a random cookie value and the request it approves
+//! (double submit, bound to the request), and the cookie is `SameSite=Strict`, so a forged
+//! cross-site POST can neither read nor replay a valid token.
+
+use std::collections::HashMap;
+
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use url::Url;
+
+use super::{log::LogFields, pages};
+use crate::{
+    config::IdentityMode,
+    crypto,
+    oauth::{
+        authorize::{self, AuthorizeError, AuthorizeParams, ValidAuthorization},
+        error::OAuthError,
+    },
+    state::AppState,
+    store::UserClaims,
+};
+
+const COOKIE: &str = "mcp_consent";
+
+/// The fixed local user of the `dev` identity mode.
+pub fn dev_user() -> UserClaims {
+    UserClaims {
+        sub: "dev-user".into(),
+        name: Some("Local Developer".into()),
+        email: Some("dev@localhost".into()),
+    }
+}
+
+fn failure(error: AuthorizeError, client_id: Option<&str>) -> Response {
+    let mut response = match error {
+        AuthorizeError::Redirect(location) => Redirect::to(&location).into_response(),
+        AuthorizeError::Page(error) => {
+            let status = match &error {
+                OAuthError::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let mut page = pages::error_page(
+                status,
+                "This sign-in request cannot be completed",
+                error.description().unwrap_or_default(),
+            );
+            LogFields {
+                error: Some(error.to_string()),
+                ..LogFields::default()
+            }
+            .attach(&mut page);
+            return page;
+        }
+    };
+    LogFields {
+        client_id: client_id.map(str::to_owned),
+        error: Some("redirected_error".into()),
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}
+
+fn csrf_tag(state: &AppState, cookie: &str, request: &ValidAuthorization) -> String {
+    state.keys.mac.sign(&[
+        "consent",
+        cookie,
+        &request.client.client_id,
+        &request.redirect_uri,
+        &request.code_challenge,
+        &request.scope,
+        &request.resource,
+        request.state.as_deref().unwrap_or(""),
+    ])
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+async fn approve(state: &AppState, request: &ValidAuthorization, status: StatusCode) -> Response {
+    match authorize::approve(state, request, dev_user()).await {
+        Ok(location) => {
+            let mut response = match status {
+                StatusCode::SEE_OTHER => Redirect::to(&location).into_response(),
+                _ => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+            };
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            LogFields {
+                client_id: Some(request.client.client_id.clone()),
+                ..LogFields::default()
+            }
+            .attach(&mut response);
+            response
+        }
+        Err(error) => failure(error, Some(&request.client.client_id)),
+    }
+}
+
+/// `GET /oauth/authorize`.
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    let request = match authorize::validate(&state, &params).await {
+        Ok(request) => request,
+        Err(error) => return failure(error, params.client_id.as_deref()),
+    };
+    match state.config.identity {
+        IdentityMode::Dev { auto_approve: true } => {
+            approve(&state, &request, StatusCode::FOUND).await
+        }
+        IdentityMode::Dev {
+            auto_approve: false,
+        } => consent(&state, &headers, &request),
+        IdentityMode::Disabled => {
+            let error = OAuthError::AccessDenied(
+                "interactive sign-in is not configured on this server; use client_credentials"
+                    .into(),
+            );
+            let location = authorize::error_redirect(
+                &state,
+                &request.redirect_uri,
+                &error,
+                request.state.as_deref(),
+            );
+            failure(
+                AuthorizeError::Redirect(location),
+                Some(&request.client.client_id),
+            )
+        }
+    }
+}
+
+fn consent(state: &AppState, headers: &HeaderMap, request: &ValidAuthorization) -> Response {
+    let (cookie, fresh) = match cookie_value(headers) {
+        Some(cookie) => (cookie, false),
+        None => match crypto::random_token(24) {
+            Ok(cookie) => (cookie, true),
+            Err(e) => return failure(AuthorizeError::Page(e.into()), None),
+        },
+    };
+    let tag = csrf_tag(state, &cookie, request);
+    let redirect = Url::parse(&request.redirect_uri).ok();
+    let redirect_host = redirect
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| request.redirect_uri.clone());
+    let redirect_origin = redirect
+        .as_ref()
+        .map(|u| match u.scheme() {
+            "http" | "https" => u.origin().ascii_serialization(),
+            scheme => format!("{scheme}:"),
+        })
+        .unwrap_or_default();
+    let client = &request.client;
+    let client_name = client
+        .metadata
+        .client_name
+        .as_deref()
+        .unwrap_or(&client.client_id);
+    let scopes: Vec<&str> = request.scope.split(' ').collect();
+    let mut hidden: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &client.client_id),
+        ("redirect_uri", &request.redirect_uri),
+        ("code_challenge", &request.code_challenge),
+        ("code_challenge_method", "S256"),
+        ("scope", &request.scope),
+        ("resource", &request.resource),
+        ("csrf", &tag),
+    ];
+    if let Some(client_state) = &request.state {
+        hidden.push(("state", client_state));
+    }
+    let action = state.config.url("/oauth/authorize");
+    let user = dev_user();
+    let user_label = format!(
+        "{} ({})",
+        user.name.as_deref().unwrap_or(&user.sub),
+        user.email.as_deref().unwrap_or("")
+    );
+    let mut response = pages::consent_page(&pages::ConsentView {
+        client_name,
+        redirect_host: &redirect_host,
+        redirect_origin: &redirect_origin,
+        scopes: &scopes,
+        user: &user_label,
+        hidden: &hidden,
+        action: &action,
+    });
+    if fresh {
+        let secure = if state.config.public_url.scheme() == "https" {
+            "; Secure"
+        } else {
+            ""
+        };
+        let path = format!(
+            "{}/oauth",
+            state.config.public_url.path().trim_end_matches('/')
+        );
+        let cookie = format!(
+            "{COOKIE}={cookie}; Path={path}; HttpOnly; SameSite=Strict; Max-Age=600{secure}"
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// `POST /oauth/authorize`: the consent decision.
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Malformed form",
+            "The consent form could not be read.",
+        );
+    };
+    if !matches!(state.config.identity, IdentityMode::Dev { .. }) {
+        return pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Consent is not available",
+            "This server has no local consent step.",
+        );
+    }
+    let params: AuthorizeParams = match serde_json::to_value(&form).and_then(serde_json::from_value)
+    {
+        Ok(params) => params,
+        Err(_) => {
+            return pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Malformed form",
+                "The consent form could not be read.",
+            );
+        }
+    };
+    let request = match authorize::validate(&state, &params).await {
+        Ok(request) => request,
+        Err(error) => return failure(error, params.client_id.as_deref()),
+    };
+    let valid_csrf = match (cookie_value(&headers), form.get("csrf")) {
+        (Some(cookie), Some(tag)) => crypto::constant_time_eq(
+            csrf_tag(&state, &cookie, &request).as_bytes(),
+            tag.as_bytes(),
+        ),
+        _ => false,
+    };
+    if !valid_csrf {
+        let mut page = pages::error_page(
+            StatusCode::FORBIDDEN,
+            "This approval could not be verified",
+            "The form was not submitted from this server's consent page (missing or invalid CSRF token). Start the sign-in again.",
+        );
+        LogFields {
+            error: Some("csrf_failed".into()),
+            ..LogFields::default()
+        }
+        .attach(&mut page);
+        return page;
+    }
+    match form.get("decision").map(String::as_str) {
+        Some("approve") => approve(&state, &request, StatusCode::SEE_OTHER).await,
+        _ => {
+            let mut response = Redirect::to(&authorize::deny(&state, &request)).into_response();
+            LogFields {
+                client_id: Some(request.client.client_id.clone()),
+                error: Some("access_denied".into()),
+                ..LogFields::default()
+            }
+            .attach(&mut response);
+            response
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! One structured JSON line per request: time, level, request id, method, path, status,
+//! latency, and the client id, MCP method or grant type when the handler knew them. Handlers
+//! report those through [`LogFields`] in the response extensions; nothing secret is ever put there.
+
+use std::time::Instant;
+
+use axum::{extract::Request, middleware::Next, response::Response};
+
+/// Per-request facts a handler adds to the access log.
+#[derive(Debug, Clone, Default)]
+pub struct LogFields {
+    /// OAuth client.
+    pub client_id: Option<String>,
+    /// JSON-RPC method of an MCP request.
+    pub mcp_method: Option<String>,
+    /// Token grant type.
+    pub grant_type: Option<&'static str>,
+    /// RFC error code of a failed request.
+    pub error: Option<String>,
+    /// Internal detail of a server error (never shown to clients; no secrets).
+    pub detail: Option<String>,
+}
+
+impl LogFields {
+    /// Attaches the fields to a response, merging with any already there.
+    pub fn attach(self, response: &mut Response) {
+        let merged = match response.extensions_mut().remove::<LogFields>() {
+            Some(existing) => LogFields {
+                client_id: self.client_id.or(existing.client_id),
+                mcp_method: self.mcp_method.or(existing.mcp_method),
+                grant_type: self.grant_type.or(existing.grant_type),
+                error: self.error.or(existing.error),
+                detail: self.detail.or(existing.detail),
+            },
+            None => self,
+        };
+        response.extensions_mut().insert(merged);
+    }
+}
+
+/// A request id supplied by the host (the Lambda request id); generated otherwise.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Middleware writing the access log line.
+pub async fn access_log(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = match request.extensions().get::<RequestId>() {
+        Some(id) => id.0.clone(),
+        None => request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(64).collect())
+            .unwrap_or_else(|| crate::crypto::random_token(9).unwrap_or_default()),
+    };
+    let response = next.run(request).await;
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let status = response.status().as_u16();
+    let fields = response
+        .extensions()
+        .get::<LogFields>()
+        .cloned()
+        .unwrap_or_default();
+    let level_error = status >= 500;
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                target: "mcpctl::request",
+                request_id = %request_id,
+                method = %method,
+                route = %path,
+                status,
+                latency_ms = (latency_ms * 1000.0).round() / 1000.0,
+                client_id = fields.client_id.as_deref(),
+                mcp_method = fields.mcp_method.as_deref(),
+                grant_type = fields.grant_type,
+                error = fields.error.as_deref(),
+                detail = fields.detail.as_deref(),
+                "request"
+            )
+        };
+    }
+    if level_error {
+        line!(error);
+    } else {
+        line!(info);
+    }
+    response
+}
+
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard output (Lambda: CloudWatch).
+    Stdout,
+    /// Standard error (`mcpctl dev`, whose stdout carries data).
+    Stderr,
+}
+
+/// Installs the JSON log format used on Lambda and by `mcpctl dev` (level from `RUST_LOG`, default info).
+pub fn init_json_logging(target: LogTarget) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            match target {
+                LogTarget::Stdout => Box::new(std::io::stdout()),
+                LogTarget::Stderr => Box::new(std::io::stderr()),
+            }
+        })
+        .try_init();
+}

@@ -1,0 +1,181 @@
+//! The guard in front of `/mcp`: Origin check (DNS rebinding), bearer-token verification
+//! (RFC 6750 + RFC 9728 challenge), scope check, and the MCP method for the access log.
+//! It runs before rmcp sees the request, so an unauthenticated caller never reaches a tool.
+
+use axum::{
+    Json,
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use super::{log::LogFields, origin};
+use crate::{mcp::caller::Caller, oauth::jwt, state::AppState};
+
+/// The `WWW-Authenticate` challenge for `/mcp` (MCP authorization §Protected Resource Metadata).
+pub fn challenge(state: &AppState, error: Option<(&str, &str)>) -> String {
+    let config = &state.config;
+    let mut value = String::from("Bearer ");
+    if let Some((code, description)) = error {
+        value.push_str(&format!(
+            r#"error="{code}", error_description="{description}", "#
+        ));
+    }
+    value.push_str(&format!(
+        r#"resource_metadata="{}", scope="{}""#,
+        config.resource_metadata_url(),
+        config.mcp_scope
+    ));
+    value
+}
+
+fn refuse(
+    status: StatusCode,
+    challenge: Option<String>,
+    code: &str,
+    description: &str,
+) -> Response {
+    let body = serde_json::json!({ "error": code, "error_description": description });
+    let mut response = (status, Json(body)).into_response();
+    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    LogFields {
+        error: Some(code.to_owned()),
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}
+
+fn jsonrpc_refusal(status: StatusCode, code: i32, message: &str) -> Response {
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, Json(body)).into_response()
+}
+
+/// Reads the bearer token of a request (RFC 6750 §2.1; the scheme is case-insensitive).
+pub fn bearer_token(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Verifies the bearer token of a request against this server's issuer and resource.
+pub fn verify(state: &AppState, token: &str) -> Result<jwt::AccessClaims, jwt::TokenError> {
+    jwt::verify(
+        &state.keys.verifying,
+        token,
+        &state.config.issuer(),
+        &state.config.resource(),
+        state.now(),
+    )
+}
+
+#[derive(Deserialize)]
+struct MethodOnly<'a> {
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The middleware.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(origin_value) = request.headers().get(header::ORIGIN) {
+        let ok = origin_value
+            .to_str()
+            .is_ok_and(|o| origin::allowed(&state.config.allowed_origins, o));
+        if !ok {
+            let mut response = jsonrpc_refusal(
+                StatusCode::FORBIDDEN,
+                -32600,
+                "Forbidden: Origin is not allowed",
+            );
+            LogFields {
+                error: Some("origin_not_allowed".into()),
+                ..LogFields::default()
+            }
+            .attach(&mut response);
+            return response;
+        }
+    }
+
+    let Some(token) = bearer_token(&request) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            Some(challenge(&state, None)),
+            "invalid_token",
+            "a bearer access token is required",
+        );
+    };
+    let claims = match verify(&state, token) {
+        Ok(claims) => claims,
+        Err(error) => {
+            let description = error.to_string();
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                Some(challenge(&state, Some(("invalid_token", &description)))),
+                "invalid_token",
+                &description,
+            );
+        }
+    };
+    if !claims.has_scope(&state.config.mcp_scope) {
+        let description = format!("the token lacks the `{}` scope", state.config.mcp_scope);
+        let mut response = refuse(
+            StatusCode::FORBIDDEN,
+            Some(challenge(
+                &state,
+                Some(("insufficient_scope", &description)),
+            )),
+            "insufficient_scope",
+            &description,
+        );
+        LogFields {
+            client_id: Some(claims.client_id),
+            ..LogFields::default()
+        }
+        .attach(&mut response);
+        return response;
+    }
+
+    let (mut parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, state.config.max_mcp_bytes);
+    let bytes: Bytes = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return jsonrpc_refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                -32600,
+                "Request body is too large",
+            );
+        }
+    };
+    let mcp_method = serde_json::from_slice::<MethodOnly<'_>>(&bytes)
+        .ok()
+        .and_then(|m| m.method)
+        .map(|m| m.chars().take(64).collect());
+    let client_id = claims.client_id.clone();
+    parts.extensions.insert(Caller::from(claims));
+    let mut response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    LogFields {
+        client_id: Some(client_id),
+        mcp_method,
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}

@@ -1,0 +1,100 @@
+//! The router: the one seam every host (Lambda, `mcpctl dev`, tests) serves.
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{get, post, post_service},
+};
+
+use super::{consent, endpoints, log, mcp_guard, origin};
+use crate::{mcp, state::AppState};
+
+/// Every endpoint, at paths relative to the public URL (a host mounts it under a base path).
+pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    let guarded_mcp = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            mcp_guard::guard,
+        ))
+        .service(mcp::service(config));
+    // GET and DELETE on /mcp answer 405 without authentication (no session, no SSE stream).
+    let mcp_routes = Router::new().route(
+        "/mcp",
+        post_service(guarded_mcp)
+            .get(endpoints::mcp_method_not_allowed)
+            .delete(endpoints::mcp_method_not_allowed),
+    );
+
+    let oauth = Router::new()
+        .route("/dcr", post(endpoints::dcr_post))
+        .route(
+            "/clients/{client_id}",
+            get(endpoints::clients_get).delete(endpoints::clients_delete),
+        )
+        .route(
+            "/oauth/authorize",
+            get(consent::authorize_get).post(consent::authorize_post),
+        )
+        .route("/oauth/token", post(endpoints::token_post))
+        .route("/oauth/revoke", post(endpoints::revoke_post))
+        .route(
+            "/oauth/userinfo",
+            get(endpoints::userinfo).post(endpoints::userinfo),
+        )
+        .layer(DefaultBodyLimit::max(config.max_form_bytes));
+
+    Router::new()
+        .merge(well_known_routes())
+        .merge(oauth)
+        .merge(mcp_routes)
+        .fallback(endpoints::not_found)
+        .layer(origin::cors_layer(config.allowed_origins.clone()))
+        .layer(middleware::from_fn(log::access_log))
+        .with_state(state)
+}
+
+fn well_known_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(endpoints::authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(endpoints::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(endpoints::protected_resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(endpoints::protected_resource_metadata),
+        )
+        .route("/.well-known/jwks.json", get(endpoints::jwks))
+}
+
+/// The origin-root forms of the well-known documents for a server mounted under `base_path`
+/// (RFC 8414 §3.1 and RFC 9728 §3.1 insert the path after `/.well-known/...`). Hosts that own the
+/// whole origin (`mcpctl dev`, a custom domain) serve these too; API Gateway's default URL cannot.
+pub fn well_known_root_router(state: AppState, base_path: &str) -> Router {
+    let base = base_path.trim_end_matches('/');
+    Router::new()
+        .route(
+            &format!("/.well-known/oauth-authorization-server{base}"),
+            get(endpoints::authorization_server_metadata),
+        )
+        .route(
+            &format!("/.well-known/openid-configuration{base}"),
+            get(endpoints::openid_configuration),
+        )
+        .route(
+            &format!("/.well-known/oauth-protected-resource{base}/mcp"),
+            get(endpoints::protected_resource_metadata),
+        )
+        .layer(origin::cors_layer(state.config.allowed_origins.clone()))
+        .layer(middleware::from_fn(log::access_log))
+        .with_state(state)
+}

@@ -1,0 +1,61 @@
+//! `bootstrap`: the Lambda entry point. Builds the state once per container (keys, stores,
+//! config from the environment the CloudFormation template sets) and serves the same router as
+//! every other host through `lambda_http` (API Gateway REST proxy events).
+//!
+//! The template sets `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true`, so routes see `/mcp`, not `/prod/mcp`.
+
+use std::sync::Arc;
+
+use handler::{
+    AppState,
+    clock::SystemClock,
+    config::HandlerConfig,
+    http::log::{LogTarget, RequestId, init_json_logging},
+    keys::{KeyMaterial, StoredKeys, VerifyingKeys},
+    state::Stores,
+    store::memory::MemoryStore,
+};
+use lambda_http::{Error, RequestExt, tower::ServiceBuilder};
+
+/// Key material from the environment: `MCP_SIGNING_KEY` (base64 PKCS#8, only on the function
+/// that mints tokens) plus `MCP_MAC_SECRET`, or only `MCP_JWKS` (public keys) on a verify-only function.
+fn keys_from_env() -> Result<KeyMaterial, Error> {
+    let signing = std::env::var("MCP_SIGNING_KEY").ok();
+    let mac = std::env::var("MCP_MAC_SECRET").ok();
+    if let (Some(signing_key_pkcs8), Some(mac_secret)) = (signing, mac.clone()) {
+        return Ok(KeyMaterial::from_stored(&StoredKeys {
+            signing_key_pkcs8,
+            mac_secret,
+        })?);
+    }
+    let jwks = std::env::var("MCP_JWKS")
+        .map_err(|_| "neither MCP_SIGNING_KEY + MCP_MAC_SECRET nor MCP_JWKS is set; the function cannot verify tokens")?;
+    let verifying = VerifyingKeys::from_jwks_json(&jwks)?;
+    let mac = handler::crypto::MacKey::new(mac.unwrap_or_default().as_bytes());
+    Ok(KeyMaterial {
+        signing: None,
+        verifying,
+        mac,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_json_logging(LogTarget::Stdout);
+    let config = HandlerConfig::from_env()?;
+    let keys = keys_from_env()?;
+    // Until the DynamoDB store lands, a container keeps its state in memory.
+    let stores = Stores::memory(Arc::new(MemoryStore::new()));
+    let state = AppState::new(config, keys, stores, Arc::new(SystemClock));
+    let router = handler::router(state);
+    let service = ServiceBuilder::new()
+        .map_request(|mut request: lambda_http::Request| {
+            let id = request.lambda_context_ref().map(|c| c.request_id.clone());
+            if let Some(id) = id {
+                request.extensions_mut().insert(RequestId(id));
+            }
+            request
+        })
+        .service(router);
+    lambda_http::run(service).await
+}

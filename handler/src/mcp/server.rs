@@ -1,0 +1,120 @@
+//! The MCP server handler: capabilities, and the glue from rmcp's requests to our tools,
+//! prompts and resources.
+
+#![expect(
+    deprecated,
+    reason = "logging is part of every protocol version up to 2025-11-25, which this server serves"
+)]
+
+use std::{borrow::Cow, sync::Arc};
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    handler::server::{router::prompt::PromptRouter, tool::ToolRouter},
+    model::{
+        CompleteRequestParams, CompleteResult, CompletionInfo, Implementation,
+        ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SetLevelRequestParams,
+    },
+    prompt_handler,
+    service::RequestContext,
+    tool_handler,
+};
+
+use super::{prompts, resources, tools};
+use crate::config::HandlerConfig;
+
+/// The MCP server. Cloned per request; all state is shared.
+#[derive(Clone)]
+pub struct McpServer {
+    pub(crate) tool_router: Arc<ToolRouter<Self>>,
+    pub(crate) prompt_router: Arc<PromptRouter<Self>>,
+    pub(crate) conformance_pack: bool,
+}
+
+impl McpServer {
+    /// Builds the server for a configuration (the conformance pack is switched on by config).
+    pub fn new(config: &HandlerConfig) -> Self {
+        Self {
+            tool_router: Arc::new(tools::router(config.conformance_pack)),
+            prompt_router: Arc::new(prompts::router(config.conformance_pack)),
+            conformance_pack: config.conformance_pack,
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .enable_logging()
+                .enable_completions()
+                .build(),
+        )
+        .with_server_info(Implementation::new("mcpctl", env!("CARGO_PKG_VERSION")))
+        .with_instructions("A remote MCP server deployed with mcpctl. Call `whoami` to see who you are signed in as.")
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [rmcp::model::ProtocolVersion]> {
+        Cow::Borrowed(rmcp::model::ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list(
+            self.conformance_pack,
+        )))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(self.conformance_pack),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(&request.uri, self.conformance_pack, &context).map(Into::into)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let values = prompts::complete(
+            &request.r#ref,
+            &request.argument.name,
+            &request.argument.value,
+        );
+        let info = CompletionInfo::with_all_values(values)
+            .map_err(|e| ErrorData::internal_error(e, None))?;
+        Ok(CompleteResult::new(info))
+    }
+
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // Stateless: there is no session to remember the level in. Each tool call sends its log
+        // notifications on its own response stream; accepting the level keeps clients working.
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! Access tokens: ES256 JWTs (RFC 9068 shape) signed with our key and verified on every MCP
+//! request. The algorithm is pinned, the `kid` must be ours, and `iss`, `aud`, `exp` and `nbf`
+//! are checked against the [`crate::clock::Clock`], never the wall clock directly.
+
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{SigningKey, VerifyingKeys};
+
+/// The claims of our access tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user, or the client for client_credentials.
+    pub sub: String,
+    /// Audience: the MCP resource URI.
+    pub aud: String,
+    /// Expiry (epoch seconds).
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+    /// Not before.
+    pub nbf: u64,
+    /// Token id.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    /// User display name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// User e-mail, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl AccessClaims {
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
+/// Why a bearer token was refused. Each maps to 401 `invalid_token`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT.
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    /// `alg` is not ES256 (e.g. `none` or HS256).
+    #[error("the token's algorithm is not ES256")]
+    WrongAlgorithm,
+    /// `kid` missing or not one of ours.
+    #[error("the token was not signed by a key of this server")]
+    UnknownKey,
+    /// Signature invalid or claims malformed.
+    #[error("the token signature or claims are invalid")]
+    Invalid,
+    /// Issued by someone else.
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    /// For another resource.
+    #[error("the token is not for this resource")]
+    WrongAudience,
+    /// Expired.
+    #[error("the token has expired")]
+    Expired,
+    /// Not valid yet.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+}
+
+/// Errors signing a token.
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign the access token: {0}")]
+pub struct SignError(String);
+
+/// Signs `claims` with `key`.
+pub fn sign(key: &SigningKey, claims: &AccessClaims) -> Result<String, SignError> {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid().to_owned());
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(|e| SignError(e.to_string()))
+}
+
+/// Verifies a bearer token for `audience` issued by `issuer`, at time `now`.
+pub fn verify(
+    keys: &VerifyingKeys,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now: u64,
+) -> Result<AccessClaims, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.alg != Algorithm::ES256 {
+        return Err(TokenError::WrongAlgorithm);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.get(kid))
+        .ok_or(TokenError::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    // Time claims are checked below against the injected clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        .map_err(|_| TokenError::Invalid)?
+        .claims;
+    if claims.iss != issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if claims.aud != audience {
+        return Err(TokenError::WrongAudience);
+    }
+    if claims.exp <= now {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now + 5 {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    use super::*;
+
+    fn claims(now: u64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://as".into(),
+            sub: "u".into(),
+            aud: "https://as/mcp".into(),
+            exp: now + 60,
+            iat: now,
+            nbf: now,
+            jti: "j".into(),
+            client_id: "c".into(),
+            scope: "mcp".into(),
+            name: None,
+            email: None,
+        }
+    }
+
+    fn setup() -> (SigningKey, VerifyingKeys) {
+        let key = SigningKey::generate().unwrap();
+        let keys = VerifyingKeys::from_jwks(vec![key.public_jwk().clone()]).unwrap();
+        (key, keys)
+    }
+
+    #[test]
+    fn a_good_token_verifies() {
+        let (key, keys) = setup();
+        let token = sign(&key, &claims(1000)).unwrap();
+        assert_eq!(
+            verify(&keys, &token, "https://as", "https://as/mcp", 1000).unwrap(),
+            claims(1000)
+        );
+    }
+
+    #[test]
+    fn every_tampering_is_refused() {
+        let (key, keys) = setup();
+        let token = sign(&key, &claims(1000)).unwrap();
+        let v = |t: &str, now| verify(&keys, t, "https://as", "https://as/mcp", now);
+        assert_eq!(v(&token, 1060), Err(TokenError::Expired));
+        assert_eq!(
+            verify(&keys, &token, "https://other", "https://as/mcp", 1000),
+            Err(TokenError::WrongIssuer)
+        );
+        assert_eq!(
+            verify(&keys, &token, "https://as", "https://as/other", 1000),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(v("not-a-jwt", 1000), Err(TokenError::Malformed));
+
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        // Tampered payload: widen the scope, keep the signature.
+        let mut tampered = claims(1000);
+        tampered.scope = "mcp admin".into();
+        parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered).unwrap());
+        assert_eq!(v(&parts.join("."), 1000), Err(TokenError::Invalid));
+
+        // alg none with no signature.
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let none_token = format!("{none_header}.{}.", parts[1]);
+        assert!(matches!(
+            v(&none_token, 1000),
+            Err(TokenError::Malformed | TokenError::WrongAlgorithm)
+        ));
+
+        // A token from another key with the same kid is refused.
+        let (other, _) = setup();
+        let foreign = sign(&other, &claims(1000)).unwrap();
+        assert_eq!(v(&foreign, 1000), Err(TokenError::UnknownKey));
+    }
+}

@@ -1,0 +1,514 @@
+//! The token endpoint's grants (OAuth 2.1 §4.1.3, §4.2, §4.3): typed requests in, a
+//! [`TokenResponse`] or an [`OAuthError`] out.
+//!
+//! No grant returns a token before everything it depends on is stored: a refresh token is
+//! written (or rotated) first, and only then is the access token signed and returned, so a
+//! storage failure never leaves a client holding a refresh token the server does not know.
+
+use std::collections::HashMap;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde::Serialize;
+
+use super::{authorize::resolve_resource, error::OAuthError, jwt, pkce, scope};
+use crate::{
+    crypto,
+    state::AppState,
+    store::{ClientRecord, RefreshTokenRecord, Rotation, UserClaims},
+};
+
+/// A token request, by `grant_type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// Exchange an authorization code.
+    AuthorizationCode {
+        /// The code.
+        code: String,
+        /// Must equal the authorization request's.
+        redirect_uri: Option<String>,
+        /// PKCE verifier.
+        code_verifier: Option<String>,
+        /// RFC 8707 resource.
+        resource: Option<String>,
+    },
+    /// Rotate a refresh token.
+    RefreshToken {
+        /// The token.
+        refresh_token: String,
+        /// Narrowed scope.
+        scope: Option<String>,
+        /// RFC 8707 resource.
+        resource: Option<String>,
+    },
+    /// A confidential client acting for itself.
+    ClientCredentials {
+        /// Requested scope.
+        scope: Option<String>,
+        /// RFC 8707 resource.
+        resource: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    /// The wire name of the grant, for logs.
+    pub fn grant_type(&self) -> &'static str {
+        match self {
+            Self::AuthorizationCode { .. } => "authorization_code",
+            Self::RefreshToken { .. } => "refresh_token",
+            Self::ClientCredentials { .. } => "client_credentials",
+        }
+    }
+
+    /// Parses the form fields of a token request.
+    pub fn parse(form: &HashMap<String, String>) -> Result<Self, OAuthError> {
+        let get = |name: &str| form.get(name).filter(|v| !v.is_empty()).cloned();
+        let require = |name: &str| {
+            get(name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+        };
+        match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => Ok(Self::AuthorizationCode {
+                code: require("code")?,
+                redirect_uri: get("redirect_uri"),
+                code_verifier: get("code_verifier"),
+                resource: get("resource"),
+            }),
+            Some("refresh_token") => Ok(Self::RefreshToken {
+                refresh_token: require("refresh_token")?,
+                scope: get("scope"),
+                resource: get("resource"),
+            }),
+            Some("client_credentials") => Ok(Self::ClientCredentials {
+                scope: get("scope"),
+                resource: get("resource"),
+            }),
+            Some(other) => Err(OAuthError::UnsupportedGrantType(format!(
+                "grant_type `{}` is not supported; use authorization_code, refresh_token or client_credentials",
+                other.chars().take(60).collect::<String>()
+            ))),
+            None => Err(OAuthError::invalid_request("grant_type is required")),
+        }
+    }
+}
+
+/// How the client presented itself (RFC 6749 §2.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuthentication {
+    /// Client id.
+    pub client_id: String,
+    /// Secret, when one was sent.
+    pub secret: Option<String>,
+    /// `client_secret_basic`, `client_secret_post` or `none`.
+    pub method: &'static str,
+}
+
+impl ClientAuthentication {
+    /// Reads client credentials from an `Authorization: Basic` header and/or the form. Using
+    /// two methods at once is an error (RFC 6749 §2.3).
+    pub fn parse(
+        authorization: Option<&str>,
+        form: &HashMap<String, String>,
+    ) -> Result<Self, OAuthError> {
+        let form_id = form.get("client_id").filter(|v| !v.is_empty());
+        let form_secret = form.get("client_secret").filter(|v| !v.is_empty());
+        if let Some(header) = authorization {
+            let encoded = header
+                .strip_prefix("Basic ")
+                .or_else(|| header.strip_prefix("basic "))
+                .ok_or_else(|| {
+                    OAuthError::InvalidClient(
+                        "unsupported Authorization scheme at the token endpoint; use Basic".into(),
+                    )
+                })?;
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| OAuthError::InvalidClient("malformed Basic credentials".into()))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::InvalidClient("malformed Basic credentials".into()))?;
+            // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+            let id = form_decode(id)?;
+            let secret = form_decode(secret)?;
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not Basic and client_secret together",
+                ));
+            }
+            if form_id.is_some_and(|f| *f != id) {
+                return Err(OAuthError::InvalidClient(
+                    "client_id in the form differs from the Basic credentials".into(),
+                ));
+            }
+            return Ok(Self {
+                client_id: id,
+                secret: Some(secret),
+                method: "client_secret_basic",
+            });
+        }
+        let client_id = form_id.cloned().ok_or_else(|| {
+            OAuthError::InvalidClient(
+                "client authentication is required (Basic or client_id)".into(),
+            )
+        })?;
+        Ok(match form_secret {
+            Some(secret) => Self {
+                client_id,
+                secret: Some(secret.clone()),
+                method: "client_secret_post",
+            },
+            None => Self {
+                client_id,
+                secret: None,
+                method: "none",
+            },
+        })
+    }
+}
+
+fn form_decode(value: &str) -> Result<String, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={value}"))
+        .map_err(|_| OAuthError::InvalidClient("malformed Basic credentials".into()))?;
+    Ok(pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// JWT access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Granted scope.
+    pub scope: String,
+    /// New refresh token, when the grant issues one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Authenticates the client: confidential clients must present their secret; public clients
+/// must not claim one they do not have.
+pub async fn authenticate(
+    state: &AppState,
+    auth: &ClientAuthentication,
+) -> Result<ClientRecord, OAuthError> {
+    let unknown = || OAuthError::InvalidClient("client authentication failed".into());
+    let client = state
+        .find_client(&auth.client_id)
+        .await?
+        .ok_or_else(unknown)?;
+    match (&client.secret_hash, &auth.secret) {
+        (Some(hash), Some(secret)) if crypto::verify_secret(secret, hash) => Ok(client),
+        (None, None) => Ok(client),
+        _ => Err(unknown()),
+    }
+}
+
+/// Runs a grant for an authenticated client.
+pub async fn exchange(
+    state: &AppState,
+    client: &ClientRecord,
+    request: TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    let allowed = |grant: &str| client.metadata.grant_types.iter().any(|g| g == grant);
+    match request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+            resource,
+        } => {
+            if !allowed("authorization_code") {
+                return Err(OAuthError::UnauthorizedClient(
+                    "this client may not use the authorization_code grant".into(),
+                ));
+            }
+            let now = state.now();
+            // The code is consumed before any check: a code presented wrongly is burned, so an
+            // attacker who steals one gets no second try.
+            let record = state
+                .stores
+                .codes
+                .take(&crypto::hash_secret(&code), now)
+                .await?
+                .ok_or_else(|| {
+                    OAuthError::InvalidGrant(
+                        "the authorization code is invalid, expired or already used".into(),
+                    )
+                })?;
+            if record.client_id != client.client_id {
+                return Err(OAuthError::InvalidGrant(
+                    "the authorization code was issued to another client".into(),
+                ));
+            }
+            if redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
+                return Err(OAuthError::InvalidGrant(
+                    "redirect_uri does not match the authorization request".into(),
+                ));
+            }
+            pkce::verify(code_verifier.as_deref(), &record.code_challenge)?;
+            if let Some(resource) = resource.as_deref()
+                && resolve_resource(state, Some(resource))? != record.resource
+            {
+                return Err(OAuthError::InvalidTarget(
+                    "resource differs from the authorization request".into(),
+                ));
+            }
+            let refresh_token = if allowed("refresh_token") {
+                let token = crypto::random_token(32)?;
+                let family_id = crypto::random_token(16)?;
+                let record = refresh_record(
+                    state,
+                    &token,
+                    family_id,
+                    client,
+                    &record.user,
+                    &record.scope,
+                    &record.resource,
+                    now,
+                );
+                state.stores.refresh_tokens.put(record).await?;
+                Some(token)
+            } else {
+                None
+            };
+            issue(
+                state,
+                client,
+                &record.user,
+                record.scope,
+                record.resource,
+                refresh_token,
+                now,
+            )
+        }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope: requested_scope,
+            resource,
+        } => {
+            if !allowed("refresh_token") {
+                return Err(OAuthError::UnauthorizedClient(
+                    "this client may not use the refresh_token grant".into(),
+                ));
+            }
+            let now = state.now();
+            let old_hash = crypto::hash_secret(&refresh_token);
+            let invalid = || {
+                OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
+            };
+            let old = state
+                .stores
+                .refresh_tokens
+                .get(&old_hash, now)
+                .await?
+                .ok_or_else(invalid)?;
+            if old.client_id != client.client_id {
+                return Err(OAuthError::InvalidGrant(
+                    "the refresh token was issued to another client".into(),
+                ));
+            }
+            let narrowed = scope::narrow(&old.scope, requested_scope.as_deref())?;
+            if let Some(resource) = resource.as_deref()
+                && resolve_resource(state, Some(resource))? != old.resource
+            {
+                return Err(OAuthError::InvalidTarget(
+                    "resource differs from the original grant".into(),
+                ));
+            }
+            // The successor is derived from the old token, so a replay inside the grace window
+            // can be answered with the same successor although only hashes are stored.
+            let successor = state.keys.mac.sign(&["refresh-successor", &refresh_token]);
+            let record = refresh_record(
+                state,
+                &successor,
+                old.family_id.clone(),
+                client,
+                &old.user,
+                &narrowed,
+                &old.resource,
+                now,
+            );
+            match state
+                .stores
+                .refresh_tokens
+                .rotate(&old_hash, record, now, state.config.refresh_grace.as_secs())
+                .await?
+            {
+                Rotation::Rotated(_) | Rotation::GraceReplay(_) => issue(
+                    state,
+                    client,
+                    &old.user,
+                    narrowed,
+                    old.resource,
+                    Some(successor),
+                    now,
+                ),
+                Rotation::ReuseDetected => {
+                    tracing::warn!(client_id = %client.client_id, "refresh token reuse detected; grant family revoked");
+                    Err(invalid())
+                }
+                Rotation::Invalid => Err(invalid()),
+            }
+        }
+        TokenRequest::ClientCredentials {
+            scope: requested_scope,
+            resource,
+        } => {
+            if client.secret_hash.is_none() || !allowed("client_credentials") {
+                return Err(OAuthError::UnauthorizedClient(
+                    "this client may not use the client_credentials grant (register it as a confidential client with that grant type)".into(),
+                ));
+            }
+            let config = &state.config;
+            let granted = scope::resolve(
+                requested_scope.as_deref(),
+                &config.scopes,
+                client.metadata.scope.as_deref(),
+                &config.mcp_scope,
+            )?;
+            let audience = resolve_resource(state, resource.as_deref())?;
+            let user = UserClaims {
+                sub: client.client_id.clone(),
+                name: client.metadata.client_name.clone(),
+                email: None,
+            };
+            issue(state, client, &user, granted, audience, None, state.now())
+        }
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one row of the refresh-token table"
+)]
+fn refresh_record(
+    state: &AppState,
+    token: &str,
+    family_id: String,
+    client: &ClientRecord,
+    user: &UserClaims,
+    scope: &str,
+    resource: &str,
+    now: u64,
+) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: crypto::hash_secret(token),
+        family_id,
+        client_id: client.client_id.clone(),
+        user: user.clone(),
+        scope: scope.to_owned(),
+        resource: resource.to_owned(),
+        issued_at: now,
+        expires_at: now + state.config.refresh_token_ttl.as_secs(),
+        rotated_at: None,
+        successor_hash: None,
+        revoked: false,
+    }
+}
+
+fn issue(
+    state: &AppState,
+    client: &ClientRecord,
+    user: &UserClaims,
+    scope: String,
+    audience: String,
+    refresh_token: Option<String>,
+    now: u64,
+) -> Result<TokenResponse, OAuthError> {
+    let key = state.keys.signing.as_ref().ok_or_else(|| {
+        OAuthError::ServerError(
+            "this function has no signing key; token requests belong to the authorization function"
+                .into(),
+        )
+    })?;
+    let ttl = state.config.access_token_ttl.as_secs();
+    let claims = jwt::AccessClaims {
+        iss: state.config.issuer(),
+        sub: user.sub.clone(),
+        aud: audience,
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: crypto::random_token(16)?,
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+    };
+    let access_token =
+        jwt::sign(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope,
+        refresh_token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn grant_types_parse_or_fail_with_the_rfc_code() {
+        assert!(matches!(
+            TokenRequest::parse(&form(&[])),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            TokenRequest::parse(&form(&[("grant_type", "password")])),
+            Err(OAuthError::UnsupportedGrantType(_))
+        ));
+        assert!(matches!(
+            TokenRequest::parse(&form(&[("grant_type", "authorization_code")])),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert_eq!(
+            TokenRequest::parse(&form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "mcp")
+            ]))
+            .unwrap(),
+            TokenRequest::ClientCredentials {
+                scope: Some("mcp".into()),
+                resource: None
+            }
+        );
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20id:p%3Ass"));
+        let auth = ClientAuthentication::parse(Some(&header), &form(&[])).unwrap();
+        assert_eq!(
+            auth,
+            ClientAuthentication {
+                client_id: "my id".into(),
+                secret: Some("p:ss".into()),
+                method: "client_secret_basic"
+            }
+        );
+        assert!(
+            ClientAuthentication::parse(Some(&header), &form(&[("client_secret", "x")])).is_err()
+        );
+        assert!(ClientAuthentication::parse(Some("Bearer x"), &form(&[])).is_err());
+        assert!(ClientAuthentication::parse(None, &form(&[])).is_err());
+        assert_eq!(
+            ClientAuthentication::parse(None, &form(&[("client_id", "c")]))
+                .unwrap()
+                .method,
+            "none"
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! Storage: one async trait per table (clients, authorization codes, refresh tokens).
+//!
+//! Methods are named after their semantics so a DynamoDB implementation can make each one a
+//! single conditional write: [`AuthCodeStore::take`] is an atomic consume (conditional delete
+//! returning the old item), [`RefreshTokenStore::rotate`] marks the old token used and stores
+//! its successor in one transaction. Secrets arrive here already hashed; no store ever sees a
+//! usable code, token or client secret.
+//!
+//! A tiny implementation, to show the shape (see [`memory`] for the real one):
+//! ```
+//! # use handler::store::*;
+//! # use std::{collections::HashMap, sync::Mutex};
+//! struct OneMap(Mutex<HashMap<String, AuthCodeRecord>>);
+//! #[async_trait::async_trait]
+//! impl AuthCodeStore for OneMap {
+//!     async fn put(&self, code: AuthCodeRecord) -> Result<(), StoreError> {
+//!         self.0.lock().unwrap().insert(code.code_hash.clone(), code);
+//!         Ok(())
+//!     }
+//!     async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError> {
+//!         Ok(self.0.lock().unwrap().remove(code_hash).filter(|c| c.expires_at > now))
+//!     }
+//! }
+//! ```
+
+pub mod memory;
+
+use serde::{Deserialize, Serialize};
+
+/// A store failure. Each maps to one HTTP outcome at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An item with this key already exists.
+    #[error("an item with this key already exists")]
+    Conflict,
+    /// The backend is throttling or unavailable; retry later.
+    #[error("storage is temporarily unavailable: {reason}")]
+    Unavailable {
+        /// Seconds the client should wait.
+        retry_after: u64,
+        /// What the backend said (no secrets).
+        reason: String,
+    },
+    /// Anything else.
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+/// The registered metadata of a client (RFC 7591 §2), as validated at registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientMetadata {
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`.
+    pub grant_types: Vec<String>,
+    /// `code` or nothing.
+    pub response_types: Vec<String>,
+    /// `none`, `client_secret_basic`, `client_secret_post`.
+    pub token_endpoint_auth_method: String,
+    /// Space-separated scopes the client may ask for; `None` means any offered scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Human-readable name shown on the consent page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// Home page of the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    /// Logo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// Contacts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    /// Software id (RFC 7591).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    /// Software version (RFC 7591).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    /// `native` or `web` (SEP-837).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<String>,
+}
+
+/// A row of the clients table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// Client identifier (partition key).
+    pub client_id: String,
+    /// SHA-256 of the client secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// SHA-256 of the RFC 7592 registration access token.
+    pub registration_token_hash: Option<String>,
+    /// Validated metadata.
+    pub metadata: ClientMetadata,
+    /// Epoch seconds of registration.
+    pub issued_at: u64,
+}
+
+/// What the server knows about the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserClaims {
+    /// Stable subject identifier.
+    pub sub: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// E-mail address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A row of the authorization-codes table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthCodeRecord {
+    /// SHA-256 of the code (partition key).
+    pub code_hash: String,
+    /// Client the code was issued to.
+    pub client_id: String,
+    /// Redirect URI of the authorization request (must match at the token endpoint).
+    pub redirect_uri: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Granted scope.
+    pub scope: String,
+    /// RFC 8707 resource (the token audience).
+    pub resource: String,
+    /// The user who approved.
+    pub user: UserClaims,
+    /// Epoch seconds.
+    pub issued_at: u64,
+    /// Epoch seconds; also the DynamoDB TTL attribute.
+    pub expires_at: u64,
+}
+
+/// A row of the refresh-tokens table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token (partition key).
+    pub token_hash: String,
+    /// All tokens descending from one authorization share a family; reuse revokes it whole.
+    pub family_id: String,
+    /// Client the token belongs to.
+    pub client_id: String,
+    /// The user.
+    pub user: UserClaims,
+    /// Granted scope (a refresh may narrow it, never widen it).
+    pub scope: String,
+    /// Token audience.
+    pub resource: String,
+    /// Epoch seconds.
+    pub issued_at: u64,
+    /// Epoch seconds; also the DynamoDB TTL attribute.
+    pub expires_at: u64,
+    /// When the token was exchanged for its successor.
+    pub rotated_at: Option<u64>,
+    /// Hash of the successor, recorded at rotation.
+    pub successor_hash: Option<String>,
+    /// Revoked (by reuse detection, RFC 7009 revocation or client deletion).
+    pub revoked: bool,
+}
+
+/// The outcome of [`RefreshTokenStore::rotate`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// The token was live and is now replaced by the successor.
+    Rotated(RefreshTokenRecord),
+    /// The token was already rotated to exactly this successor within the grace window, and the
+    /// successor is still live: answer again with the same successor.
+    GraceReplay(RefreshTokenRecord),
+    /// The token was already used outside the grace window: its whole family is now revoked.
+    ReuseDetected,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// The clients table.
+#[async_trait::async_trait]
+pub trait ClientStore: Send + Sync + 'static {
+    /// Stores a new client; [`StoreError::Conflict`] if the id exists.
+    async fn create(&self, client: ClientRecord) -> Result<(), StoreError>;
+    /// Reads a client.
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    /// Deletes a client; `false` if it did not exist.
+    async fn delete(&self, client_id: &str) -> Result<bool, StoreError>;
+}
+
+/// The authorization-codes table.
+#[async_trait::async_trait]
+pub trait AuthCodeStore: Send + Sync + 'static {
+    /// Stores a new code.
+    async fn put(&self, code: AuthCodeRecord) -> Result<(), StoreError>;
+    /// Atomically removes and returns the code if it exists and has not expired at `now`.
+    /// Of many concurrent calls with one hash, at most one gets `Some`.
+    async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError>;
+}
+
+/// The refresh-tokens table.
+#[async_trait::async_trait]
+pub trait RefreshTokenStore: Send + Sync + 'static {
+    /// Stores the first token of a new family.
+    async fn put(&self, token: RefreshTokenRecord) -> Result<(), StoreError>;
+    /// Reads a live token (not expired at `now`, not revoked).
+    async fn get(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError>;
+    /// Exchanges `old_hash` for `successor` atomically: of many concurrent rotations of one
+    /// token, exactly one stores a successor. `grace` is the replay window in seconds.
+    async fn rotate(
+        &self,
+        old_hash: &str,
+        successor: RefreshTokenRecord,
+        now: u64,
+        grace: u64,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes one token and every token of its family (RFC 7009).
+    async fn revoke_family_of(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Revokes every token of a client (on client deletion).
+    async fn revoke_client(&self, client_id: &str) -> Result<(), StoreError>;
+}

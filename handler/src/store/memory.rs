@@ -1,0 +1,232 @@
+//! The embedded store: all three tables in one mutex-guarded map, optionally persisted to a JSON
+//! file after every write (`mcpctl dev --state-dir`) so registrations and tokens survive a
+//! restart. Each operation holds the lock for its whole read-modify-write, which gives the same
+//! atomicity the DynamoDB store gets from conditional writes.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Mutex, MutexGuard},
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, RefreshTokenRecord,
+    RefreshTokenStore, Rotation, StoreError,
+};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Tables {
+    clients: HashMap<String, ClientRecord>,
+    codes: HashMap<String, AuthCodeRecord>,
+    refresh_tokens: HashMap<String, RefreshTokenRecord>,
+}
+
+/// In-memory implementation of every store trait.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+    file: Option<PathBuf>,
+}
+
+impl MemoryStore {
+    /// An empty store that lives only in memory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store persisted to `file`, loading what is there.
+    pub fn persistent(file: &Path) -> Result<Self, StoreError> {
+        let tables = match std::fs::read(file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::Internal(format!(
+                    "{} is not a valid store snapshot ({e}); move it aside to start empty",
+                    file.display()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Tables::default(),
+            Err(e) => {
+                return Err(StoreError::Internal(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                )));
+            }
+        };
+        Ok(Self {
+            tables: Mutex::new(tables),
+            file: Some(file.to_owned()),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Tables>, StoreError> {
+        self.tables
+            .lock()
+            .map_err(|_| StoreError::Internal("store lock poisoned".into()))
+    }
+
+    /// Writes the snapshot (temp file + rename, so a crash never leaves half a file).
+    fn persist(&self, tables: &Tables) -> Result<(), StoreError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(tables).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, file))
+            .map_err(|e| StoreError::Internal(format!("cannot write {}: {e}", file.display())))
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientStore for MemoryStore {
+    async fn create(&self, client: ClientRecord) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        if tables.clients.contains_key(&client.client_id) {
+            return Err(StoreError::Conflict);
+        }
+        tables.clients.insert(client.client_id.clone(), client);
+        self.persist(&tables)
+    }
+
+    async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.lock()?.clients.get(client_id).cloned())
+    }
+
+    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        let mut tables = self.lock()?;
+        let existed = tables.clients.remove(client_id).is_some();
+        if existed {
+            self.persist(&tables)?;
+        }
+        Ok(existed)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuthCodeStore for MemoryStore {
+    async fn put(&self, code: AuthCodeRecord) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        if tables.codes.contains_key(&code.code_hash) {
+            return Err(StoreError::Conflict);
+        }
+        tables.codes.insert(code.code_hash.clone(), code);
+        self.persist(&tables)
+    }
+
+    async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError> {
+        let mut tables = self.lock()?;
+        let taken = tables.codes.remove(code_hash);
+        if taken.is_some() {
+            self.persist(&tables)?;
+        }
+        Ok(taken.filter(|code| code.expires_at > now))
+    }
+}
+
+fn live(token: &RefreshTokenRecord, now: u64) -> bool {
+    !token.revoked && token.expires_at > now
+}
+
+fn revoke_family(tables: &mut Tables, family_id: &str) {
+    for token in tables.refresh_tokens.values_mut() {
+        if token.family_id == family_id {
+            token.revoked = true;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshTokenStore for MemoryStore {
+    async fn put(&self, token: RefreshTokenRecord) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        if tables.refresh_tokens.contains_key(&token.token_hash) {
+            return Err(StoreError::Conflict);
+        }
+        tables
+            .refresh_tokens
+            .insert(token.token_hash.clone(), token);
+        self.persist(&tables)
+    }
+
+    async fn get(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .refresh_tokens
+            .get(token_hash)
+            .filter(|t| live(t, now))
+            .cloned())
+    }
+
+    async fn rotate(
+        &self,
+        old_hash: &str,
+        successor: RefreshTokenRecord,
+        now: u64,
+        grace: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut tables = self.lock()?;
+        let Some(old) = tables.refresh_tokens.get(old_hash).cloned() else {
+            return Ok(Rotation::Invalid);
+        };
+        if !live(&old, now) {
+            return Ok(Rotation::Invalid);
+        }
+        let outcome = match (old.rotated_at, old.successor_hash.as_deref()) {
+            (None, _) => {
+                if let Some(entry) = tables.refresh_tokens.get_mut(old_hash) {
+                    entry.rotated_at = Some(now);
+                    entry.successor_hash = Some(successor.token_hash.clone());
+                }
+                tables
+                    .refresh_tokens
+                    .insert(successor.token_hash.clone(), successor);
+                Rotation::Rotated(old)
+            }
+            (Some(rotated_at), Some(successor_hash))
+                if now.saturating_sub(rotated_at) <= grace
+                    && successor_hash == successor.token_hash
+                    && tables
+                        .refresh_tokens
+                        .get(successor_hash)
+                        .is_some_and(|s| live(s, now) && s.rotated_at.is_none()) =>
+            {
+                return Ok(Rotation::GraceReplay(old));
+            }
+            _ => {
+                revoke_family(&mut tables, &old.family_id);
+                Rotation::ReuseDetected
+            }
+        };
+        self.persist(&tables)?;
+        Ok(outcome)
+    }
+
+    async fn revoke_family_of(&self, token_hash: &str) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        let Some(family) = tables
+            .refresh_tokens
+            .get(token_hash)
+            .map(|t| t.family_id.clone())
+        else {
+            return Ok(());
+        };
+        revoke_family(&mut tables, &family);
+        self.persist(&tables)
+    }
+
+    async fn revoke_client(&self, client_id: &str) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        for token in tables.refresh_tokens.values_mut() {
+            if token.client_id == client_id {
+                token.revoked = true;
+            }
+        }
+        tables.codes.retain(|_, code| code.client_id != client_id);
+        self.persist(&tables)
+    }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Installs the external test harness (pinned) into tests/harness/ — idempotent and fast when up to date.
+#
+#   tests/harness/install.sh [--node-only | --python-only] [--force] [--quiet]
+#
+#   node:   `npm ci --no-audit --no-fund` from package-lock.json into tests/harness/node_modules
+#           (conformance 0.1.16, conformance-next = 0.2.0-alpha.12, @modelcontextprotocol/sdk 1.32.2).
+#           Skipped when node_modules/.harness-stamp holds the sha256 of package.json + package-lock.json
+#           (and node_modules/.package-lock.json exists); the stamp is written only after a successful npm ci.
+#   python: venv at tests/harness/.venv, `pip install --no-deps -r requirements.lock` (every package pinned ==)
+#           then `pip check` and an import test. Skipped when .venv/.harness-stamp holds the sha256 of
+#           requirements.lock + the interpreter version.
+#   Env: PYTHON (default python3), NPM (default npm).
+#   Concurrent calls (e.g. parallel cargo tests) serialise on .work/install.lock.
+# Exit status: 0 ok, 1 an install step failed, 2 bad usage, 3 a required tool (node, npm, python3) is missing.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DO_NODE=1; DO_PY=1; FORCE=0; QUIET=0
+for a in "$@"; do
+  case "$a" in
+    --node-only) DO_PY=0;; --python-only) DO_NODE=0;; --force) FORCE=1;; --quiet|-q) QUIET=1;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0;;
+    *) echo "install.sh: unknown option '$a' (see --help)" >&2; exit 2;;
+  esac
+done
+say() { [[ $QUIET == 1 ]] || echo "install.sh: $*"; }
+die() { echo "install.sh: ERROR: $*" >&2; exit "${2:-1}"; }
+PYTHON="${PYTHON:-python3}"; NPM="${NPM:-npm}"
+
+# ---- prerequisites (checked before anything is touched) ----
+missing=()
+if [[ $DO_NODE == 1 ]]; then
+  command -v node >/dev/null 2>&1 || missing+=("node (Node.js >= 20; Debian: apt-get install nodejs)")
+  command -v "$NPM" >/dev/null 2>&1 || missing+=("npm (Debian: apt-get install npm)")
+fi
+if [[ $DO_PY == 1 ]]; then
+  command -v "$PYTHON" >/dev/null 2>&1 || missing+=("$PYTHON (Python >= 3.10 with the venv module; Debian: apt-get install python3 python3-venv)")
+fi
+command -v sha256sum >/dev/null 2>&1 || missing+=("sha256sum (coreutils)")
+if ((${#missing[@]})); then
+  for m in "${missing[@]}"; do echo "install.sh: ERROR: missing required tool: $m" >&2; done
+  exit 3
+fi
+if [[ $DO_NODE == 1 ]]; then
+  NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
+  (( NODE_MAJOR >= 20 )) || die "node $(node --version) is too old: the harness needs Node.js >= 20" 3
+fi
+if [[ $DO_PY == 1 ]]; then
+  "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+    || die "$PYTHON is $("$PYTHON" --version 2>&1): the MCP Python SDK needs Python >= 3.10" 3
+  "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
+    || die "$PYTHON has no working venv/ensurepip module (Debian: apt-get install python3-venv)" 3
+fi
+
+mkdir -p "$HERE/.work"
+exec 9>"$HERE/.work/install.lock"
+if command -v flock >/dev/null 2>&1; then flock -w 900 9 || die "timed out waiting for another install.sh (lock $HERE/.work/install.lock)"; fi
+
+# ---- node ----
+if [[ $DO_NODE == 1 ]]; then
+  want="$(cat "$HERE/package.json" "$HERE/package-lock.json" | sha256sum | cut -d' ' -f1) node-major=$NODE_MAJOR"
+  stamp="$HERE/node_modules/.harness-stamp"
+  if [[ $FORCE == 0 && -f "$HERE/node_modules/.package-lock.json" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "node_modules up to date (lock sha256 matches)"
+  else
+    say "npm ci (pinned by package-lock.json) ..."
+    rm -f "$stamp"
+    log="$HERE/.work/npm-ci.log"
+    if ! (cd "$HERE" && "$NPM" ci --no-audit --no-fund --loglevel=error >"$log" 2>&1); then
+      tail -n 30 "$log" >&2
+      die "npm ci failed in $HERE (full log: $log)"
+    fi
+    [[ -d "$HERE/node_modules/@modelcontextprotocol/conformance" && -d "$HERE/node_modules/conformance-next" && -d "$HERE/node_modules/@modelcontextprotocol/sdk" ]] \
+      || die "npm ci finished but the pinned packages are not in $HERE/node_modules"
+    echo "$want" > "$stamp"
+    say "node_modules installed: $(cd "$HERE" && node -p 'const v=(p)=>require("./node_modules/"+p+"/package.json").version; ["@modelcontextprotocol/conformance","conformance-next","@modelcontextprotocol/sdk"].map(p=>p+"@"+v(p)).join(" ")')"
+  fi
+fi
+
+# ---- python ----
+if [[ $DO_PY == 1 ]]; then
+  VENV="$HERE/.venv"
+  want="$(sha256sum < "$HERE/requirements.lock" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print("py%d.%d.%d" % sys.version_info[:3])')"
+  stamp="$VENV/.harness-stamp"
+  if [[ $FORCE == 0 && -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "python venv up to date (requirements.lock sha256 matches)"
+  else
+    say "python venv $VENV from requirements.lock ..."
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV" || die "'$PYTHON -m venv $VENV' failed (Debian: apt-get install python3-venv)"
+    log="$HERE/.work/pip-install.log"
+    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --no-deps -r "$HERE/requirements.lock" >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      die "pip install -r requirements.lock failed (full log: $log)"
+    fi
+    "$VENV/bin/python" -m pip check --disable-pip-version-check >>"$log" 2>&1 \
+      || { tail -n 10 "$log" >&2; die "pip check failed: requirements.lock is missing a dependency (regenerate it, see README.md)"; }
+    "$VENV/bin/python" -c 'import mcp, httpx2; from mcp.client.auth import OAuthClientProvider' >>"$log" 2>&1 \
+      || { tail -n 10 "$log" >&2; die "the venv cannot import mcp/httpx2"; }
+    echo "$want" > "$stamp"
+    say "python venv installed: $("$VENV/bin/python" -m pip freeze --disable-pip-version-check | grep -E '^(mcp|httpx2)==' | tr '\n' ' ')"
+  fi
+fi
+exit 0
