@@ -2,7 +2,9 @@
 //! config from the environment the CloudFormation template sets) and serves the same router as
 //! every other host through `lambda_http` (API Gateway REST proxy events).
 //!
-//! The template sets `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true`, so routes see `/mcp`, not `/prod/mcp`.
+//! Routes see `/mcp`, not `/prod/mcp`: see `lambda_adapter`.
+
+mod lambda_adapter;
 
 use std::sync::Arc;
 
@@ -10,12 +12,12 @@ use handler::{
     AppState,
     clock::SystemClock,
     config::HandlerConfig,
-    http::log::{LogTarget, RequestId, init_json_logging},
+    http::log::{LogTarget, init_json_logging},
     keys::{KeyMaterial, StoredKeys, VerifyingKeys},
     state::Stores,
     store::memory::MemoryStore,
 };
-use lambda_http::{Error, RequestExt, tower::ServiceBuilder};
+use lambda_http::Error;
 
 /// Key material from the environment: `MCP_SIGNING_KEY` (base64 PKCS#8, only on the function
 /// that mints tokens) plus `MCP_MAC_SECRET`, or only `MCP_JWKS` (public keys) on a verify-only function.
@@ -47,15 +49,5 @@ async fn main() -> Result<(), Error> {
     // Until the DynamoDB store lands, a container keeps its state in memory.
     let stores = Stores::memory(Arc::new(MemoryStore::new()));
     let state = AppState::new(config, keys, stores, Arc::new(SystemClock));
-    let router = handler::router(state);
-    let service = ServiceBuilder::new()
-        .map_request(|mut request: lambda_http::Request| {
-            let id = request.lambda_context_ref().map(|c| c.request_id.clone());
-            if let Some(id) = id {
-                request.extensions_mut().insert(RequestId(id));
-            }
-            request
-        })
-        .service(router);
-    lambda_http::run(service).await
+    lambda_http::run(lambda_adapter::service(handler::router(state))).await
 }

@@ -326,8 +326,26 @@ async function runAuthCode() {
       await r.text().catch(() => {});
       expect(r.ok, 'refreshed access token accepted by MCP endpoint', `HTTP ${r.status}`);
       if (NEGATIVE && nt.refresh_token && nt.refresh_token !== t.refresh_token) {
-        const again = await refreshAuthorization(asInfo.authorizationServerUrl, { metadata: md, clientInformation: provider.clientInformation(), refreshToken: t.refresh_token, resource: asInfo.resourceMetadata?.resource, fetchFn: makeLoggingFetch('negative') }).then(() => 'accepted', (e) => e);
-        expect(again !== 'accepted' && /invalid_grant|InvalidGrant/.test(`${again?.constructor?.name} ${again?.errorCode ?? ''} ${again?.message ?? ''}`), 'negative: rotated-out refresh token rejected (invalid_grant)', again === 'accepted' ? 'old refresh token still works' : errText(again));
+        const refreshWith = (token) => refreshAuthorization(asInfo.authorizationServerUrl, { metadata: md, clientInformation: provider.clientInformation(), refreshToken: token, resource: asInfo.resourceMetadata?.resource, fetchFn: makeLoggingFetch('negative') }).then((tokens) => tokens, (e) => e);
+        const isInvalidGrant = (e) => !e?.access_token && /invalid_grant|InvalidGrant/.test(`${e?.constructor?.name} ${e?.errorCode ?? ''} ${e?.message ?? ''}`);
+        // A replay of the rotated-out token is either refused, or (inside the server's short grace
+        // window for lost responses) answered with the SAME successor: never a new grant.
+        const again = await refreshWith(t.refresh_token);
+        if (again?.access_token) {
+          expect(again.refresh_token === nt.refresh_token, 'negative: rotated-out refresh token replay inside the grace window returns the same successor, never a new one', again.refresh_token === nt.refresh_token ? 'same successor' : 'a different refresh token was issued');
+        } else {
+          expect(isInvalidGrant(again), 'negative: rotated-out refresh token rejected (invalid_grant)', errText(again));
+        }
+        // Once the successor has been used, replaying the first token is reuse: it must fail and
+        // revoke the whole grant family, including the newest token.
+        const nt2 = await refreshWith(nt.refresh_token);
+        expect(!!nt2?.access_token, 'refresh_token grant with the rotated successor', nt2?.access_token ? 'ok' : errText(nt2));
+        if (nt2?.refresh_token) {
+          const reuse = await refreshWith(t.refresh_token);
+          expect(isInvalidGrant(reuse), 'negative: refresh token reuse after rotation rejected (invalid_grant)', reuse?.access_token ? 'old refresh token still works' : errText(reuse));
+          const family = await refreshWith(nt2.refresh_token);
+          expect(isInvalidGrant(family), 'negative: reuse revoked the whole grant family (newest refresh token rejected)', family?.access_token ? 'newest refresh token still works after reuse' : errText(family));
+        }
       }
     }
   } else warn('refresh_token issued', 'no refresh_token in token response (clients must re-authorize when the access token expires)');

@@ -40,7 +40,9 @@ pub fn dev_user() -> UserClaims {
 
 fn failure(error: AuthorizeError, client_id: Option<&str>) -> Response {
     let mut response = match error {
-        AuthorizeError::Redirect(location) => Redirect::to(&location).into_response(),
+        AuthorizeError::Redirect(location) => {
+            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+        }
         AuthorizeError::Page(error) => {
             let status = match &error {
                 OAuthError::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

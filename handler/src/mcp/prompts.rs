@@ -1,14 +1,66 @@
 //! Prompts (and the completion of their arguments).
 
 use rmcp::{
-    handler::server::{router::prompt::PromptRouter, wrapper::Parameters},
-    model::{ContentBlock, PromptMessage, Reference, ResourceContents, Role},
+    ErrorData, RoleServer,
+    handler::server::{
+        prompt::IntoGetPromptResult, router::prompt::PromptRouter, wrapper::Parameters,
+    },
+    model::{
+        ContentBlock, ElicitResult, GetPromptResponse, GetPromptResult, InputRequiredResult,
+        InputResponses, PromptMessage, Reference, ResourceContents, Role,
+    },
     prompt, prompt_router,
+    service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{McpServer, conformance::PNG_1X1};
+use super::{
+    McpServer,
+    conformance::{self, Need, PNG_1X1},
+};
+
+/// The MRTR fields of a `prompts/get` request (`inputResponses`, `requestState`), which rmcp's
+/// prompt router does not pass on; `get_prompt` puts them in the request context's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Continuation {
+    /// The client's answers to the previous round's input requests.
+    pub input_responses: Option<InputResponses>,
+    /// The opaque state of the previous round, echoed by the client.
+    pub request_state: Option<String>,
+}
+
+impl Continuation {
+    /// The continuation carried by `context`, empty on a first round.
+    pub(crate) fn of(context: &RequestContext<RoleServer>) -> Self {
+        context
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A prompt result that may first need a round of client input (MRTR).
+pub(crate) struct PromptOutcome(GetPromptResponse);
+
+impl From<GetPromptResult> for PromptOutcome {
+    fn from(result: GetPromptResult) -> Self {
+        Self(result.into())
+    }
+}
+
+impl From<InputRequiredResult> for PromptOutcome {
+    fn from(result: InputRequiredResult) -> Self {
+        Self(result.into())
+    }
+}
+
+impl IntoGetPromptResult for PromptOutcome {
+    fn into_get_prompt_result(self) -> Result<GetPromptResponse, ErrorData> {
+        Ok(self.0)
+    }
+}
 
 /// Arguments of `summarize`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -119,6 +171,49 @@ impl McpServer {
             PromptMessage::new(Role::User, ContentBlock::image(PNG_1X1, "image/png")),
             PromptMessage::new_text(Role::User, "Please analyze the image above."),
         ]
+    }
+
+    /// Conformance fixture: asks the user for context (MRTR elicitation) before it can be built.
+    #[prompt(
+        name = "test_input_required_result_prompt",
+        description = "A prompt that first asks the user what context to use"
+    )]
+    async fn test_input_required_result_prompt(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<PromptOutcome, ErrorData> {
+        conformance::require(&context, &[Need::Elicitation])?;
+        let continuation = Continuation::of(&context);
+        let Some(reply) = conformance::answer::<ElicitResult>(
+            continuation.input_responses.as_ref(),
+            "user_context",
+        )?
+        else {
+            return conformance::ask(
+                [(
+                    "user_context",
+                    conformance::elicitation(
+                        "What context should the prompt use?",
+                        "context",
+                        "string",
+                    )?,
+                )],
+                None,
+            );
+        };
+        let text = match conformance::accepted(&reply, "context")? {
+            Some(serde_json::Value::String(user_context)) => {
+                format!("Answer with this context in mind: {user_context}")
+            }
+            Some(_) => {
+                return Err(ErrorData::invalid_params(
+                    "inputResponses.user_context.content.context must be a string",
+                    None,
+                ));
+            }
+            None => "Answer without any extra context (the user gave none).".to_owned(),
+        };
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).into())
     }
 }
 

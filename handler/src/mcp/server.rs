@@ -10,14 +10,13 @@ use std::{borrow::Cow, sync::Arc};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{router::prompt::PromptRouter, tool::ToolRouter},
+    handler::server::{prompt::PromptContext, router::prompt::PromptRouter, tool::ToolRouter},
     model::{
-        CompleteRequestParams, CompleteResult, CompletionInfo, Implementation,
-        ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        SetLevelRequestParams,
+        CacheScope, CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams,
+        GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
     },
-    prompt_handler,
     service::RequestContext,
     tool_handler,
 };
@@ -44,8 +43,9 @@ impl McpServer {
     }
 }
 
+// Prompts are routed by hand instead of `#[prompt_handler]`, whose `get_prompt` drops the MRTR
+// fields (`inputResponses`, `requestState`) that a prompt asking for client input needs.
 #[tool_handler(router = self.tool_router)]
-#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -63,6 +63,40 @@ impl ServerHandler for McpServer {
 
     fn supported_protocol_versions(&self) -> Cow<'static, [rmcp::model::ProtocolVersion]> {
         Cow::Borrowed(rmcp::model::ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let mut result = ListPromptsResult::with_all_items(self.prompt_router.list_all());
+        if context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+        {
+            result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Public);
+        }
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        context.extensions.insert(prompts::Continuation {
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        });
+        self.prompt_router
+            .get_prompt(PromptContext::new(
+                self,
+                request.name,
+                request.arguments,
+                context,
+            ))
+            .await
     }
 
     async fn list_resources(

@@ -120,8 +120,12 @@ impl CimdResolver {
         if url.path() == "/" || url.path().is_empty() {
             return Err(bad("must contain a path"));
         }
-        if url.path().split('/').any(|seg| seg == "." || seg == "..") {
-            return Err(bad("must not contain dot segments"));
+        // The parser normalises dot segments, case and default ports away; a client id that is
+        // not already in that form would name a different document than it claims to be.
+        if url.as_str() != client_id {
+            return Err(bad(
+                "must be a normalized URL (no dot segments, default port or upper-case host)",
+            ));
         }
         let literal = match url.host() {
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),

@@ -48,18 +48,13 @@ pub fn validate_for_registration(raw: &str) -> Result<Url, OAuthError> {
         return Err(bad("must not contain credentials"));
     }
     match url.scheme() {
-        "https" => {
-            if url.host().is_none() {
-                return Err(bad("https URI without a host"));
-            }
+        "https" if url.host().is_none() => return Err(bad("https URI without a host")),
+        "http" if !is_loopback(&url) => {
+            return Err(bad(
+                "http is allowed only for loopback (127.0.0.1, [::1], localhost); use https",
+            ));
         }
-        "http" => {
-            if !is_loopback(&url) {
-                return Err(bad(
-                    "http is allowed only for loopback (127.0.0.1, [::1], localhost); use https",
-                ));
-            }
-        }
+        "https" | "http" => {}
         scheme if FORBIDDEN_SCHEMES.contains(&scheme) => {
             return Err(bad("this scheme is not allowed"));
         }

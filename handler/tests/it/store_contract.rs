@@ -1,0 +1,313 @@
+//! The store contract: behaviours every implementation of the store traits must have. The
+//! functions take [`Stores`], so the DynamoDB store runs the very same suite.
+
+use std::sync::Arc;
+
+use handler::{
+    crypto::hash_secret,
+    state::Stores,
+    store::{
+        AuthCodeRecord, ClientMetadata, ClientRecord, RefreshTokenRecord, Rotation, StoreError,
+        UserClaims, memory::MemoryStore,
+    },
+};
+
+const NOW: u64 = 1_800_000_000;
+
+fn user() -> UserClaims {
+    UserClaims {
+        sub: "u1".into(),
+        name: Some("U".into()),
+        email: None,
+    }
+}
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        client_id: id.into(),
+        secret_hash: Some(hash_secret("secret")),
+        registration_token_hash: Some(hash_secret("rat")),
+        metadata: ClientMetadata {
+            redirect_uris: vec!["https://a.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            scope: None,
+            client_name: Some("A".into()),
+            client_uri: None,
+            logo_uri: None,
+            contacts: vec![],
+            software_id: None,
+            software_version: None,
+            application_type: None,
+        },
+        issued_at: NOW,
+    }
+}
+
+fn code(plain: &str, expires_at: u64) -> AuthCodeRecord {
+    AuthCodeRecord {
+        code_hash: hash_secret(plain),
+        client_id: "c1".into(),
+        redirect_uri: "https://a.example/cb".into(),
+        code_challenge: "x".repeat(43),
+        scope: "mcp".into(),
+        resource: "https://as/mcp".into(),
+        user: user(),
+        issued_at: NOW,
+        expires_at,
+    }
+}
+
+fn refresh(plain: &str, family: &str, client_id: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash_secret(plain),
+        family_id: family.into(),
+        client_id: client_id.into(),
+        user: user(),
+        scope: "mcp".into(),
+        resource: "https://as/mcp".into(),
+        issued_at: NOW,
+        expires_at: NOW + 3600,
+        rotated_at: None,
+        successor_hash: None,
+        revoked: false,
+    }
+}
+
+pub async fn clients(stores: &Stores) {
+    stores.clients.create(client("c1")).await.unwrap();
+    assert!(matches!(
+        stores.clients.create(client("c1")).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(stores.clients.get("c1").await.unwrap(), Some(client("c1")));
+    assert_eq!(stores.clients.get("c2").await.unwrap(), None);
+    assert!(stores.clients.delete("c1").await.unwrap());
+    assert!(!stores.clients.delete("c1").await.unwrap());
+    assert_eq!(stores.clients.get("c1").await.unwrap(), None);
+}
+
+pub async fn codes_are_single_use_and_expire(stores: &Stores) {
+    stores.codes.put(code("a", NOW + 300)).await.unwrap();
+    assert_eq!(
+        stores.codes.take(&hash_secret("a"), NOW).await.unwrap(),
+        Some(code("a", NOW + 300))
+    );
+    assert_eq!(
+        stores.codes.take(&hash_secret("a"), NOW).await.unwrap(),
+        None
+    );
+    stores.codes.put(code("b", NOW + 300)).await.unwrap();
+    assert_eq!(
+        stores
+            .codes
+            .take(&hash_secret("b"), NOW + 300)
+            .await
+            .unwrap(),
+        None,
+        "an expired code reads as absent"
+    );
+    assert_eq!(
+        stores.codes.take(&hash_secret("never"), NOW).await.unwrap(),
+        None
+    );
+}
+
+pub async fn concurrent_takes_give_one_winner(stores: &Stores) {
+    stores.codes.put(code("race", NOW + 300)).await.unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let codes = stores.codes.clone();
+            tokio::spawn(async move {
+                codes
+                    .take(&hash_secret("race"), NOW)
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn rotation_grace_and_reuse(stores: &Stores) {
+    let tokens = &stores.refresh_tokens;
+    tokens.put(refresh("r1", "f1", "c1")).await.unwrap();
+    assert!(tokens.get(&hash_secret("r1"), NOW).await.unwrap().is_some());
+    assert_eq!(
+        tokens.get(&hash_secret("r1"), NOW + 3600).await.unwrap(),
+        None,
+        "expired reads as absent"
+    );
+
+    let outcome = tokens
+        .rotate(&hash_secret("r1"), refresh("r2", "f1", "c1"), NOW, 30)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Rotation::Rotated(ref old) if old.token_hash == hash_secret("r1")));
+    assert!(tokens.get(&hash_secret("r2"), NOW).await.unwrap().is_some());
+    // Replay inside the grace window with the same (derived) successor.
+    assert!(matches!(
+        tokens
+            .rotate(&hash_secret("r1"), refresh("r2", "f1", "c1"), NOW + 10, 30)
+            .await
+            .unwrap(),
+        Rotation::GraceReplay(_)
+    ));
+    // Replay after the window: reuse, family revoked.
+    assert_eq!(
+        tokens
+            .rotate(&hash_secret("r1"), refresh("r2", "f1", "c1"), NOW + 31, 30)
+            .await
+            .unwrap(),
+        Rotation::ReuseDetected
+    );
+    assert_eq!(
+        tokens.get(&hash_secret("r2"), NOW + 31).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        tokens
+            .rotate(&hash_secret("r2"), refresh("r3", "f1", "c1"), NOW + 32, 30)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    assert_eq!(
+        tokens
+            .rotate(&hash_secret("unknown"), refresh("r9", "f9", "c1"), NOW, 30)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+}
+
+pub async fn replay_after_successor_used_is_reuse(stores: &Stores) {
+    let tokens = &stores.refresh_tokens;
+    tokens.put(refresh("s1", "g1", "c1")).await.unwrap();
+    tokens
+        .rotate(&hash_secret("s1"), refresh("s2", "g1", "c1"), NOW, 30)
+        .await
+        .unwrap();
+    tokens
+        .rotate(&hash_secret("s2"), refresh("s3", "g1", "c1"), NOW + 1, 30)
+        .await
+        .unwrap();
+    // s1's successor s2 is already rotated: no grace, this is reuse.
+    assert_eq!(
+        tokens
+            .rotate(&hash_secret("s1"), refresh("s2", "g1", "c1"), NOW + 2, 30)
+            .await
+            .unwrap(),
+        Rotation::ReuseDetected
+    );
+    assert_eq!(tokens.get(&hash_secret("s3"), NOW + 2).await.unwrap(), None);
+}
+
+pub async fn concurrent_rotations_give_one_successor(stores: &Stores) {
+    stores
+        .refresh_tokens
+        .put(refresh("p1", "h1", "c1"))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let tokens = stores.refresh_tokens.clone();
+            tokio::spawn(async move {
+                tokens
+                    .rotate(&hash_secret("p1"), refresh("p2", "h1", "c1"), NOW, 30)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut rotated = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Rotation::Rotated(_) => rotated += 1,
+            Rotation::GraceReplay(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(rotated, 1);
+}
+
+pub async fn revocation(stores: &Stores) {
+    let tokens = &stores.refresh_tokens;
+    tokens.put(refresh("q1", "k1", "c7")).await.unwrap();
+    tokens.put(refresh("q9", "k9", "c8")).await.unwrap();
+    tokens
+        .rotate(&hash_secret("q1"), refresh("q2", "k1", "c7"), NOW, 30)
+        .await
+        .unwrap();
+    tokens.revoke_family_of(&hash_secret("q2")).await.unwrap();
+    assert_eq!(tokens.get(&hash_secret("q2"), NOW).await.unwrap(), None);
+    assert!(
+        tokens.get(&hash_secret("q9"), NOW).await.unwrap().is_some(),
+        "other families are untouched"
+    );
+    tokens.revoke_client("c8").await.unwrap();
+    assert_eq!(tokens.get(&hash_secret("q9"), NOW).await.unwrap(), None);
+}
+
+/// Every contract check, each on a fresh set of tables.
+pub async fn run_all(make: impl Fn() -> Stores) {
+    clients(&make()).await;
+    codes_are_single_use_and_expire(&make()).await;
+    concurrent_takes_give_one_winner(&make()).await;
+    rotation_grace_and_reuse(&make()).await;
+    replay_after_successor_used_is_reuse(&make()).await;
+    concurrent_rotations_give_one_successor(&make()).await;
+    revocation(&make()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_meets_the_contract() {
+    run_all(|| Stores::memory(Arc::new(MemoryStore::new()))).await;
+}
+
+#[tokio::test]
+async fn persistent_memory_store_survives_a_restart_and_stores_only_hashes() {
+    let dir = std::env::temp_dir().join(format!(
+        "mcpctl-store-{}",
+        handler::crypto::random_token(6).unwrap()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("store.json");
+    {
+        let stores = Stores::memory(Arc::new(MemoryStore::persistent(&file).unwrap()));
+        stores.clients.create(client("c1")).await.unwrap();
+        stores
+            .refresh_tokens
+            .put(refresh("plain-refresh-token", "f", "c1"))
+            .await
+            .unwrap();
+        stores
+            .codes
+            .put(code("plain-code", NOW + 300))
+            .await
+            .unwrap();
+    }
+    let dump = std::fs::read_to_string(&file).unwrap();
+    for secret in ["plain-refresh-token", "plain-code", "\"secret\"", "\"rat\""] {
+        assert!(!dump.contains(secret), "the snapshot contains {secret}");
+    }
+    let stores = Stores::memory(Arc::new(MemoryStore::persistent(&file).unwrap()));
+    assert!(stores.clients.get("c1").await.unwrap().is_some());
+    assert!(
+        stores
+            .refresh_tokens
+            .get(&hash_secret("plain-refresh-token"), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    std::fs::write(&file, "garbage").unwrap();
+    assert!(MemoryStore::persistent(&file).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,213 @@
+//! `mcpctl dev` itself: the ready line, the API Gateway emulation, and `--state-dir`.
+
+use std::time::Duration;
+
+use e2e::DevServer;
+use serde_json::Value;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn client_credentials(issuer: &str) -> (String, String, String) {
+    let http = client();
+    let registration: Value = http
+        .post(format!("{issuer}/dcr"))
+        .json(&serde_json::json!({"client_name": "e2e", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = registration["client_id"].as_str().unwrap().to_owned();
+    let secret = registration["client_secret"].as_str().unwrap().to_owned();
+    let token = token(issuer, &id, &secret).await;
+    (id, secret, token)
+}
+
+async fn token(issuer: &str, id: &str, secret: &str) -> String {
+    let response = client()
+        .post(format!("{issuer}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn tools_list(mcp_url: &str, token: &str) -> reqwest::Response {
+    client()
+        .post(mcp_url)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn api_gateway_emulation_reproduces_both_behaviours() {
+    let server = DevServer::start(&["--base-path", "/prod", "--emulate-api-gateway"]);
+    assert_eq!(server.issuer(), format!("{}/prod", server.origin()));
+    let http = client();
+
+    // Outside the stage: API Gateway's 403.
+    let root = http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/prod/mcp",
+            server.origin()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 403);
+    assert_eq!(
+        root.json::<Value>().await.unwrap()["message"],
+        "Missing Authentication Token"
+    );
+
+    // The authorizer's gateway response carries the challenge, unrenamed.
+    let unauthenticated = http
+        .post(server.mcp_url())
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let challenge = unauthenticated.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+            server.issuer()
+        )),
+        "{challenge}"
+    );
+
+    // A proxied (Lambda) response has its WWW-Authenticate renamed.
+    let userinfo = http
+        .get(format!("{}/oauth/userinfo", server.issuer()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401);
+    assert!(userinfo.headers().get("www-authenticate").is_none());
+    assert!(
+        userinfo
+            .headers()
+            .get("x-amzn-remapped-www-authenticate")
+            .is_some()
+    );
+
+    // Discovery under the stage works, and the OIDC document is where clients look for it.
+    let oidc: Value = http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            server.issuer()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oidc["issuer"], server.issuer());
+    let (_, _, token) = client_credentials(&server.issuer()).await;
+    assert_eq!(tools_list(&server.mcp_url(), &token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_emulation_a_base_path_also_serves_origin_root_well_knowns() {
+    let server = DevServer::start(&["--base-path", "/prod"]);
+    let http = client();
+    let prm: Value = http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/prod/mcp",
+            server.origin()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], server.mcp_url());
+    let rfc8414 = http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server/prod",
+            server.origin()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rfc8414.status(), 200);
+}
+
+#[tokio::test]
+async fn state_dir_keeps_keys_and_registrations_across_a_restart() {
+    let dir = std::env::temp_dir().join(format!("mcpctl-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port().to_string()
+    };
+    let dir_arg = dir.display().to_string();
+    let (id, secret, token) = {
+        let server = DevServer::start(&["--port", &port, "--state-dir", &dir_arg]);
+        client_credentials(&server.issuer()).await
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("keys.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "keys.json must be private to its owner");
+    }
+    let server = DevServer::start(&["--port", &port, "--state-dir", &dir_arg]);
+    assert_eq!(
+        tools_list(&server.mcp_url(), &token).await.status(),
+        200,
+        "a token from before the restart still works"
+    );
+    let _ = super::dev_server::token(&server.issuer(), &id, &secret).await;
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn help_and_bad_arguments() {
+    let help = std::process::Command::new(e2e::mcpctl_bin())
+        .args(["dev", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--port",
+        "--base-path",
+        "--auto-approve",
+        "--emulate-api-gateway",
+        "--state-dir",
+    ] {
+        assert!(text.contains(flag), "dev --help lacks {flag}");
+    }
+    let bad = std::process::Command::new(e2e::mcpctl_bin())
+        .args(["dev", "--base-path", "/a b"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--base-path"));
+}
