@@ -15,13 +15,14 @@ use rmcp::transport::{
     streamable_http_server::session::never::NeverSessionManager,
 };
 
-use crate::config::HandlerConfig;
+use crate::state::AppState;
 pub use server::McpServer;
 
 /// The `/mcp` tower service. The server value is built once and cloned per request (cheap: it
 /// holds `Arc`s), because a stateless service asks its factory for a server on every request.
-pub fn service(config: &HandlerConfig) -> StreamableHttpService<McpServer, NeverSessionManager> {
-    let server = McpServer::new(config);
+pub fn service(state: &AppState) -> StreamableHttpService<McpServer, NeverSessionManager> {
+    let config = &state.config;
+    let server = McpServer::new(config, &state.keys.mac, state.clock.clone());
     let mut http_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)

@@ -18,7 +18,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             mcp_guard::guard,
         ))
-        .service(mcp::service(config));
+        .service(mcp::service(&state));
     // GET and DELETE on /mcp answer 405 without authentication (no session, no SSE stream).
     let mcp_routes = Router::new().route(
         "/mcp",

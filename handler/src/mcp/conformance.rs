@@ -18,7 +18,7 @@
     reason = "logging, sampling and roots are part of every protocol version up to 2025-11-25, which this server serves"
 )]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rmcp::{
@@ -42,10 +42,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use super::{McpServer, caller::Caller};
-use crate::{
-    clock::{Clock, SystemClock},
-    crypto::{MacKey, RandomError, random_token},
-};
+use crate::{clock::Clock, crypto::MacKey};
 
 /// A 1×1 red PNG.
 pub(crate) const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -385,6 +382,7 @@ impl McpServer {
         InputResponses(responses): InputResponses,
     ) -> Result<CallToolResponse, ErrorData> {
         sealed_confirmation(
+            &self.request_state,
             "test_input_required_result_request_state",
             &context,
             state,
@@ -402,6 +400,7 @@ impl McpServer {
         InputResponses(responses): InputResponses,
     ) -> Result<CallToolResponse, ErrorData> {
         sealed_confirmation(
+            &self.request_state,
             "test_input_required_result_tampered_state",
             &context,
             state,
@@ -421,9 +420,9 @@ impl McpServer {
         const TOOL: &str = "test_input_required_result_multiple_inputs";
         require(&context, &[Need::Elicitation, Need::Sampling, Need::Roots])?;
         let started = match state {
-            Some(state) => open::<u64>(TOOL, &context, &state)?,
+            Some(state) => self.request_state.open::<u64>(TOOL, &context, &state)?,
             None if responses.is_some() => return Err(missing_state()),
-            None => SystemClock.now(),
+            None => self.request_state.now(),
         };
         let responses = responses.as_ref();
         let name = answer::<ElicitResult>(responses, "user_name")?;
@@ -449,7 +448,10 @@ impl McpServer {
         if root_list.is_none() {
             missing.push(("client_roots", roots()?));
         }
-        ask(missing, Some(seal(TOOL, &context, &started)?))
+        ask(
+            missing,
+            Some(self.request_state.seal(TOOL, &context, &started)?),
+        )
     }
 
     #[tool(
@@ -464,7 +466,7 @@ impl McpServer {
         const TOOL: &str = "test_input_required_result_multi_round";
         require(&context, &[Need::Elicitation])?;
         let round = match state {
-            Some(state) => open::<Round>(TOOL, &context, &state)?,
+            Some(state) => self.request_state.open::<Round>(TOOL, &context, &state)?,
             None if responses.is_some() => return Err(missing_state()),
             None => Round::Name,
         };
@@ -500,7 +502,10 @@ impl McpServer {
                 elicitation("Step 2: What is your favorite color?", "color", "string")?,
             ),
         };
-        ask([question], Some(seal(TOOL, &context, &next)?))
+        ask(
+            [question],
+            Some(self.request_state.seal(TOOL, &context, &next)?),
+        )
     }
 
     #[tool(
@@ -751,6 +756,7 @@ fn describe_roots(roots: &ListRootsResult) -> String {
 /// request-state and tampered-state fixtures (each seals with its own name, so one's state does
 /// not open the other).
 fn sealed_confirmation(
+    seal: &RequestStateSeal,
     tool: &str,
     context: &RequestContext<RoleServer>,
     state: Option<String>,
@@ -758,14 +764,14 @@ fn sealed_confirmation(
 ) -> Result<CallToolResponse, ErrorData> {
     require(context, &[Need::Elicitation])?;
     let asked_at = match state {
-        Some(state) => open::<u64>(tool, context, &state)?,
+        Some(state) => seal.open::<u64>(tool, context, &state)?,
         None if responses.is_some() => return Err(missing_state()),
-        None => SystemClock.now(),
+        None => seal.now(),
     };
     match answer::<ElicitResult>(responses.as_ref(), "confirm")? {
         None => ask(
             [("confirm", elicitation("Please confirm", "ok", "boolean")?)],
-            Some(seal(tool, context, &asked_at)?),
+            Some(seal.seal(tool, context, &asked_at)?),
         ),
         Some(reply) => {
             let verdict = match accepted(&reply, "ok")? {
@@ -788,13 +794,25 @@ fn missing_state() -> ErrorData {
     )
 }
 
-/// The key sealing `requestState`. It is per process: a retry that reaches another instance
-/// fails verification, and the client has to start the call again.
-fn state_key() -> Result<&'static MacKey, ErrorData> {
-    static KEY: OnceLock<Result<MacKey, RandomError>> = OnceLock::new();
-    KEY.get_or_init(|| random_token(32).map(|secret| MacKey::new(secret.as_bytes())))
-        .as_ref()
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+/// Seals and opens MRTR `requestState`. The key is derived from the deployment's MAC secret, so
+/// a retry that reaches another Lambda instance still verifies.
+pub(crate) struct RequestStateSeal {
+    key: MacKey,
+    clock: Arc<dyn Clock>,
+}
+
+impl RequestStateSeal {
+    /// A seal whose key is derived from `secret` (domain-separated from every other use of it).
+    pub(crate) fn new(secret: &MacKey, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            key: MacKey::new(secret.sign(&["mcp-request-state"]).as_bytes()),
+            clock,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now()
+    }
 }
 
 /// What a sealed `requestState` carries.
@@ -820,45 +838,50 @@ fn binding<'a>(
     ]
 }
 
-/// Seals `data` into an opaque `requestState`: base64url JSON with an expiry, then an HMAC tag
-/// bound to the tool and the caller.
-pub(crate) fn seal<T: Serialize>(
-    tool: &str,
-    context: &RequestContext<RoleServer>,
-    data: &T,
-) -> Result<String, ErrorData> {
-    let sealed = Sealed {
-        exp: SystemClock.now() + STATE_TTL_SECONDS,
-        data,
-    };
-    let json =
-        serde_json::to_vec(&sealed).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-    let payload = URL_SAFE_NO_PAD.encode(json);
-    let tag = state_key()?.sign(&binding(tool, context, &payload));
-    Ok(format!("{payload}.{tag}"))
-}
+impl RequestStateSeal {
+    /// Seals `data` into an opaque `requestState`: base64url JSON with an expiry, then an HMAC tag
+    /// bound to the tool and the caller.
+    pub(crate) fn seal<T: Serialize>(
+        &self,
+        tool: &str,
+        context: &RequestContext<RoleServer>,
+        data: &T,
+    ) -> Result<String, ErrorData> {
+        let sealed = Sealed {
+            exp: self.now() + STATE_TTL_SECONDS,
+            data,
+        };
+        let json = serde_json::to_vec(&sealed)
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let payload = URL_SAFE_NO_PAD.encode(json);
+        let tag = self.key.sign(&binding(tool, context, &payload));
+        Ok(format!("{payload}.{tag}"))
+    }
 
-/// Opens a `requestState` made by [`seal`] for the same tool and caller; anything forged,
-/// altered, replayed by someone else or expired is rejected with `-32602`.
-pub(crate) fn open<T: DeserializeOwned>(
-    tool: &str,
-    context: &RequestContext<RoleServer>,
-    state: &str,
-) -> Result<T, ErrorData> {
-    let rejected = || ErrorData::invalid_params("requestState failed integrity verification", None);
-    let (payload, tag) = state.split_once('.').ok_or_else(rejected)?;
-    if !state_key()?.verify(&binding(tool, context, payload), tag) {
-        return Err(rejected());
+    /// Opens a `requestState` made by [`RequestStateSeal::seal`] for the same tool and caller; anything forged,
+    /// altered, replayed by someone else or expired is rejected with `-32602`.
+    pub(crate) fn open<T: DeserializeOwned>(
+        &self,
+        tool: &str,
+        context: &RequestContext<RoleServer>,
+        state: &str,
+    ) -> Result<T, ErrorData> {
+        let rejected =
+            || ErrorData::invalid_params("requestState failed integrity verification", None);
+        let (payload, tag) = state.split_once('.').ok_or_else(rejected)?;
+        if !self.key.verify(&binding(tool, context, payload), tag) {
+            return Err(rejected());
+        }
+        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| rejected())?;
+        let sealed: Sealed<T> = serde_json::from_slice(&json).map_err(|_| rejected())?;
+        if sealed.exp < self.now() {
+            return Err(ErrorData::invalid_params(
+                "requestState has expired; start the request again",
+                None,
+            ));
+        }
+        Ok(sealed.data)
     }
-    let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| rejected())?;
-    let sealed: Sealed<T> = serde_json::from_slice(&json).map_err(|_| rejected())?;
-    if sealed.exp < SystemClock.now() {
-        return Err(ErrorData::invalid_params(
-            "requestState has expired; start the request again",
-            None,
-        ));
-    }
-    Ok(sealed.data)
 }
 
 /// The lowest level a request wants logs at: from 2026-07-28 the `_meta` logLevel (none when

@@ -22,7 +22,7 @@ use rmcp::{
 };
 
 use super::{prompts, resources, tools};
-use crate::config::HandlerConfig;
+use crate::{clock::Clock, config::HandlerConfig, crypto::MacKey};
 
 /// The MCP server. Cloned per request; all state is shared.
 #[derive(Clone)]
@@ -30,12 +30,15 @@ pub struct McpServer {
     pub(crate) tool_router: Arc<ToolRouter<Self>>,
     pub(crate) prompt_router: Arc<PromptRouter<Self>>,
     pub(crate) conformance_pack: bool,
+    pub(crate) request_state: Arc<super::conformance::RequestStateSeal>,
 }
 
 impl McpServer {
-    /// Builds the server for a configuration (the conformance pack is switched on by config).
-    pub fn new(config: &HandlerConfig) -> Self {
+    /// Builds the server for a configuration (the conformance pack is switched on by config);
+    /// `secret` and `clock` seal MRTR request state so any instance can open it.
+    pub fn new(config: &HandlerConfig, secret: &MacKey, clock: Arc<dyn Clock>) -> Self {
         Self {
+            request_state: Arc::new(super::conformance::RequestStateSeal::new(secret, clock)),
             tool_router: Arc::new(tools::router(config.conformance_pack)),
             prompt_router: Arc::new(prompts::router(config.conformance_pack)),
             conformance_pack: config.conformance_pack,

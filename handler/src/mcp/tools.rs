@@ -1,20 +1,25 @@
-//! The tool list. Each tool is one file under `tools/` with its own `#[tool_router]` block;
-//! registering it is one line here.
-
-mod add;
-mod echo;
-mod whoami;
+//! The tool list. Each tool is one file under `tools/` with its own
+//! `#[tool_router(router = <name>_router)]` block; registering it is adding its name below.
 
 use rmcp::handler::server::tool::ToolRouter;
 
 use super::McpServer;
 
-/// Every tool this server offers.
-pub(crate) fn router(conformance_pack: bool) -> ToolRouter<McpServer> {
-    let mut router =
-        McpServer::echo_router() + McpServer::add_router() + McpServer::whoami_router();
-    if conformance_pack {
-        router += super::conformance::tool_router();
-    }
-    router
+/// Declares the tool modules and sums their routers.
+macro_rules! tools {
+    ($($name:ident),+ $(,)?) => {
+        $(mod $name;)+
+
+        /// Every tool this server offers (plus the conformance fixtures when switched on).
+        pub(crate) fn router(conformance_pack: bool) -> ToolRouter<McpServer> {
+            let mut router = ToolRouter::new();
+            pastey::paste! { $( router += McpServer::[<$name _router>](); )+ }
+            if conformance_pack {
+                router += super::conformance::tool_router();
+            }
+            router
+        }
+    };
 }
+
+tools![echo, add, whoami];

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs the pinned external tools (npm
+# packages for the MCP conformance suite and the TypeScript SDK client, a Python venv with the
+# Python SDK client), builds the workspace once, checks format and lints, and runs all tests
+# (unit, integration, and whole-system tests that start `mcpctl dev` themselves).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is not installed; $2" >&2; exit 2; }
+}
+need cargo "install Rust with rustup (https://rustup.rs)"
+need node "install Node.js 20 or newer"
+need npm "install npm (it comes with Node.js)"
+need python3 "install Python 3.11 or newer with the venv module"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing the pinned test tools (tests/harness/install.sh)"
+tests/harness/install.sh
+
+step "building the workspace"
+cargo build --workspace --all-targets --locked
+
+step "checking format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "running the tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  echo "(cargo-nextest not found; using cargo test)"
+  cargo test --workspace --locked --no-fail-fast
+fi
+# nextest does not run doc tests.
+cargo test --workspace --locked --doc
+
+step "all tests passed"
