@@ -12,6 +12,7 @@
     reason = "test helpers fail loudly by design"
 )]
 
+mod cimd;
 mod discovery;
 mod mcp;
 mod oauth_attacks;
