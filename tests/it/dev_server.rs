@@ -211,3 +211,89 @@ fn help_and_bad_arguments() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--base-path"));
 }
+
+#[tokio::test]
+async fn logs_carry_one_json_line_per_request_and_never_a_secret() {
+    let server = DevServer::start(&[]);
+    let http = client();
+    let registration: Value = http
+        .post(format!("{}/dcr", server.issuer()))
+        .json(&serde_json::json!({"client_name": "log-test", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = registration["client_id"].as_str().unwrap().to_owned();
+    let secret = registration["client_secret"].as_str().unwrap().to_owned();
+    let registration_token = registration["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tokens: Value = http
+        .post(format!("{}/oauth/token", server.issuer()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(tools_list(&server.mcp_url(), &token).await.status(), 200);
+    let bad = http
+        .post(format!("{}/oauth/token", server.issuer()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", "wrong-secret-value"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let logs = server.logs();
+    for secret_value in [
+        &secret,
+        &token,
+        &registration_token,
+        &"wrong-secret-value".to_owned(),
+    ] {
+        assert!(
+            !logs.contains(secret_value.as_str()),
+            "a secret or token appears in the logs:\n{logs}"
+        );
+    }
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &Value| v["message"] == "request")
+        .collect();
+    let token_line = lines
+        .iter()
+        .find(|l| l["route"] == "/oauth/token" && l["status"] == 200)
+        .unwrap_or_else(|| panic!("no token log line in:\n{logs}"));
+    assert_eq!(token_line["grant_type"], "client_credentials");
+    assert_eq!(token_line["client_id"], id.as_str());
+    for field in ["timestamp", "level", "request_id", "latency_ms"] {
+        assert!(
+            token_line.get(field).is_some(),
+            "{field} missing: {token_line}"
+        );
+    }
+    let mcp_line = lines.iter().find(|l| l["route"] == "/mcp").unwrap();
+    assert_eq!(mcp_line["mcp_method"], "tools/list");
+    assert_eq!(mcp_line["client_id"], id.as_str());
+    let failed = lines
+        .iter()
+        .find(|l| l["route"] == "/oauth/token" && l["status"] == 401)
+        .unwrap();
+    assert_eq!(failed["error"], "invalid_client");
+}

@@ -60,6 +60,7 @@ pub fn require_harness() {
 /// A running `mcpctl dev`, stopped (by its PID) when dropped.
 pub struct DevServer {
     child: Child,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
     /// The JSON ready line it printed.
     pub ready: Value,
 }
@@ -74,13 +75,27 @@ impl DevServer {
         all.extend_from_slice(args);
         let mut child = Command::new(mcpctl_bin())
             .args(&all)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("MCPCTL_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start mcpctl dev: {e}"));
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut logs) = sink.lock() {
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut line = String::new();
@@ -98,7 +113,12 @@ impl DevServer {
             let _ = child.kill();
             panic!("mcpctl dev printed `{line}` instead of its JSON ready line: {e}")
         });
-        Self { child, ready }
+        Self { child, logs, ready }
+    }
+
+    /// Everything the server logged to stderr so far (one JSON line per request).
+    pub fn logs(&self) -> String {
+        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// The MCP endpoint URL.
