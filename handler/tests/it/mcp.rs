@@ -299,3 +299,44 @@ async fn stateless_2026_07_28_discover_and_call() {
     assert_eq!(call.status, StatusCode::OK, "{}", call.text());
     assert_eq!(call.json()["result"]["content"][0]["text"], "stateless");
 }
+
+#[tokio::test]
+async fn every_handshake_version_negotiates_through_initialize() {
+    let server = TestServer::new();
+    let token = sign(&server, &claims(&server));
+    for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{version}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+        );
+        let response = server
+            .mcp(Some(&token), &body, &[("mcp-protocol-version", version)])
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{version}: {}",
+            response.text()
+        );
+        let result = &response.json()["result"];
+        assert_eq!(result["protocolVersion"], version);
+        assert_eq!(result["serverInfo"]["name"], "mcpctl");
+        for capability in ["tools", "prompts", "resources", "completions", "logging"] {
+            assert!(
+                result["capabilities"].get(capability).is_some(),
+                "{version} lacks {capability}"
+            );
+        }
+        assert!(
+            response.header("mcp-session-id").is_none(),
+            "stateless: no session id"
+        );
+    }
+    let unsupported = server
+        .mcp(
+            Some(&token),
+            LIST,
+            &[("mcp-protocol-version", "1999-01-01")],
+        )
+        .await;
+    assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
+}
