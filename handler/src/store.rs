@@ -154,21 +154,34 @@ pub struct RefreshTokenRecord {
     /// Epoch seconds; also the DynamoDB TTL attribute.
     pub expires_at: u64,
     /// When the token was exchanged for its successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotated_at: Option<u64>,
     /// Hash of the successor, recorded at rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor_hash: Option<String>,
     /// Revoked (by reuse detection, RFC 7009 revocation or client deletion).
     pub revoked: bool,
 }
 
+/// How a presented refresh token is looked up: by its hash, within its family. Refresh tokens
+/// read `<family_id>.<secret>`, so the family is known without a read, and a store can check
+/// the family's revocation in the same strongly consistent operation as the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenKey {
+    /// SHA-256 of the whole token.
+    pub token_hash: String,
+    /// The family named in the token.
+    pub family_id: String,
+}
+
 /// The outcome of [`RefreshTokenStore::rotate`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was live and is now replaced by the successor.
-    Rotated(RefreshTokenRecord),
+    Rotated,
     /// The token was already rotated to exactly this successor within the grace window, and the
     /// successor is still live: answer again with the same successor.
-    GraceReplay(RefreshTokenRecord),
+    GraceReplay,
     /// The token was already used outside the grace window: its whole family is now revoked.
     ReuseDetected,
     /// Unknown, expired or revoked.
@@ -199,25 +212,25 @@ pub trait AuthCodeStore: Send + Sync + 'static {
 /// The refresh-tokens table.
 #[async_trait::async_trait]
 pub trait RefreshTokenStore: Send + Sync + 'static {
-    /// Stores the first token of a new family.
+    /// Stores the first token of a new family (and the family itself).
     async fn put(&self, token: RefreshTokenRecord) -> Result<(), StoreError>;
-    /// Reads a live token (not expired at `now`, not revoked).
+    /// Reads a live token: present, not expired at `now`, and its family not revoked.
     async fn get(
         &self,
-        token_hash: &str,
+        key: &RefreshTokenKey,
         now: u64,
     ) -> Result<Option<RefreshTokenRecord>, StoreError>;
-    /// Exchanges `old_hash` for `successor` atomically: of many concurrent rotations of one
-    /// token, exactly one stores a successor. `grace` is the replay window in seconds.
+    /// Exchanges the token at `old` for `successor` (same family) atomically: of many concurrent
+    /// rotations of one token, exactly one stores a successor. `grace` is the replay window in seconds.
     async fn rotate(
         &self,
-        old_hash: &str,
+        old: &RefreshTokenKey,
         successor: RefreshTokenRecord,
         now: u64,
         grace: u64,
     ) -> Result<Rotation, StoreError>;
-    /// Revokes one token and every token of its family (RFC 7009).
-    async fn revoke_family_of(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Revokes every token of a family (RFC 7009, reuse detection).
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError>;
     /// Revokes every token of a client (on client deletion).
     async fn revoke_client(&self, client_id: &str) -> Result<(), StoreError>;
 }

@@ -14,7 +14,7 @@ use super::{authorize::resolve_resource, error::OAuthError, jwt, pkce, scope};
 use crate::{
     crypto,
     state::AppState,
-    store::{ClientRecord, RefreshTokenRecord, Rotation, UserClaims},
+    store::{ClientRecord, RefreshTokenKey, RefreshTokenRecord, Rotation, UserClaims},
 };
 
 /// A token request, by `grant_type`.
@@ -257,8 +257,8 @@ pub async fn exchange(
                 ));
             }
             let refresh_token = if allowed("refresh_token") {
-                let token = crypto::random_token(32)?;
                 let family_id = crypto::random_token(16)?;
+                let token = format!("{family_id}.{}", crypto::random_token(32)?);
                 let record = refresh_record(
                     state,
                     &token,
@@ -295,14 +295,14 @@ pub async fn exchange(
                 ));
             }
             let now = state.now();
-            let old_hash = crypto::hash_secret(&refresh_token);
             let invalid = || {
                 OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
             };
+            let key = refresh_key(&refresh_token).ok_or_else(invalid)?;
             let old = state
                 .stores
                 .refresh_tokens
-                .get(&old_hash, now)
+                .get(&key, now)
                 .await?
                 .ok_or_else(invalid)?;
             if old.client_id != client.client_id {
@@ -320,7 +320,11 @@ pub async fn exchange(
             }
             // The successor is derived from the old token, so a replay inside the grace window
             // can be answered with the same successor although only hashes are stored.
-            let successor = state.keys.mac.sign(&["refresh-successor", &refresh_token]);
+            let successor = format!(
+                "{}.{}",
+                key.family_id,
+                state.keys.mac.sign(&["refresh-successor", &refresh_token])
+            );
             let record = refresh_record(
                 state,
                 &successor,
@@ -334,10 +338,10 @@ pub async fn exchange(
             match state
                 .stores
                 .refresh_tokens
-                .rotate(&old_hash, record, now, state.config.refresh_grace.as_secs())
+                .rotate(&key, record, now, state.config.refresh_grace.as_secs())
                 .await?
             {
-                Rotation::Rotated(_) | Rotation::GraceReplay(_) => issue(
+                Rotation::Rotated | Rotation::GraceReplay => issue(
                     state,
                     client,
                     &old.user,
@@ -378,6 +382,22 @@ pub async fn exchange(
             issue(state, client, &user, granted, audience, None, state.now())
         }
     }
+}
+
+/// The store key of a presented refresh token (`<family_id>.<secret>`); `None` if malformed.
+pub fn refresh_key(token: &str) -> Option<RefreshTokenKey> {
+    let (family_id, secret) = token.split_once('.')?;
+    let well_formed = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 128
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (well_formed(family_id) && well_formed(secret)).then(|| RefreshTokenKey {
+        token_hash: crypto::hash_secret(token),
+        family_id: family_id.to_owned(),
+    })
 }
 
 #[expect(

@@ -12,7 +12,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, RefreshTokenRecord,
+    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, RefreshTokenKey, RefreshTokenRecord,
     RefreshTokenStore, Rotation, StoreError,
 };
 
@@ -151,29 +151,33 @@ impl RefreshTokenStore for MemoryStore {
 
     async fn get(
         &self,
-        token_hash: &str,
+        key: &RefreshTokenKey,
         now: u64,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         Ok(self
             .lock()?
             .refresh_tokens
-            .get(token_hash)
-            .filter(|t| live(t, now))
+            .get(&key.token_hash)
+            .filter(|t| t.family_id == key.family_id && live(t, now))
             .cloned())
     }
 
     async fn rotate(
         &self,
-        old_hash: &str,
+        old_key: &RefreshTokenKey,
         successor: RefreshTokenRecord,
         now: u64,
         grace: u64,
     ) -> Result<Rotation, StoreError> {
         let mut tables = self.lock()?;
+        let old_hash = old_key.token_hash.as_str();
         let Some(old) = tables.refresh_tokens.get(old_hash).cloned() else {
             return Ok(Rotation::Invalid);
         };
-        if !live(&old, now) {
+        if !live(&old, now)
+            || old.family_id != old_key.family_id
+            || successor.family_id != old.family_id
+        {
             return Ok(Rotation::Invalid);
         }
         let outcome = match (old.rotated_at, old.successor_hash.as_deref()) {
@@ -185,7 +189,7 @@ impl RefreshTokenStore for MemoryStore {
                 tables
                     .refresh_tokens
                     .insert(successor.token_hash.clone(), successor);
-                Rotation::Rotated(old)
+                Rotation::Rotated
             }
             (Some(rotated_at), Some(successor_hash))
                 if now.saturating_sub(rotated_at) <= grace
@@ -195,7 +199,7 @@ impl RefreshTokenStore for MemoryStore {
                         .get(successor_hash)
                         .is_some_and(|s| live(s, now) && s.rotated_at.is_none()) =>
             {
-                return Ok(Rotation::GraceReplay(old));
+                return Ok(Rotation::GraceReplay);
             }
             _ => {
                 revoke_family(&mut tables, &old.family_id);
@@ -206,16 +210,9 @@ impl RefreshTokenStore for MemoryStore {
         Ok(outcome)
     }
 
-    async fn revoke_family_of(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         let mut tables = self.lock()?;
-        let Some(family) = tables
-            .refresh_tokens
-            .get(token_hash)
-            .map(|t| t.family_id.clone())
-        else {
-            return Ok(());
-        };
-        revoke_family(&mut tables, &family);
+        revoke_family(&mut tables, family_id);
         self.persist(&tables)
     }
 

@@ -7,8 +7,8 @@ use handler::{
     crypto::hash_secret,
     state::Stores,
     store::{
-        AuthCodeRecord, ClientMetadata, ClientRecord, RefreshTokenRecord, Rotation, StoreError,
-        UserClaims, memory::MemoryStore,
+        AuthCodeRecord, ClientMetadata, ClientRecord, RefreshTokenKey, RefreshTokenRecord,
+        Rotation, StoreError, UserClaims, memory::MemoryStore,
     },
 };
 
@@ -56,6 +56,13 @@ fn code(plain: &str, expires_at: u64) -> AuthCodeRecord {
         user: user(),
         issued_at: NOW,
         expires_at,
+    }
+}
+
+fn key(plain: &str, family: &str) -> RefreshTokenKey {
+    RefreshTokenKey {
+        token_hash: hash_secret(plain),
+        family_id: family.into(),
     }
 }
 
@@ -138,75 +145,99 @@ pub async fn concurrent_takes_give_one_winner(stores: &Stores) {
 pub async fn rotation_grace_and_reuse(stores: &Stores) {
     let tokens = &stores.refresh_tokens;
     tokens.put(refresh("r1", "f1", "c1")).await.unwrap();
-    assert!(tokens.get(&hash_secret("r1"), NOW).await.unwrap().is_some());
+    assert!(tokens.get(&key("r1", "f1"), NOW).await.unwrap().is_some());
     assert_eq!(
-        tokens.get(&hash_secret("r1"), NOW + 3600).await.unwrap(),
+        tokens.get(&key("r1", "f2"), NOW).await.unwrap(),
+        None,
+        "the family is part of the key"
+    );
+    assert_eq!(
+        tokens.get(&key("r1", "f1"), NOW + 3600).await.unwrap(),
         None,
         "expired reads as absent"
     );
 
     let outcome = tokens
-        .rotate(&hash_secret("r1"), refresh("r2", "f1", "c1"), NOW, 30)
+        .rotate(&key("r1", "f1"), refresh("r2", "f1", "c1"), NOW, 30)
         .await
         .unwrap();
-    assert!(matches!(outcome, Rotation::Rotated(ref old) if old.token_hash == hash_secret("r1")));
-    assert!(tokens.get(&hash_secret("r2"), NOW).await.unwrap().is_some());
+    assert_eq!(outcome, Rotation::Rotated);
+    assert!(tokens.get(&key("r2", "f1"), NOW).await.unwrap().is_some());
+    let old = tokens.get(&key("r1", "f1"), NOW).await.unwrap().unwrap();
+    assert_eq!(
+        (old.rotated_at, old.successor_hash),
+        (Some(NOW), Some(hash_secret("r2")))
+    );
     // Replay inside the grace window with the same (derived) successor.
-    assert!(matches!(
+    assert_eq!(
         tokens
-            .rotate(&hash_secret("r1"), refresh("r2", "f1", "c1"), NOW + 10, 30)
+            .rotate(&key("r1", "f1"), refresh("r2", "f1", "c1"), NOW + 10, 30)
             .await
             .unwrap(),
-        Rotation::GraceReplay(_)
-    ));
+        Rotation::GraceReplay
+    );
     // Replay after the window: reuse, family revoked.
     assert_eq!(
         tokens
-            .rotate(&hash_secret("r1"), refresh("r2", "f1", "c1"), NOW + 31, 30)
+            .rotate(&key("r1", "f1"), refresh("r2", "f1", "c1"), NOW + 31, 30)
             .await
             .unwrap(),
         Rotation::ReuseDetected
     );
-    assert_eq!(
-        tokens.get(&hash_secret("r2"), NOW + 31).await.unwrap(),
-        None
-    );
+    assert_eq!(tokens.get(&key("r2", "f1"), NOW + 31).await.unwrap(), None);
     assert_eq!(
         tokens
-            .rotate(&hash_secret("r2"), refresh("r3", "f1", "c1"), NOW + 32, 30)
+            .rotate(&key("r2", "f1"), refresh("r3", "f1", "c1"), NOW + 32, 30)
             .await
             .unwrap(),
         Rotation::Invalid
     );
     assert_eq!(
         tokens
-            .rotate(&hash_secret("unknown"), refresh("r9", "f9", "c1"), NOW, 30)
+            .rotate(&key("unknown", "f9"), refresh("r9", "f9", "c1"), NOW, 30)
             .await
             .unwrap(),
         Rotation::Invalid
     );
 }
 
+pub async fn replay_with_another_successor_is_reuse(stores: &Stores) {
+    let tokens = &stores.refresh_tokens;
+    tokens.put(refresh("t1", "m1", "c1")).await.unwrap();
+    tokens
+        .rotate(&key("t1", "m1"), refresh("t2", "m1", "c1"), NOW, 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens
+            .rotate(&key("t1", "m1"), refresh("other", "m1", "c1"), NOW + 1, 30)
+            .await
+            .unwrap(),
+        Rotation::ReuseDetected
+    );
+    assert_eq!(tokens.get(&key("t2", "m1"), NOW + 1).await.unwrap(), None);
+}
+
 pub async fn replay_after_successor_used_is_reuse(stores: &Stores) {
     let tokens = &stores.refresh_tokens;
     tokens.put(refresh("s1", "g1", "c1")).await.unwrap();
     tokens
-        .rotate(&hash_secret("s1"), refresh("s2", "g1", "c1"), NOW, 30)
+        .rotate(&key("s1", "g1"), refresh("s2", "g1", "c1"), NOW, 30)
         .await
         .unwrap();
     tokens
-        .rotate(&hash_secret("s2"), refresh("s3", "g1", "c1"), NOW + 1, 30)
+        .rotate(&key("s2", "g1"), refresh("s3", "g1", "c1"), NOW + 1, 30)
         .await
         .unwrap();
     // s1's successor s2 is already rotated: no grace, this is reuse.
     assert_eq!(
         tokens
-            .rotate(&hash_secret("s1"), refresh("s2", "g1", "c1"), NOW + 2, 30)
+            .rotate(&key("s1", "g1"), refresh("s2", "g1", "c1"), NOW + 2, 30)
             .await
             .unwrap(),
         Rotation::ReuseDetected
     );
-    assert_eq!(tokens.get(&hash_secret("s3"), NOW + 2).await.unwrap(), None);
+    assert_eq!(tokens.get(&key("s3", "g1"), NOW + 2).await.unwrap(), None);
 }
 
 pub async fn concurrent_rotations_give_one_successor(stores: &Stores) {
@@ -220,7 +251,7 @@ pub async fn concurrent_rotations_give_one_successor(stores: &Stores) {
             let tokens = stores.refresh_tokens.clone();
             tokio::spawn(async move {
                 tokens
-                    .rotate(&hash_secret("p1"), refresh("p2", "h1", "c1"), NOW, 30)
+                    .rotate(&key("p1", "h1"), refresh("p2", "h1", "c1"), NOW, 30)
                     .await
                     .unwrap()
             })
@@ -229,8 +260,8 @@ pub async fn concurrent_rotations_give_one_successor(stores: &Stores) {
     let mut rotated = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Rotation::Rotated(_) => rotated += 1,
-            Rotation::GraceReplay(_) => {}
+            Rotation::Rotated => rotated += 1,
+            Rotation::GraceReplay => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -242,17 +273,24 @@ pub async fn revocation(stores: &Stores) {
     tokens.put(refresh("q1", "k1", "c7")).await.unwrap();
     tokens.put(refresh("q9", "k9", "c8")).await.unwrap();
     tokens
-        .rotate(&hash_secret("q1"), refresh("q2", "k1", "c7"), NOW, 30)
+        .rotate(&key("q1", "k1"), refresh("q2", "k1", "c7"), NOW, 30)
         .await
         .unwrap();
-    tokens.revoke_family_of(&hash_secret("q2")).await.unwrap();
-    assert_eq!(tokens.get(&hash_secret("q2"), NOW).await.unwrap(), None);
+    tokens.revoke_family("k1").await.unwrap();
+    assert_eq!(tokens.get(&key("q2", "k1"), NOW).await.unwrap(), None);
+    assert_eq!(
+        tokens
+            .rotate(&key("q2", "k1"), refresh("q3", "k1", "c7"), NOW, 30)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
     assert!(
-        tokens.get(&hash_secret("q9"), NOW).await.unwrap().is_some(),
+        tokens.get(&key("q9", "k9"), NOW).await.unwrap().is_some(),
         "other families are untouched"
     );
     tokens.revoke_client("c8").await.unwrap();
-    assert_eq!(tokens.get(&hash_secret("q9"), NOW).await.unwrap(), None);
+    assert_eq!(tokens.get(&key("q9", "k9"), NOW).await.unwrap(), None);
 }
 
 /// Every contract check, each on a fresh set of tables.
@@ -261,6 +299,7 @@ pub async fn run_all(make: impl Fn() -> Stores) {
     codes_are_single_use_and_expire(&make()).await;
     concurrent_takes_give_one_winner(&make()).await;
     rotation_grace_and_reuse(&make()).await;
+    replay_with_another_successor_is_reuse(&make()).await;
     replay_after_successor_used_is_reuse(&make()).await;
     concurrent_rotations_give_one_successor(&make()).await;
     revocation(&make()).await;
@@ -302,7 +341,7 @@ async fn persistent_memory_store_survives_a_restart_and_stores_only_hashes() {
     assert!(
         stores
             .refresh_tokens
-            .get(&hash_secret("plain-refresh-token"), NOW)
+            .get(&key("plain-refresh-token", "f"), NOW)
             .await
             .unwrap()
             .is_some()
