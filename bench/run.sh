@@ -47,11 +47,29 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   log "building mcpctl (release, fat LTO: the shipped profile)"
   (cd "$ROOT" && cargo build --release -p mcpctl)
   log "building bench tools and the bare-rmcp baseline (release, same profile)"
+  # Same dependency versions as the product: start from the root lockfile (bench/Cargo.lock is
+  # generated, not tracked), so shared crates resolve identically and their artifacts are reused.
+  cp "$ROOT/Cargo.lock" "$BENCH/Cargo.lock"
   (cd "$BENCH" && cargo build --release)
 fi
 REL="$CARGO_TARGET_DIR/release"
 MCPCTL="$REL/mcpctl"; BARE="$REL/bare-rmcp"; MINT="$REL/mint"; COLD="$REL/coldstart"
 for b in "$MCPCTL" "$BARE" "$MINT" "$COLD"; do [ -x "$b" ] || die "missing $b (run without BENCH_SKIP_BUILD)"; done
+
+# A busy machine (a compile on the other core) ruins every figure below: measure the CPU use of
+# everything else for 2 s and warn loudly (the figure goes into the report).
+BUSY_PCT=$(python3 - <<'PY'
+import time
+def snap():
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(f), f[3] + f[4]
+t0, i0 = snap(); time.sleep(2); t1, i1 = snap()
+print(f"{100 * (1 - (i1 - i0) / max(1, t1 - t0)):.0f}")
+PY
+)
+if [ "$BUSY_PCT" -gt 10 ]; then
+  log "WARNING: the machine is ${BUSY_PCT}% busy before the run; other work skews the results"
+fi
 
 # --- setup --------------------------------------------------------------------------------------
 WORK=$(mktemp -d /tmp/mcp-bench.XXXXXX)
@@ -142,9 +160,9 @@ fi
 # --- report -------------------------------------------------------------------------------------
 MACHINE="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc --all) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
 WRK_VERSION=$(wrk --version 2>&1 | head -1 | awk '{print $2}')
-python3 - "$WORK" "$MACHINE" "$WRK_VERSION" "$DURATION" "$COLD_RUNS" <<'PY' | tee "$WORK/table.md"
+python3 - "$WORK" "$MACHINE" "$WRK_VERSION" "$DURATION" "$COLD_RUNS" "$BUSY_PCT" <<'PY' | tee "$WORK/table.md"
 import json, os, sys, datetime
-work, machine, wrk_version, duration, cold_runs = sys.argv[1:6]
+work, machine, wrk_version, duration, cold_runs, busy = sys.argv[1:7]
 def j(name):
     with open(os.path.join(work, name)) as f:
         return json.load(f)
@@ -184,6 +202,7 @@ row("Peak RSS over the load run, VmHWM (MiB)", f"{hwm['ours'] / 1024:.1f}", f"{h
 errors = sum(v[c]["non_2xx"] + v[c]["socket_errors"] for v in load.values() for c in (1, 32))
 header = ["Metric", "mcpctl dev (logging on)", "bare rmcp"] + (["mcpctl dev, RUST_LOG=off"] if have_nolog else []) + ["Target", "Status"]
 print(f"Machine: {machine}; wrk {wrk_version}; {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
+print(f"CPU busy before the run (other work): {busy}%")
 print(f"Load: {duration} s per run after warm-up, server on core 0, wrk -t1 on core 1; errors (non-2xx + socket): {errors}")
 print(f"Access-log lines written by mcpctl dev during its load run: {n('loglines-ours.txt'):,}")
 print()

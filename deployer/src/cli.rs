@@ -22,6 +22,16 @@ pub(crate) enum OutputFormat {
     Json,
 }
 
+/// Where `mcpctl dev` keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum StoreKind {
+    /// The embedded in-memory store.
+    #[default]
+    Memory,
+    /// DynamoDB tables (the store the Lambda uses).
+    Dynamodb,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Serve the whole server (MCP + OAuth) on 127.0.0.1 with an embedded store; no AWS account needed.
@@ -53,6 +63,16 @@ pub(crate) struct DevArgs {
     /// Leave out the fixture tools, resources and prompts of the MCP conformance suite.
     #[arg(long)]
     pub(crate) no_conformance_pack: bool,
+    /// Where the three tables live: in memory (optionally persisted with --state-dir) or in DynamoDB.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) store: StoreKind,
+    /// DynamoDB endpoint for `--store dynamodb` (moto_server, DynamoDB Local); default: the AWS
+    /// endpoint of your configured region. Tables `<prefix>-clients|codes|refresh-tokens` are created if absent.
+    #[arg(long, value_name = "URL")]
+    pub(crate) dynamodb_endpoint: Option<String>,
+    /// Table name prefix for `--store dynamodb`.
+    #[arg(long, value_name = "PREFIX", default_value = "mcpctl-dev")]
+    pub(crate) table_prefix: String,
     /// How to print the ready message.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,

@@ -15,7 +15,10 @@ use handler::{
     http::log::{LogTarget, init_json_logging},
     keys::{KeyMaterial, StoredKeys, VerifyingKeys},
     state::Stores,
-    store::memory::MemoryStore,
+    store::{
+        dynamo::{self, DynamoStore, TableNames},
+        memory::MemoryStore,
+    },
 };
 use lambda_http::Error;
 
@@ -46,8 +49,24 @@ async fn main() -> Result<(), Error> {
     init_json_logging(LogTarget::Stdout);
     let config = HandlerConfig::from_env()?;
     let keys = keys_from_env()?;
-    // Until the DynamoDB store lands, a container keeps its state in memory.
-    let stores = Stores::memory(Arc::new(MemoryStore::new()));
+    // SDK clients are built once per container, here, never per request.
+    let stores = match TableNames::from_env() {
+        Ok(names) => {
+            let store = Arc::new(DynamoStore::new(dynamo::client(None).await, names));
+            Stores {
+                clients: store.clone(),
+                codes: store.clone(),
+                refresh_tokens: store,
+            }
+        }
+        // Only for running the binary outside a stack (e.g. under a local Lambda emulator
+        // without tables): state then lives and dies with the container.
+        Err(error) if std::env::var_os("MCP_ALLOW_MEMORY_STORE").is_some() => {
+            tracing::warn!(%error, "no DynamoDB tables configured; using the in-memory store");
+            Stores::memory(Arc::new(MemoryStore::new()))
+        }
+        Err(error) => return Err(error.into()),
+    };
     let state = AppState::new(config, keys, stores, Arc::new(SystemClock));
     lambda_http::run(lambda_adapter::service(handler::router(state))).await
 }

@@ -23,6 +23,7 @@
 //! }
 //! ```
 
+pub mod dynamo;
 pub mod memory;
 
 use serde::{Deserialize, Serialize};

@@ -78,27 +78,38 @@ if [[ $DO_NODE == 1 ]]; then
 fi
 
 # ---- python ----
-if [[ $DO_PY == 1 ]]; then
-  VENV="$HERE/.venv"
-  want="$(sha256sum < "$HERE/requirements.lock" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print("py%d.%d.%d" % sys.version_info[:3])')"
-  stamp="$VENV/.harness-stamp"
-  if [[ $FORCE == 0 && -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    say "python venv up to date (requirements.lock sha256 matches)"
-  else
-    say "python venv $VENV from requirements.lock ..."
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV" || die "'$PYTHON -m venv $VENV' failed (Debian: apt-get install python3-venv)"
-    log="$HERE/.work/pip-install.log"
-    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --no-deps -r "$HERE/requirements.lock" >"$log" 2>&1; then
-      tail -n 30 "$log" >&2
-      die "pip install -r requirements.lock failed (full log: $log)"
-    fi
-    "$VENV/bin/python" -m pip check --disable-pip-version-check >>"$log" 2>&1 \
-      || { tail -n 10 "$log" >&2; die "pip check failed: requirements.lock is missing a dependency (regenerate it, see README.md)"; }
-    "$VENV/bin/python" -c 'import mcp, httpx2; from mcp.client.auth import OAuthClientProvider' >>"$log" 2>&1 \
-      || { tail -n 10 "$log" >&2; die "the venv cannot import mcp/httpx2"; }
-    echo "$want" > "$stamp"
-    say "python venv installed: $("$VENV/bin/python" -m pip freeze --disable-pip-version-check | grep -E '^(mcp|httpx2)==' | tr '\n' ' ')"
+# install_venv DIR LOCK IMPORT_CHECK LABEL: a venv with every package of LOCK pinned (--no-deps),
+# skipped when DIR/.harness-stamp holds the lock's sha256 and the interpreter version.
+install_venv() {
+  local venv="$1" lock="$2" check="$3" label="$4"
+  local want stamp log
+  want="$(sha256sum < "$lock" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print("py%d.%d.%d" % sys.version_info[:3])')"
+  stamp="$venv/.harness-stamp"
+  if [[ $FORCE == 0 && -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "python venv $(basename "$venv") up to date ($(basename "$lock") sha256 matches)"
+    return
   fi
+  say "python venv $venv from $(basename "$lock") ..."
+  rm -rf "$venv"
+  "$PYTHON" -m venv "$venv" || die "'$PYTHON -m venv $venv' failed (Debian: apt-get install python3-venv)"
+  log="$HERE/.work/pip-install-$(basename "$venv").log"
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --no-deps -r "$lock" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "pip install -r $(basename "$lock") failed (full log: $log)"
+  fi
+  "$venv/bin/python" -m pip check --disable-pip-version-check >>"$log" 2>&1 \
+    || { tail -n 10 "$log" >&2; die "pip check failed: $(basename "$lock") is missing a dependency (regenerate it, see README.md)"; }
+  "$venv/bin/python" -c "$check" >>"$log" 2>&1 \
+    || { tail -n 10 "$log" >&2; die "the venv $(basename "$venv") cannot import $label"; }
+  echo "$want" > "$stamp"
+  say "python venv installed: $label"
+}
+
+if [[ $DO_PY == 1 ]]; then
+  install_venv "$HERE/.venv" "$HERE/requirements.lock" \
+    'import mcp, httpx2; from mcp.client.auth import OAuthClientProvider' "mcp + httpx2 (the Python SDK client)"
+  # moto (AWS APIs on loopback) lives apart: its boto3 pins must not meet other tools' pins.
+  install_venv "$HERE/.venv-aws" "$HERE/requirements-aws.lock" \
+    'import moto.server, flask' "moto[server] (DynamoDB and other AWS APIs on loopback)"
 fi
 exit 0

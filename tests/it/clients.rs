@@ -96,3 +96,31 @@ fn python_client_on_the_api_gateway_shape() {
         &[],
     );
 }
+
+#[test]
+fn typescript_client_on_the_dynamodb_store() {
+    require_harness();
+    let moto = e2e::Moto::start();
+    let server = DevServer::start(&[
+        "--auto-approve",
+        "--store",
+        "dynamodb",
+        "--dynamodb-endpoint",
+        &moto.endpoint,
+    ]);
+    typescript(&server, &[]);
+}
+
+#[test]
+fn python_client_on_the_dynamodb_store() {
+    require_harness();
+    let moto = e2e::Moto::start();
+    let server = DevServer::start(&[
+        "--auto-approve",
+        "--store",
+        "dynamodb",
+        "--dynamodb-endpoint",
+        &moto.endpoint,
+    ]);
+    python(&server, &[]);
+}

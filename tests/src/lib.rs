@@ -248,3 +248,61 @@ mod tests {
         assert_eq!(counts("nothing"), None);
     }
 }
+
+/// A `moto_server` (AWS APIs on loopback) from `tests/harness/.venv-aws`, on a free port, stopped
+/// by its PID when dropped. Each test gets its own, so tests never share AWS state.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts moto and waits until it answers (about a second).
+    pub fn start() -> Self {
+        let bin = harness().join(".venv-aws/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run tests/harness/install.sh (tests/run.sh does) to install the pinned moto[server]",
+            bin.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto_server: {e}"));
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto_server did not listen on port {port} within 30 s");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Environment for the AWS SDK against a local endpoint: dummy credentials and a region.
+pub const LOCAL_AWS_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];

@@ -10,12 +10,15 @@ use handler::{
     http::log::{LogTarget, init_json_logging},
     keys::KeyMaterial,
     state::Stores,
-    store::memory::MemoryStore,
+    store::{
+        dynamo::{self, DynamoStore, TableNames, schema},
+        memory::MemoryStore,
+    },
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use crate::{
-    cli::{DevArgs, OutputFormat},
+    cli::{DevArgs, OutputFormat, StoreKind},
     dev::{apigw, state_dir},
 };
 
@@ -74,7 +77,7 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         format!("localhost:{port}"),
     ];
 
-    let (keys, store) = match &args.state_dir {
+    let (keys, memory) = match &args.state_dir {
         Some(dir) => state_dir::load(dir)?,
         None => (
             KeyMaterial::generate()
@@ -83,12 +86,13 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
             MemoryStore::new(),
         ),
     };
-    let state = AppState::new(
-        config.clone(),
-        keys,
-        Stores::memory(Arc::new(store)),
-        Arc::new(SystemClock),
-    );
+    let stores = match args.store {
+        StoreKind::Memory => Stores::memory(Arc::new(memory)),
+        StoreKind::Dynamodb => {
+            dynamodb_stores(args.dynamodb_endpoint.as_deref(), &args.table_prefix).await?
+        }
+    };
+    let state = AppState::new(config.clone(), keys, stores, Arc::new(SystemClock));
     let app = apigw::host_router(state, &base_path, args.emulate_api_gateway);
 
     print_ready(
@@ -105,6 +109,27 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         .into_diagnostic()
         .wrap_err("the dev server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// DynamoDB tables `<prefix>-…`, created if absent.
+async fn dynamodb_stores(endpoint: Option<&str>, prefix: &str) -> miette::Result<Stores> {
+    let names = TableNames::with_prefix(prefix);
+    let client = dynamo::client(endpoint).await;
+    let created = schema::ensure_tables(&client, &names).await.map_err(|e| {
+        miette!(
+            help = "check --dynamodb-endpoint (for example a moto_server on loopback) or your AWS credentials and region",
+            "cannot prepare the DynamoDB tables `{prefix}-*`: {e}"
+        )
+    })?;
+    if !created.is_empty() {
+        eprintln!("created DynamoDB tables: {}", created.join(", "));
+    }
+    let store = Arc::new(DynamoStore::new(client, names));
+    Ok(Stores {
+        clients: store.clone(),
+        codes: store.clone(),
+        refresh_tokens: store,
+    })
 }
 
 fn print_ready(

@@ -14,6 +14,7 @@
 
 mod cimd;
 mod discovery;
+mod dynamo;
 mod mcp;
 mod oauth_attacks;
 mod oauth_flow;

@@ -293,21 +293,21 @@ pub async fn revocation(stores: &Stores) {
     assert_eq!(tokens.get(&key("q9", "k9"), NOW).await.unwrap(), None);
 }
 
-/// Every contract check, each on a fresh set of tables.
-pub async fn run_all(make: impl Fn() -> Stores) {
-    clients(&make()).await;
-    codes_are_single_use_and_expire(&make()).await;
-    concurrent_takes_give_one_winner(&make()).await;
-    rotation_grace_and_reuse(&make()).await;
-    replay_with_another_successor_is_reuse(&make()).await;
-    replay_after_successor_used_is_reuse(&make()).await;
-    concurrent_rotations_give_one_successor(&make()).await;
-    revocation(&make()).await;
+/// Every contract check, each on a fresh set of tables from `make`.
+pub async fn run_all<F: std::future::Future<Output = Stores>>(make: impl Fn() -> F) {
+    clients(&make().await).await;
+    codes_are_single_use_and_expire(&make().await).await;
+    concurrent_takes_give_one_winner(&make().await).await;
+    rotation_grace_and_reuse(&make().await).await;
+    replay_with_another_successor_is_reuse(&make().await).await;
+    replay_after_successor_used_is_reuse(&make().await).await;
+    concurrent_rotations_give_one_successor(&make().await).await;
+    revocation(&make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_meets_the_contract() {
-    run_all(|| Stores::memory(Arc::new(MemoryStore::new()))).await;
+    run_all(|| async { Stores::memory(Arc::new(MemoryStore::new())) }).await;
 }
 
 #[tokio::test]

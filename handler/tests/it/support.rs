@@ -86,6 +86,10 @@ impl TestServer {
     }
 
     pub fn with(adjust: impl FnOnce(&mut HandlerConfig)) -> Self {
+        Self::with_stores(Stores::memory(Arc::new(MemoryStore::new())), adjust)
+    }
+
+    pub fn with_stores(stores: Stores, adjust: impl FnOnce(&mut HandlerConfig)) -> Self {
         let mut config = HandlerConfig::new(url::Url::parse(BASE).unwrap());
         config.identity = IdentityMode::Dev { auto_approve: true };
         config.conformance_pack = true;
@@ -93,11 +97,10 @@ impl TestServer {
         config.allowed_hosts = vec![];
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(START));
-        let store = Arc::new(MemoryStore::new());
         let state = AppState::new(
             config,
             KeyMaterial::generate().unwrap(),
-            Stores::memory(store),
+            stores,
             clock.clone(),
         );
         Self {
