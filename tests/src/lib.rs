@@ -234,21 +234,6 @@ pub fn counts(line: &str) -> Option<(u32, u32)> {
     Some((passed, failed))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_are_parsed() {
-        assert_eq!(counts("97 passed, 0 failed"), Some((97, 0)));
-        assert_eq!(
-            counts("conformance.sh x: 24 passed, 6 failed exit=1 log=/tmp"),
-            Some((24, 6))
-        );
-        assert_eq!(counts("nothing"), None);
-    }
-}
-
 /// A `moto_server` (AWS APIs on loopback) from `tests/harness/.venv-aws`, on a free port, stopped
 /// by its PID when dropped. Each test gets its own, so tests never share AWS state.
 pub struct Moto {
@@ -299,10 +284,17 @@ impl Drop for Moto {
     }
 }
 
-/// Environment for the AWS SDK against a local endpoint: dummy credentials and a region.
-pub const LOCAL_AWS_ENV: [(&str, &str); 4] = [
-    ("AWS_ACCESS_KEY_ID", "test"),
-    ("AWS_SECRET_ACCESS_KEY", "test"),
-    ("AWS_REGION", "us-east-1"),
-    ("AWS_EC2_METADATA_DISABLED", "true"),
-];
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_parsed() {
+        assert_eq!(counts("97 passed, 0 failed"), Some((97, 0)));
+        assert_eq!(
+            counts("conformance.sh x: 24 passed, 6 failed exit=1 log=/tmp"),
+            Some((24, 6))
+        );
+        assert_eq!(counts("nothing"), None);
+    }
+}
