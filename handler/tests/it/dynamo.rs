@@ -176,6 +176,7 @@ async fn calls_per_flow_and_a_table_dump_reveals_no_secret() {
 struct FaultProxy {
     target: String,
     faults: Arc<Mutex<Vec<(String, StatusCode, String)>>>,
+    seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
     http: reqwest::Client,
 }
 
@@ -184,6 +185,7 @@ impl FaultProxy {
         let proxy = Self {
             target: target.to_owned(),
             faults: Arc::default(),
+            seen: Arc::default(),
             http: reqwest::Client::new(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -215,6 +217,9 @@ async fn forward(State(proxy): State<FaultProxy>, headers: HeaderMap, body: Byte
         .and_then(|t| t.split('.').nth(1))
         .unwrap_or("")
         .to_owned();
+    if let Ok(request) = serde_json::from_slice(&body) {
+        proxy.seen.lock().unwrap().push((operation.clone(), request));
+    }
     let fault = proxy
         .faults
         .lock()
@@ -378,4 +383,152 @@ async fn a_failing_conditional_write_is_the_right_oauth_error() {
         .refresh(&client, tokens["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(refresh.error(), "invalid_grant", "{}", refresh.text());
+}
+
+/// Checks one operation's request the way DynamoDB does where moto is lax (see
+/// `../shared/tools/awslocal/FINDINGS.md`: moto accepts unused expression values, answers 500 for
+/// undefined ones, accepts wrong key types).
+fn check_request(
+    operation: &str,
+    request: &serde_json::Value,
+    reserved: &std::collections::HashSet<String>,
+) {
+    let expressions: Vec<&str> = [
+        "ConditionExpression",
+        "UpdateExpression",
+        "KeyConditionExpression",
+        "FilterExpression",
+        "ProjectionExpression",
+    ]
+    .iter()
+    .filter_map(|k| request.get(*k).and_then(|v| v.as_str()))
+    .collect();
+    let tokens = |prefix: char| -> std::collections::BTreeSet<String> {
+        expressions
+            .iter()
+            .flat_map(|e| {
+                e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '#'))
+            })
+            .filter(|t| t.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    };
+    let defined = |field: &str| -> std::collections::BTreeSet<String> {
+        request
+            .get(field)
+            .and_then(|v| v.as_object())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        tokens(':'),
+        defined("ExpressionAttributeValues"),
+        "{operation}: every :value used and defined: {request}"
+    );
+    assert_eq!(
+        tokens('#'),
+        defined("ExpressionAttributeNames"),
+        "{operation}: every #name used and defined: {request}"
+    );
+    for expression in &expressions {
+        for word in expression
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '#'))
+        {
+            let bare = !word.is_empty()
+                && !word.starts_with([':', '#'])
+                && !word.chars().all(|c| c.is_ascii_digit());
+            let function = [
+                "attribute_exists",
+                "attribute_not_exists",
+                "AND",
+                "OR",
+                "NOT",
+                "SET",
+                "REMOVE",
+                "ADD",
+                "DELETE",
+            ];
+            if bare && !function.contains(&word) {
+                assert!(
+                    !reserved.contains(&word.to_uppercase()),
+                    "{operation}: `{word}` is a DynamoDB reserved word; use #names: {request}"
+                );
+            }
+        }
+    }
+    if let Some(key) = request.get("Key").and_then(|k| k.as_object()) {
+        for (name, value) in key {
+            let text = value.get("S").and_then(|s| s.as_str());
+            assert!(
+                text.is_some_and(|t| !t.is_empty()),
+                "{operation}: key {name} must be a non-empty string: {request}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_request_is_valid_where_moto_is_lax() {
+    let reserved_file = e2e::harness()
+        .join(".venv-aws/lib/python3.11/site-packages/moto/dynamodb/parsing/reserved_keywords.txt");
+    let reserved: std::collections::HashSet<String> = std::fs::read_to_string(&reserved_file)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run tests/harness/install.sh",
+                reserved_file.display()
+            )
+        })
+        .lines()
+        .map(|l| l.trim().to_uppercase())
+        .collect();
+    let moto = Moto::start();
+    let (proxy, endpoint) = FaultProxy::start(&moto.endpoint).await;
+    store_contract::run_all(|| async { stores(&fresh_store(&endpoint).await) }).await;
+    let seen = proxy.seen.lock().unwrap().clone();
+    let operations: std::collections::BTreeSet<&str> =
+        seen.iter().map(|(op, _)| op.as_str()).collect();
+    for expected in [
+        "PutItem",
+        "GetItem",
+        "DeleteItem",
+        "UpdateItem",
+        "Query",
+        "TransactWriteItems",
+        "TransactGetItems",
+    ] {
+        assert!(
+            operations.contains(expected),
+            "the contract suite never sent {expected}"
+        );
+    }
+    for (operation, request) in &seen {
+        match request.get("TransactItems").and_then(|t| t.as_array()) {
+            Some(items) => {
+                assert!(items.len() <= 100, "{operation}: too many items");
+                let mut keys = std::collections::HashSet::new();
+                for item in items {
+                    let actions: Vec<(&String, &serde_json::Value)> =
+                        item.as_object().unwrap().iter().collect();
+                    assert_eq!(
+                        actions.len(),
+                        1,
+                        "{operation}: one action per transaction item: {item}"
+                    );
+                    let (action, inner) = actions[0];
+                    check_request(&format!("{operation}.{action}"), inner, &reserved);
+                    let key = inner.get("Key").cloned().or_else(|| {
+                        inner
+                            .get("Item")
+                            .and_then(|i| i.get("pk").or_else(|| i.get("client_id")))
+                            .cloned()
+                    });
+                    assert!(
+                        keys.insert(format!("{}{}", inner["TableName"], key.unwrap_or_default())),
+                        "{operation}: two actions on one item: {request}"
+                    );
+                }
+            }
+            None => check_request(operation, request, &reserved),
+        }
+    }
 }
