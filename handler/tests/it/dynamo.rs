@@ -218,7 +218,11 @@ async fn forward(State(proxy): State<FaultProxy>, headers: HeaderMap, body: Byte
         .unwrap_or("")
         .to_owned();
     if let Ok(request) = serde_json::from_slice(&body) {
-        proxy.seen.lock().unwrap().push((operation.clone(), request));
+        proxy
+            .seen
+            .lock()
+            .unwrap()
+            .push((operation.clone(), request));
     }
     let fault = proxy
         .faults
