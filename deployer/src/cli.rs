@@ -36,6 +36,8 @@ pub(crate) enum StoreKind {
 pub(crate) enum Command {
     /// Serve the whole server (MCP + OAuth) on 127.0.0.1 with an embedded store; no AWS account needed.
     Dev(DevArgs),
+    /// Print the CloudFormation template for a stage.
+    Render(crate::commands::render::RenderArgs),
 }
 
 #[derive(Debug, clap::Args)]

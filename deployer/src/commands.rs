@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `run`.
 
 mod dev;
+pub(crate) mod render;
 
 use std::process::ExitCode;
 
@@ -10,5 +11,6 @@ use crate::cli::{Cli, Command};
 pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
+        Command::Render(args) => render::run(args),
     }
 }

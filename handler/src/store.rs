@@ -59,28 +59,28 @@ pub struct ClientMetadata {
     /// `none`, `client_secret_basic`, `client_secret_post`.
     pub token_endpoint_auth_method: String,
     /// Space-separated scopes the client may ask for; `None` means any offered scope.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Human-readable name shown on the consent page.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
     /// Home page of the client.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_uri: Option<String>,
     /// Logo.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,
     /// Contacts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<String>,
     /// Software id (RFC 7591).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_id: Option<String>,
     /// Software version (RFC 7591).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
     /// `native` or `web` (SEP-837).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
 }
 
@@ -105,10 +105,10 @@ pub struct UserClaims {
     /// Stable subject identifier.
     pub sub: String,
     /// Display name.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// E-mail address.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
 }
 

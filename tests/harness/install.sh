@@ -111,5 +111,11 @@ if [[ $DO_PY == 1 ]]; then
   # moto (AWS APIs on loopback) lives apart: its boto3 pins must not meet other tools' pins.
   install_venv "$HERE/.venv-aws" "$HERE/requirements-aws.lock" \
     'import moto.server, flask' "moto[server] (DynamoDB and other AWS APIs on loopback)"
+  # Linters of the rendered CloudFormation (deployer/tests/it/lint.rs): cfn-lint, and checkov
+  # in its own venv because it pins an old boto3.
+  install_venv "$HERE/.venv-lint" "$HERE/requirements-lint.lock" \
+    'import cfnlint' "cfn-lint (CloudFormation linter)"
+  install_venv "$HERE/.venv-checkov" "$HERE/requirements-checkov.lock" \
+    'import checkov' "checkov (CloudFormation policy checks)"
 fi
 exit 0

@@ -234,7 +234,7 @@ pub fn counts(line: &str) -> Option<(u32, u32)> {
     Some((passed, failed))
 }
 
-/// A `moto_server` (AWS APIs on loopback) from `tests/harness/.venv-aws`, on a free port, stopped
+/// A moto server (AWS APIs on loopback) from `tests/harness/.venv-aws`, on a free port, stopped
 /// by its PID when dropped. Each test gets its own, so tests never share AWS state.
 pub struct Moto {
     child: Child,
@@ -245,18 +245,20 @@ pub struct Moto {
 impl Moto {
     /// Starts moto and waits until it answers (about a second).
     pub fn start() -> Self {
-        let bin = harness().join(".venv-aws/bin/moto_server");
+        let python = harness().join(".venv-aws/bin/python");
         assert!(
-            bin.exists(),
+            python.exists(),
             "{} is missing: run tests/harness/install.sh (tests/run.sh does) to install the pinned moto[server]",
-            bin.display()
+            python.display()
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap_or_else(|e| panic!("no free port: {e}"));
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // One request at a time, so conditional writes are atomic as in DynamoDB (see moto_serial.py).
+        let child = Command::new(python)
+            .arg(harness().join("moto_serial.py"))
+            .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -221,7 +221,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
     }
 }
 
-fn document(value: serde_json::Value) -> Response {
+fn document(value: impl serde::Serialize) -> Response {
     let mut response = Json(value).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -61,20 +61,20 @@ pub struct RegistrationRequest {
 }
 
 /// The registration response (RFC 7591 §3.2.1, RFC 7592 §3).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RegistrationResponse {
     /// Client id.
     pub client_id: String,
     /// Secret, shown once; absent for public clients.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// Epoch seconds.
     pub client_id_issued_at: u64,
     /// 0: the secret does not expire.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<u64>,
     /// RFC 7592 access token for reading and deleting this registration.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_access_token: Option<String>,
     /// RFC 7592 client configuration endpoint.
     pub registration_client_uri: String,

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{authorize::resolve_resource, error::OAuthError, jwt, pkce, scope};
 use crate::{
@@ -173,18 +173,18 @@ fn form_decode(value: &str) -> Result<String, OAuthError> {
 }
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// JWT access token.
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// Granted scope.
     pub scope: String,
     /// New refresh token, when the grant issues one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
 }
 
@@ -462,7 +462,7 @@ fn issue(
         jwt::sign(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: ttl,
         scope,
         refresh_token,
