@@ -36,6 +36,14 @@ pub(crate) enum StoreKind {
 pub(crate) enum Command {
     /// Serve the whole server (MCP + OAuth) on 127.0.0.1 with an embedded store; no AWS account needed.
     Dev(DevArgs),
+    /// Show the handler's logs (CloudWatch), rendered for people; --follow to keep tailing.
+    Logs(crate::commands::logs::LogsArgs),
+    /// Register an OAuth client (through /dcr, or --direct into the clients table).
+    RegisterClient(crate::commands::register_client::RegisterClientArgs),
+    /// List, show or delete registered clients (reads the clients table; never prints secrets).
+    Clients(crate::commands::clients::ClientsArgs),
+    /// Prove a deployment works the way a real client uses it: discovery, registration, token, MCP calls, negative checks.
+    SmokeTest(crate::commands::smoke_test::SmokeTestArgs),
     /// Print the CloudFormation template for a stage.
     Render(crate::commands::render::RenderArgs),
 }
@@ -75,7 +83,21 @@ pub(crate) struct DevArgs {
     /// Table name prefix for `--store dynamodb`.
     #[arg(long, value_name = "PREFIX", default_value = "mcpctl-dev")]
     pub(crate) table_prefix: String,
+    /// The public base URL clients use, when it differs from http://127.0.0.1:PORT (for example
+    /// behind a tunnel); the issuer and the MCP resource are derived from it.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: Option<url::Url>,
     /// How to print the ready message.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,7 +1,12 @@
 //! One module per subcommand, each with a `run`.
 
+pub(crate) mod clients;
 mod dev;
+pub(crate) mod log_format;
+pub(crate) mod logs;
+pub(crate) mod register_client;
 pub(crate) mod render;
+pub(crate) mod smoke_test;
 
 use std::process::ExitCode;
 
@@ -12,5 +17,9 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Render(args) => render::run(args),
+        Command::SmokeTest(args) => smoke_test::run(args).await,
+        Command::Logs(args) => logs::run(args).await,
+        Command::RegisterClient(args) => register_client::run(args).await,
+        Command::Clients(args) => clients::run(args).await,
     }
 }

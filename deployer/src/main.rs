@@ -1,9 +1,15 @@
 //! `mcpctl`: build, deploy and operate a remote OAuth-protected MCP server on AWS, and run it
 //! locally with `mcpctl dev`.
 
+mod aws;
 mod cli;
 mod commands;
 mod dev;
+mod discovery;
+mod signals;
+mod stack;
+mod stage;
+mod target;
 
 use std::process::ExitCode;
 

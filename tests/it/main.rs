@@ -9,3 +9,4 @@
 mod clients;
 mod conformance;
 mod dev_server;
+mod ops;

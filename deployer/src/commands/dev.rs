@@ -56,8 +56,12 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
             )
         })?;
     let port = listener.local_addr().into_diagnostic()?.port();
-    let public_url =
-        url::Url::parse(&format!("http://127.0.0.1:{port}{base_path}")).into_diagnostic()?;
+    let public_url = match &args.public_url {
+        Some(url) => url.clone(),
+        None => {
+            url::Url::parse(&format!("http://127.0.0.1:{port}{base_path}")).into_diagnostic()?
+        }
+    };
 
     let mut config = HandlerConfig::new(public_url);
     config.identity = IdentityMode::Dev {

@@ -42,6 +42,18 @@ impl LogFields {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// A request id for hosts that supply none (`mcpctl dev`): process id and a counter. Not random
+/// on purpose: the first use of the crypto RNG seeds its DRBG, which costs tens of milliseconds
+/// of cold start on a request path that otherwise needs no randomness.
+fn next_local_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 /// Middleware writing the access log line.
 pub async fn access_log(request: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -54,7 +66,7 @@ pub async fn access_log(request: Request, next: Next) -> Response {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(64).collect())
-            .unwrap_or_else(|| crate::crypto::random_token(9).unwrap_or_default()),
+            .unwrap_or_else(next_local_id),
     };
     let response = next.run(request).await;
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;

@@ -1,0 +1,325 @@
+//! `mcpctl register-client`: registers an OAuth client through the server's `/dcr` endpoint, or
+//! with `--direct` straight into the clients table (for stages that close public registration).
+//! Input is validated locally with the server's own rules before any call. The secret is printed
+//! once and never logged.
+
+use std::{collections::HashSet, process::ExitCode, sync::Arc};
+
+use handler::{
+    clock::{Clock, SystemClock},
+    config::HandlerConfig,
+    oauth::registration::{self, RegistrationRequest, RegistrationResponse},
+    store::{ClientStore, StoreError, dynamo::DynamoStore},
+};
+use miette::{IntoDiagnostic, miette};
+use url::Url;
+
+use crate::{cli::OutputFormat, discovery, target::StageArgs};
+
+/// A grant type a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub(crate) enum GrantType {
+    /// Users sign in in a browser (MCP clients such as Claude, Cursor, VS Code).
+    AuthorizationCode,
+    /// The client acts for itself with its secret (services, CI).
+    ClientCredentials,
+    /// Rotating refresh tokens (with authorization_code).
+    RefreshToken,
+}
+
+impl GrantType {
+    fn wire(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+/// Arguments of `mcpctl register-client`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RegisterClientArgs {
+    /// The server's MCP URL (e.g. from `mcpctl dev`); alternative to --stage.
+    #[arg(long, conflicts_with = "stage", required_unless_present = "stage")]
+    pub(crate) url: Option<Url>,
+    #[command(flatten)]
+    pub(crate) target: StageArgs,
+    /// Client name shown on the consent page.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Redirect URI (repeatable): https, http on loopback, or a private-use scheme.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub(crate) redirect_uris: Vec<String>,
+    /// Grant type (repeatable). Default: authorization_code + refresh_token with redirect URIs,
+    /// client_credentials without.
+    #[arg(long = "grant-type", value_enum, value_name = "GRANT")]
+    pub(crate) grant_types: Vec<GrantType>,
+    /// Space-separated scopes the client may request.
+    #[arg(long)]
+    pub(crate) scope: Option<String>,
+    /// A public client (no secret; PKCE only), such as a desktop or CLI app.
+    #[arg(long)]
+    pub(crate) public: bool,
+    /// Write the client straight into the stage's clients table with your AWS credentials
+    /// instead of calling /dcr (works when public registration is closed).
+    #[arg(long, requires = "stage")]
+    pub(crate) direct: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: OutputFormat,
+}
+
+/// Builds and validates the registration request locally, with the server's rules.
+fn request(args: &RegisterClientArgs) -> miette::Result<RegistrationRequest> {
+    let mut seen = HashSet::new();
+    if let Some(duplicate) = args.redirect_uris.iter().find(|u| !seen.insert(u.as_str())) {
+        return Err(miette!(
+            help = "give each --redirect-uri once",
+            "--redirect-uri {duplicate} is repeated"
+        ));
+    }
+    let mut seen = HashSet::new();
+    if let Some(duplicate) = args.grant_types.iter().find(|g| !seen.insert(**g)) {
+        return Err(miette!(
+            help = "give each --grant-type once",
+            "--grant-type {} is repeated",
+            duplicate.wire()
+        ));
+    }
+    let grant_types: Vec<String> = if args.grant_types.is_empty() {
+        if args.redirect_uris.is_empty() {
+            vec!["client_credentials".into()]
+        } else {
+            vec!["authorization_code".into(), "refresh_token".into()]
+        }
+    } else {
+        args.grant_types
+            .iter()
+            .map(|g| g.wire().to_owned())
+            .collect()
+    };
+    let request = RegistrationRequest {
+        redirect_uris: Some(args.redirect_uris.clone()),
+        grant_types: Some(grant_types),
+        token_endpoint_auth_method: Some(
+            if args.public {
+                "none"
+            } else {
+                "client_secret_basic"
+            }
+            .into(),
+        ),
+        scope: args.scope.clone(),
+        client_name: Some(args.name.clone()),
+        ..RegistrationRequest::default()
+    };
+    // The same validation the server runs, so bad input is refused before any call.
+    let config = HandlerConfig::new(Url::parse("https://validation.invalid").into_diagnostic()?);
+    registration::validate(clone_request(&request), &config).map_err(|error| {
+        miette!(
+            help = "see `mcpctl register-client --help`",
+            "{}",
+            error.description().unwrap_or("invalid client metadata")
+        )
+    })?;
+    Ok(request)
+}
+
+fn clone_request(request: &RegistrationRequest) -> RegistrationRequest {
+    RegistrationRequest {
+        redirect_uris: request.redirect_uris.clone(),
+        grant_types: request.grant_types.clone(),
+        response_types: request.response_types.clone(),
+        token_endpoint_auth_method: request.token_endpoint_auth_method.clone(),
+        scope: request.scope.clone(),
+        client_name: request.client_name.clone(),
+        ..RegistrationRequest::default()
+    }
+}
+
+pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
+    let request = request(&args)?;
+    let outputs = args.target.outputs().await?;
+    let response = if args.direct {
+        let outputs = outputs.ok_or_else(|| miette!("--direct needs --stage"))?;
+        let issuer = Url::parse(outputs.get("Issuer")?).into_diagnostic()?;
+        let config = HandlerConfig::new(issuer);
+        let metadata = registration::validate(request, &config)
+            .map_err(|e| miette!("{}", e.description().unwrap_or("invalid client metadata")))?;
+        let new =
+            registration::mint(metadata, &config, SystemClock.now()).map_err(|e| miette!("{e}"))?;
+        let names = handler::store::dynamo::TableNames {
+            clients: outputs.get("ClientsTableName")?.to_owned(),
+            codes: outputs.get("CodesTableName")?.to_owned(),
+            refresh_tokens: outputs.get("RefreshTokensTableName")?.to_owned(),
+        };
+        let client = aws_sdk_dynamodb::Client::new(&args.target.aws.sdk_config().await);
+        let store = Arc::new(DynamoStore::new(client, names));
+        store.create(new.record).await.map_err(|e| match e {
+            StoreError::Conflict => miette!("a client with the generated id already exists; run the command again"),
+            other => miette!(help = "check your AWS credentials: --direct needs dynamodb:PutItem on the clients table", "cannot write the client: {other}"),
+        })?;
+        new.response
+    } else {
+        let mcp_url = match (&args.url, &outputs) {
+            (Some(url), _) => url.as_str().trim_end_matches('/').to_owned(),
+            (None, Some(outputs)) => outputs.get("McpUrl")?.to_owned(),
+            (None, None) => return Err(miette!("pass --url or --stage")),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .into_diagnostic()?;
+        let found = discovery::discover(&http, &mcp_url).await?;
+        let endpoint = found.server.registration_endpoint.ok_or_else(|| {
+            miette!(
+                help = "use --direct with --stage to write the client into the table",
+                "the server does not offer dynamic registration"
+            )
+        })?;
+        let body = serde_json::to_value(SerializableRequest::from(&request)).into_diagnostic()?;
+        let reply = http
+            .post(&endpoint)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| miette!("cannot reach {endpoint}: {e}"))?;
+        let status = reply.status();
+        if status != reqwest::StatusCode::CREATED {
+            let error: serde_json::Value = reply.json().await.unwrap_or_default();
+            return Err(miette!(
+                "registration refused (HTTP {status}): {} {}",
+                error["error"].as_str().unwrap_or("unknown_error"),
+                error["error_description"].as_str().unwrap_or("")
+            ));
+        }
+        reply
+            .json::<RegistrationResponse>()
+            .await
+            .map_err(|e| miette!("the server's answer is not an RFC 7591 response: {e}"))?
+    };
+    print(&response, args.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The registration request as JSON (the handler's type is deserialize-only).
+#[derive(serde::Serialize)]
+struct SerializableRequest {
+    redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+    token_endpoint_auth_method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    client_name: Option<String>,
+}
+
+impl From<&RegistrationRequest> for SerializableRequest {
+    fn from(request: &RegistrationRequest) -> Self {
+        Self {
+            redirect_uris: request.redirect_uris.clone().unwrap_or_default(),
+            grant_types: request.grant_types.clone().unwrap_or_default(),
+            token_endpoint_auth_method: request
+                .token_endpoint_auth_method
+                .clone()
+                .unwrap_or_default(),
+            scope: request.scope.clone(),
+            client_name: request.client_name.clone(),
+        }
+    }
+}
+
+fn print(response: &RegistrationResponse, output: OutputFormat) -> miette::Result<()> {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(response).into_diagnostic()?
+        ),
+        OutputFormat::Text => {
+            println!("client_id:                 {}", response.client_id);
+            if let Some(secret) = &response.client_secret {
+                println!("client_secret:             {secret}");
+            }
+            if let Some(token) = &response.registration_access_token {
+                println!("registration_access_token: {token}");
+            }
+            println!(
+                "registration_client_uri:   {}",
+                response.registration_client_uri
+            );
+            if response.client_secret.is_some() {
+                eprintln!(
+                    "\nThe secret is shown only now and stored only as a hash: keep it somewhere safe."
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(redirects: &[&str], grants: &[GrantType], public: bool) -> RegisterClientArgs {
+        RegisterClientArgs {
+            url: None,
+            target: StageArgs {
+                stage: None,
+                stack_name: None,
+                aws: crate::target::AwsArgs {
+                    profile: None,
+                    region: None,
+                },
+            },
+            name: "Test".into(),
+            redirect_uris: redirects.iter().map(|s| (*s).to_owned()).collect(),
+            grant_types: grants.to_vec(),
+            scope: None,
+            public,
+            direct: false,
+            output: OutputFormat::Text,
+        }
+    }
+
+    #[test]
+    fn bad_input_is_refused_before_any_call() {
+        assert!(request(&args(&["javascript:alert(1)"], &[], true)).is_err());
+        assert!(request(&args(&["https://a.example/cb#frag"], &[], true)).is_err());
+        assert!(
+            request(&args(
+                &["https://a.example/cb", "https://a.example/cb"],
+                &[],
+                true
+            ))
+            .is_err()
+        );
+        assert!(
+            request(&args(
+                &[],
+                &[GrantType::ClientCredentials, GrantType::ClientCredentials],
+                false
+            ))
+            .is_err()
+        );
+        assert!(
+            request(&args(&[], &[GrantType::ClientCredentials], true)).is_err(),
+            "a public client cannot use client_credentials"
+        );
+        assert!(
+            request(&args(&[], &[GrantType::AuthorizationCode], true)).is_err(),
+            "authorization_code needs a redirect URI"
+        );
+    }
+
+    #[test]
+    fn defaults_follow_the_redirect_uris() {
+        let with = request(&args(&["http://127.0.0.1/cb"], &[], true)).unwrap();
+        assert_eq!(
+            with.grant_types.unwrap(),
+            vec!["authorization_code", "refresh_token"]
+        );
+        let without = request(&args(&[], &[], false)).unwrap();
+        assert_eq!(without.grant_types.unwrap(), vec!["client_credentials"]);
+    }
+}

@@ -1,0 +1,53 @@
+//! Where an operations command points: a deployed stage (through its stack outputs) or a plain URL.
+
+use aws_config::SdkConfig;
+
+use crate::{aws, stack::StackOutputs};
+
+/// AWS options shared by every command that talks to AWS.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AwsArgs {
+    /// AWS profile (as in the AWS CLI).
+    #[arg(long, env = "AWS_PROFILE", global = true)]
+    pub(crate) profile: Option<String>,
+    /// AWS region (as in the AWS CLI).
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub(crate) region: Option<String>,
+}
+
+impl AwsArgs {
+    /// The SDK configuration.
+    pub(crate) async fn sdk_config(&self) -> SdkConfig {
+        aws::config(self.profile.as_deref(), self.region.as_deref()).await
+    }
+}
+
+/// A deployed stage.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StageArgs {
+    /// The stage (its stack is `mcpctl-<stage>` unless --stack-name says otherwise).
+    #[arg(long, global = true)]
+    pub(crate) stage: Option<String>,
+    /// The CloudFormation stack of the stage.
+    #[arg(long, requires = "stage", global = true)]
+    pub(crate) stack_name: Option<String>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
+}
+
+impl StageArgs {
+    /// Loads the stage's stack outputs; `None` when no stage was given.
+    pub(crate) async fn outputs(&self) -> miette::Result<Option<StackOutputs>> {
+        let Some(stage) = &self.stage else {
+            return Ok(None);
+        };
+        let stack_name = self
+            .stack_name
+            .clone()
+            .unwrap_or_else(|| crate::stack::default_stack_name(stage));
+        let config = self.aws.sdk_config().await;
+        StackOutputs::load(&config, stage, &stack_name)
+            .await
+            .map(Some)
+    }
+}

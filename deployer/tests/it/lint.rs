@@ -1,0 +1,110 @@
+//! Every shipped stage passes cfn-lint (no error, no warning) and checkov (no failed check; the
+//! only skips are written in the templates next to their resource, each with a reason).
+//!
+//! The linters live in venvs that `tests/harness/install.sh` builds from pinned lock files; a
+//! missing venv fails the test (it never skips silently).
+
+use std::{path::Path, process::Command};
+
+use crate::support::{mcpctl, run, scratch_dir, shipped_stages, workspace_root};
+
+fn tool(venv: &str, binary: &str) -> std::path::PathBuf {
+    let path = workspace_root()
+        .join("tests/harness")
+        .join(venv)
+        .join("bin")
+        .join(binary);
+    assert!(
+        path.exists(),
+        "{} is missing: run tests/harness/install.sh",
+        path.display()
+    );
+    path
+}
+
+fn render_to(stage: &str, dir: &Path) -> std::path::PathBuf {
+    let file = dir.join(format!("{stage}.yaml"));
+    let out = run(mcpctl().args(["render", "--stage", stage, "-o"]).arg(&file));
+    assert!(out.status.success(), "{stage}: {}", out.stderr);
+    file
+}
+
+#[test]
+fn shipped_stages_pass_cfn_lint_without_errors_or_warnings() {
+    let cfn_lint = tool(".venv-lint", "cfn-lint");
+    let dir = scratch_dir("lint-cfn-lint");
+    let mut failures = Vec::new();
+    for stage in shipped_stages() {
+        let file = render_to(&stage, &dir);
+        let out = run(Command::new(&cfn_lint).arg("--").arg(&file));
+        // Exit code bits: 2 error, 4 warning, 8 informational; anything else is a crash.
+        let code = out.status.code().unwrap_or(-1);
+        if code & !8 != 0 {
+            failures.push(format!(
+                "{stage}: cfn-lint exit {code}\n{}{}",
+                out.stdout, out.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn shipped_stages_pass_checkov() {
+    let checkov = tool(".venv-checkov", "checkov");
+    let dir = scratch_dir("lint-checkov");
+    let mut failures = Vec::new();
+    for stage in shipped_stages() {
+        let file = render_to(&stage, &dir);
+        let out = run(Command::new(&checkov)
+            .arg("-f")
+            .arg(&file)
+            .args([
+                "--framework",
+                "cloudformation",
+                "--compact",
+                "--quiet",
+                "--skip-download",
+                "--output",
+                "json",
+            ])
+            .env("BC_SKIP_MAPPING", "TRUE"));
+        let report: serde_json::Value = match serde_json::from_str(&out.stdout) {
+            Ok(report) => report,
+            Err(error) => {
+                failures.push(format!(
+                    "{stage}: checkov printed no JSON report ({error}), exit {:?}\n{}{}",
+                    out.status.code(),
+                    out.stdout,
+                    out.stderr
+                ));
+                continue;
+            }
+        };
+        let summary = &report["summary"];
+        let failed = &report["results"]["failed_checks"];
+        let parsed = summary["parsing_errors"] == 0 && summary["resource_count"].as_u64() > Some(0);
+        if !out.status.success() || summary["failed"] != 0 || !parsed {
+            let findings: Vec<String> = failed
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|check| {
+                    format!(
+                        "  {} {} on {} (lines {})",
+                        check["check_id"].as_str().unwrap_or("?"),
+                        check["check_name"].as_str().unwrap_or("?"),
+                        check["resource"].as_str().unwrap_or("?"),
+                        check["file_line_range"]
+                    )
+                })
+                .collect();
+            failures.push(format!(
+                "{stage}: checkov exit {:?}, summary {summary}\n{}",
+                out.status.code(),
+                findings.join("\n")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
