@@ -19,6 +19,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "installing the pinned test tools (tests/harness/install.sh)"
 tests/harness/install.sh
 
+step "installing the Rust target for Lambda's arm64 build"
+rustup target add aarch64-unknown-linux-gnu
+
 step "building the workspace"
 cargo build --workspace --all-targets --locked
 

@@ -44,6 +44,16 @@ pub(crate) enum Command {
     Clients(crate::commands::clients::ClientsArgs),
     /// Prove a deployment works the way a real client uses it: discovery, registration, token, MCP calls, negative checks.
     SmokeTest(crate::commands::smoke_test::SmokeTestArgs),
+    /// Build the handler for Lambda (provided.al2023) into a reproducible zip.
+    Build(crate::commands::build::BuildArgs),
+    /// Build, upload and deploy a stage: change set, diff, confirm, execute with live progress.
+    Deploy(crate::commands::deploy::DeployArgs),
+    /// Show what a deploy would change (a change set, deleted afterwards).
+    Diff(crate::commands::deploy::DiffArgs),
+    /// Delete a stage's stack (production tables are kept).
+    Destroy(crate::commands::destroy::DestroyArgs),
+    /// A stage's stack status, outputs, and deployed code vs the local build.
+    Status(crate::commands::status::StatusArgs),
     /// Print the CloudFormation template for a stage.
     Render(crate::commands::render::RenderArgs),
 }

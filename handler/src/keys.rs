@@ -38,6 +38,11 @@ pub enum KeyError {
     /// The random generator failed.
     #[error(transparent)]
     Random(#[from] crypto::RandomError),
+    /// The signing-key secret is not the JSON document [`SigningSecret`] describes.
+    #[error(
+        "the signing-key secret is not valid: {0}; expected JSON {{\"signing_key_pkcs8\": \"<base64>\", \"mac_secret\": \"<base64>\", \"previous_jwks\": [<public JWK>...]}}"
+    )]
+    InvalidSecret(String),
 }
 
 /// A public key in JWK form (RFC 7517), as published at the JWKS endpoint.
@@ -196,6 +201,21 @@ impl VerifyingKeys {
             .map(|(_, key)| key)
     }
 
+    /// Adds `jwks` whose `kid` is not in the set yet (a key already present is kept as it is).
+    pub fn extend(&mut self, jwks: Vec<PublicJwk>) -> Result<(), KeyError> {
+        let fresh: Vec<PublicJwk> = jwks
+            .into_iter()
+            .filter(|jwk| self.get(&jwk.kid).is_none())
+            .collect();
+        self.keys.extend(Self::from_jwks(fresh)?.keys);
+        Ok(())
+    }
+
+    /// The key ids, in order.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(jwk, _)| jwk.kid.as_str())
+    }
+
     /// The JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": self.keys.iter().map(|(jwk, _)| jwk).collect::<Vec<_>>() })
@@ -232,6 +252,90 @@ impl StoredKeys {
     }
 }
 
+/// The Secrets Manager secret of a deployed stack: the only place the private key lives.
+///
+/// `mcpctl deploy` creates it with [`SigningSecret::to_json`]; the auth function reads it at cold
+/// start (`MCP_SIGNING_KEY_SECRET_ARN`) with [`SigningSecret::from_json`]. The JSON document is
+/// (docs/stack.md, "Signing key"):
+///
+/// ```json
+/// {"signing_key_pkcs8": "<base64 PKCS#8 DER of the P-256 key>",
+///  "mac_secret": "<base64, 32 random bytes>",
+///  "previous_jwks": [{"kty": "EC", "crv": "P-256", "x": "..", "y": "..", "kid": "..", "alg": "ES256", "use": "sig"}]}
+/// ```
+///
+/// `previous_jwks` (optional, may be absent) holds the public halves of retired signing keys:
+/// tokens they signed keep verifying, and the JWKS keeps publishing them, until they are removed
+/// after the longest access-token lifetime.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SigningSecret {
+    /// The current signing key and the MAC secret.
+    #[serde(flatten)]
+    pub keys: StoredKeys,
+    /// Public keys of retired signing keys, still accepted for verification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_jwks: Vec<PublicJwk>,
+}
+
+// Hand-written so that logging the value (or a `{:?}` in an error) never prints the private key.
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningSecret")
+            .field(
+                "previous_jwks",
+                &self
+                    .previous_jwks
+                    .iter()
+                    .map(|k| &k.kid)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningSecret {
+    /// A secret holding `keys` and no retired key.
+    pub fn new(keys: StoredKeys) -> Self {
+        Self {
+            keys,
+            previous_jwks: Vec::new(),
+        }
+    }
+
+    /// A fresh signing key and MAC secret.
+    pub fn generate() -> Result<Self, KeyError> {
+        Ok(Self::new(StoredKeys::generate()?))
+    }
+
+    /// Parses the secret string as Secrets Manager returns it.
+    pub fn from_json(json: &str) -> Result<Self, KeyError> {
+        let secret: Self =
+            serde_json::from_str(json).map_err(|e| KeyError::InvalidSecret(e.to_string()))?;
+        // Fail on a bad key here, at cold start, rather than on the first token request.
+        secret.key_material()?;
+        Ok(secret)
+    }
+
+    /// The secret string to store (compact JSON).
+    pub fn to_json(&self) -> Result<String, KeyError> {
+        serde_json::to_string(self).map_err(|e| KeyError::InvalidSecret(e.to_string()))
+    }
+
+    /// The signing key, the MAC key, and as verifying keys the current public key followed by
+    /// the retired ones.
+    pub fn key_material(&self) -> Result<KeyMaterial, KeyError> {
+        let mut material = KeyMaterial::from_stored(&self.keys)?;
+        material.verifying.extend(self.previous_jwks.clone())?;
+        Ok(material)
+    }
+
+    /// The public JWKS (`{"keys":[...]}`, current key first) as compact JSON: the value of
+    /// `MCP_JWKS` for the verify-only functions (the stack's `JwksJson` parameter).
+    pub fn jwks_json(&self) -> Result<String, KeyError> {
+        Ok(self.key_material()?.verifying.jwks().to_string())
+    }
+}
+
 impl KeyMaterial {
     /// A fresh signing key and MAC secret (in memory only).
     pub fn generate() -> Result<Self, KeyError> {
@@ -248,5 +352,64 @@ impl KeyMaterial {
             verifying,
             mac,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_secret_round_trips_with_and_without_previous_keys() {
+        let secret = SigningSecret::generate().unwrap();
+        let json = secret.to_json().unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        // Exactly the two documented fields: no empty `previous_jwks` written.
+        let mut fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["mac_secret", "signing_key_pkcs8"]);
+        let back = SigningSecret::from_json(&json).unwrap();
+        assert_eq!(back.keys.signing_key_pkcs8, secret.keys.signing_key_pkcs8);
+        assert_eq!(back.keys.mac_secret, secret.keys.mac_secret);
+
+        let retired = SigningKey::generate().unwrap();
+        let mut rotated = SigningSecret::generate().unwrap();
+        rotated.previous_jwks = vec![retired.public_jwk().clone()];
+        let back = SigningSecret::from_json(&rotated.to_json().unwrap()).unwrap();
+        assert_eq!(back.previous_jwks, rotated.previous_jwks);
+        let material = back.key_material().unwrap();
+        let current = material.signing.as_ref().unwrap().kid().to_owned();
+        assert_eq!(
+            material.verifying.kids().collect::<Vec<_>>(),
+            [current.as_str(), retired.kid()]
+        );
+        // The JWKS for MCP_JWKS parses back to the same two keys.
+        let jwks = VerifyingKeys::from_jwks_json(&back.jwks_json().unwrap()).unwrap();
+        assert_eq!(
+            jwks.kids().collect::<Vec<_>>(),
+            [current.as_str(), retired.kid()]
+        );
+    }
+
+    #[test]
+    fn a_bad_secret_is_refused_with_the_expected_shape_and_never_printed() {
+        let error = SigningSecret::from_json(r#"{"signing_key": "x"}"#).unwrap_err();
+        assert!(error.to_string().contains("signing_key_pkcs8"), "{error}");
+        let error = SigningSecret::from_json(
+            r#"{"signing_key_pkcs8": "bm90IGEga2V5", "mac_secret": "c2VjcmV0"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(error, KeyError::InvalidPrivateKey(_)), "{error}");
+        let secret = SigningSecret::generate().unwrap();
+        let debug = format!("{secret:?}");
+        assert!(
+            !debug.contains(&secret.keys.signing_key_pkcs8)
+                && !debug.contains(&secret.keys.mac_secret)
+        );
     }
 }

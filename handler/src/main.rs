@@ -1,10 +1,19 @@
-//! `bootstrap`: the Lambda entry point. Builds the state once per container (keys, stores,
-//! config from the environment the CloudFormation template sets) and serves the same router as
-//! every other host through `lambda_http` (API Gateway REST proxy events).
+//! `bootstrap`: the Lambda entry point of all three functions of the stack, one zip.
 //!
-//! Routes see `/mcp`, not `/prod/mcp`: see `lambda_adapter`.
+//! `MCP_HANDLER` picks the role (docs/stack.md, "Function roles"):
+//! - `auth` (also when unset): the whole router with the DynamoDB tables and the private key,
+//!   read once per container from Secrets Manager (`MCP_SIGNING_KEY_SECRET_ARN`);
+//! - `mcp`: the same router, verify-only (`MCP_JWKS`), no table, no secret, no DynamoDB client:
+//!   it serves `/mcp`, which never touches a table;
+//! - `authorizer`: the API Gateway TOKEN authorizer of `POST /mcp` (`authorizer`).
+//!
+//! Everything is built once per container, here, never per request. Routes see `/mcp`, not
+//! `/prod/mcp`: see `lambda_adapter`. The AWS-specific code lives in these bin-only modules so
+//! the library stays free of Lambda and Secrets Manager.
 
+mod authorizer;
 mod lambda_adapter;
+mod lambda_keys;
 
 use std::sync::Arc;
 
@@ -13,7 +22,6 @@ use handler::{
     clock::SystemClock,
     config::HandlerConfig,
     http::log::{LogTarget, init_json_logging},
-    keys::{KeyMaterial, StoredKeys, VerifyingKeys},
     state::Stores,
     store::{
         dynamo::{self, DynamoStore, TableNames},
@@ -22,51 +30,146 @@ use handler::{
 };
 use lambda_http::Error;
 
-/// Key material from the environment: `MCP_SIGNING_KEY` (base64 PKCS#8, only on the function
-/// that mints tokens) plus `MCP_MAC_SECRET`, or only `MCP_JWKS` (public keys) on a verify-only function.
-fn keys_from_env() -> Result<KeyMaterial, Error> {
-    let signing = std::env::var("MCP_SIGNING_KEY").ok();
-    let mac = std::env::var("MCP_MAC_SECRET").ok();
-    if let (Some(signing_key_pkcs8), Some(mac_secret)) = (signing, mac.clone()) {
-        return Ok(KeyMaterial::from_stored(&StoredKeys {
-            signing_key_pkcs8,
-            mac_secret,
-        })?);
+/// The variable that picks the role.
+const ROLE_VAR: &str = "MCP_HANDLER";
+
+/// Which of the stack's functions this container is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// OAuth, client management and discovery: tables and the signing key.
+    Auth,
+    /// `POST /mcp`: verify-only.
+    Mcp,
+    /// The TOKEN authorizer: verify-only.
+    Authorizer,
+}
+
+impl Role {
+    /// Reads `MCP_HANDLER` through `lookup`; unset means `auth`, the only role before the stack
+    /// had three functions, so an older configuration keeps working.
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        match lookup(ROLE_VAR).as_deref() {
+            None | Some("auth") => Ok(Self::Auth),
+            Some("mcp") => Ok(Self::Mcp),
+            Some("authorizer") => Ok(Self::Authorizer),
+            Some(other) => Err(format!(
+                "{ROLE_VAR} is `{other}`; expected `auth`, `mcp` or `authorizer` (the stack sets it per function)"
+            )
+            .into()),
+        }
     }
-    let jwks = std::env::var("MCP_JWKS")
-        .map_err(|_| "neither MCP_SIGNING_KEY + MCP_MAC_SECRET nor MCP_JWKS is set; the function cannot verify tokens")?;
-    let verifying = VerifyingKeys::from_jwks_json(&jwks)?;
-    let mac = handler::crypto::MacKey::new(mac.unwrap_or_default().as_bytes());
-    Ok(KeyMaterial {
-        signing: None,
-        verifying,
-        mac,
-    })
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Mcp => "mcp",
+            Self::Authorizer => "authorizer",
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_json_logging(LogTarget::Stdout);
+    let result = match Role::from_lookup(&env) {
+        Ok(role) => run(role).await,
+        Err(error) => Err(error),
+    };
+    // A failed init is a Lambda `Runtime.ExitError` whose cause is only in the log: write it as
+    // a JSON line like every other, then exit non-zero.
+    if let Err(error) = &result {
+        tracing::error!(error = %error, "the function could not start");
+    }
+    result
+}
+
+async fn run(role: Role) -> Result<(), Error> {
     let config = HandlerConfig::from_env()?;
-    let keys = keys_from_env()?;
-    // SDK clients are built once per container, here, never per request.
-    let stores = match TableNames::from_env() {
+    // One line per container: which function this is, for reading a log group that mixes versions.
+    tracing::info!(
+        role = role.name(),
+        version = env!("CARGO_PKG_VERSION"),
+        "cold start"
+    );
+    match role {
+        Role::Auth => {
+            let (keys, stores) = tokio::join!(lambda_keys::auth_keys(&env), auth_stores());
+            let state = AppState::new(config, keys?, stores?, Arc::new(SystemClock));
+            lambda_http::run(lambda_adapter::service(handler::router(state))).await
+        }
+        Role::Mcp => {
+            let state = verify_only_state(config)?;
+            lambda_http::run(lambda_adapter::service(handler::router(state))).await
+        }
+        Role::Authorizer => authorizer::run(verify_only_state(config)?).await,
+    }
+}
+
+/// The state of a function that only verifies tokens. It gets the in-memory store, never a
+/// DynamoDB client: `/mcp` and the authorizer read no table (0 DynamoDB requests per MCP call,
+/// docs/storage.md), and their roles could not reach one anyway.
+fn verify_only_state(config: HandlerConfig) -> Result<AppState, Error> {
+    let keys = lambda_keys::verify_only_keys(&env)?;
+    Ok(AppState::new(
+        config,
+        keys,
+        Stores::memory(Arc::new(MemoryStore::new())),
+        Arc::new(SystemClock),
+    ))
+}
+
+/// The auth function's tables (`MCP_CLIENTS_TABLE`, `MCP_CODES_TABLE`, `MCP_REFRESH_TOKENS_TABLE`).
+async fn auth_stores() -> Result<Stores, Error> {
+    match TableNames::from_env() {
         Ok(names) => {
             let store = Arc::new(DynamoStore::new(dynamo::client(None).await, names));
-            Stores {
+            Ok(Stores {
                 clients: store.clone(),
                 codes: store.clone(),
                 refresh_tokens: store,
-            }
+            })
         }
         // Only for running the binary outside a stack (e.g. under a local Lambda emulator
         // without tables): state then lives and dies with the container.
-        Err(error) if std::env::var_os("MCP_ALLOW_MEMORY_STORE").is_some() => {
+        Err(error) if env("MCP_ALLOW_MEMORY_STORE").is_some() => {
             tracing::warn!(%error, "no DynamoDB tables configured; using the in-memory store");
-            Stores::memory(Arc::new(MemoryStore::new()))
+            Ok(Stores::memory(Arc::new(MemoryStore::new())))
         }
-        Err(error) => return Err(error.into()),
-    };
-    let state = AppState::new(config, keys, stores, Arc::new(SystemClock));
-    lambda_http::run(lambda_adapter::service(handler::router(state))).await
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(value: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            assert_eq!(name, ROLE_VAR);
+            value.map(str::to_owned)
+        }
+    }
+
+    #[test]
+    fn the_role_comes_from_mcp_handler_and_defaults_to_auth() {
+        assert_eq!(Role::from_lookup(&lookup(None)).unwrap(), Role::Auth);
+        for role in [Role::Auth, Role::Mcp, Role::Authorizer] {
+            assert_eq!(Role::from_lookup(&lookup(Some(role.name()))).unwrap(), role);
+        }
+    }
+
+    #[test]
+    fn an_unknown_role_is_an_error_naming_the_choices() {
+        for bad in ["", "MCP", "authoriser", "auth "] {
+            let error = Role::from_lookup(&lookup(Some(bad))).unwrap_err();
+            assert!(
+                error.to_string().contains("`auth`, `mcp` or `authorizer`"),
+                "{error}"
+            );
+        }
+    }
 }

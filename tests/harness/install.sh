@@ -117,5 +117,10 @@ if [[ $DO_PY == 1 ]]; then
     'import cfnlint' "cfn-lint (CloudFormation linter)"
   install_venv "$HERE/.venv-checkov" "$HERE/requirements-checkov.lock" \
     'import checkov' "checkov (CloudFormation policy checks)"
+  # cargo-lambda and Zig (PyPI wheels with the binaries): `cargo lambda watch` runs the real
+  # bootstrap under a Lambda emulator (tests/it/lambda_emulator.rs). cargo-lambda finds Zig
+  # through `python3 -m ziglang`, so the test puts this venv's bin first on PATH.
+  install_venv "$HERE/.venv-lambda" "$HERE/requirements-lambda.lock" \
+    'import ziglang, sys, os; sys.exit(0 if os.access(os.path.join(os.path.dirname(sys.executable), "cargo-lambda"), os.X_OK) else 1)' "cargo-lambda + ziglang (Lambda emulator)"
 fi
 exit 0

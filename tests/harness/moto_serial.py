@@ -5,6 +5,9 @@ them: two concurrent TransactWriteItems with the same condition can both pass. R
 each conditional write and each transaction atomic. Serving one request at a time gives the tests
 that same guarantee, so the concurrency tests measure our use of conditions, not moto's races.
 
+It also applies moto_cfn_patches (change-set outputs, "No updates are to be performed",
+per-resource stack events, Secret/Stage/Alarm models).
+
 Usage: moto_serial.py HOST PORT
 """
 
@@ -12,6 +15,7 @@ import os
 import signal
 import sys
 
+import moto_cfn_patches  # noqa: F401  (CloudFormation fixes, applied on import)
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,

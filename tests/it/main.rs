@@ -6,7 +6,10 @@
     reason = "test helpers fail loudly by design"
 )]
 
+mod build;
 mod clients;
 mod conformance;
+mod deploy;
 mod dev_server;
+mod lambda_emulator;
 mod ops;

@@ -667,3 +667,17 @@ fn help_and_argument_errors() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--stage"), "{stderr}");
 }
+
+#[test]
+fn a_missing_log_group_is_one_clear_line() {
+    let moto = Moto::start();
+    let env = moto.env();
+    let env = env_refs(&env);
+    let (code, _, stderr) = mcpctl(&["logs", "--log-group", "/aws/lambda/never-ran"], &env);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("log group `/aws/lambda/never-ran` does not exist"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mcpctl deploy"), "{stderr}");
+}

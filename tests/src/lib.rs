@@ -327,6 +327,181 @@ impl Moto {
     }
 }
 
+/// A loopback proxy in front of an AWS query-protocol endpoint (CloudFormation) that answers
+/// chosen actions itself, optionally only once another action has been seen: this is how tests
+/// get the errors and failure events real CloudFormation produces and moto does not.
+pub struct QueryFaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// One canned answer: for `action` (after `after` was seen, if set), reply `status` + `body`.
+#[derive(Clone)]
+pub struct CannedReply {
+    /// The query `Action` to answer.
+    pub action: &'static str,
+    /// Only once this action has been forwarded.
+    pub after: Option<&'static str>,
+    /// HTTP status.
+    pub status: u16,
+    /// XML body.
+    pub body: String,
+}
+
+impl QueryFaultProxy {
+    /// Starts the proxy on a free port in a background thread with its own runtime.
+    pub fn start(target: &str, replies: Vec<CannedReply>) -> Self {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let endpoint = format!(
+            "http://{}",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let state = (target.to_owned(), replies, seen.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+            runtime.block_on(async move {
+                listener
+                    .set_nonblocking(true)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| panic!("{e}"));
+                let http = reqwest::Client::new();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (target, replies, seen) = state.clone();
+                    let http = http.clone();
+                    tokio::spawn(async move {
+                        serve_one(stream, &target, &replies, &seen, &http).await
+                    });
+                }
+            });
+        });
+        Self { endpoint, seen }
+    }
+
+    /// The actions seen so far, in order.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+async fn serve_one(
+    mut stream: tokio::net::TcpStream,
+    target: &str,
+    replies: &[CannedReply],
+    seen: &std::sync::Mutex<Vec<String>>,
+    http: &reqwest::Client,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A minimal HTTP/1.1 exchange: the SDK sends one request per connection here (Connection: close below).
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let (head_end, content_length) = loop {
+        let Ok(n) = stream.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..pos]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (pos + 4, length);
+        }
+    };
+    while buffer.len() < head_end + content_length {
+        let Ok(n) = stream.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            break;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let body = buffer[head_end..].to_vec();
+    let form: Vec<(String, String)> = url_decode_form(&body);
+    let action = form
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let canned = {
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        replies
+            .iter()
+            .find(|r| r.action == action && r.after.is_none_or(|a| seen.iter().any(|s| s == a)))
+            .cloned()
+    };
+    if let Ok(mut list) = seen.lock() {
+        list.push(action.clone());
+    }
+    let (status, content_type, reply) = match canned {
+        Some(reply) => (reply.status, "text/xml".to_owned(), reply.body.into_bytes()),
+        None => {
+            let mut request_line = head.lines().next().unwrap_or_default().split(' ');
+            let method =
+                reqwest::Method::from_bytes(request_line.next().unwrap_or("POST").as_bytes())
+                    .unwrap_or(reqwest::Method::POST);
+            let path = request_line.next().unwrap_or("/");
+            let mut request = http.request(method, format!("{target}{path}")).body(body);
+            for line in head.lines().skip(1) {
+                if let Some((name, value)) = line.split_once(':') {
+                    let name = name.trim();
+                    if !name.eq_ignore_ascii_case("host")
+                        && !name.eq_ignore_ascii_case("content-length")
+                        && !name.eq_ignore_ascii_case("connection")
+                    {
+                        request = request.header(name, value.trim());
+                    }
+                }
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let content_type = response
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("text/xml")
+                        .to_owned();
+                    (
+                        status,
+                        content_type,
+                        response
+                            .bytes()
+                            .await
+                            .map(|b| b.to_vec())
+                            .unwrap_or_default(),
+                    )
+                }
+                Err(_) => (502, "text/plain".to_owned(), b"bad gateway".to_vec()),
+            }
+        }
+    };
+    let header = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        reply.len()
+    );
+    let _ = stream.write_all(header.as_bytes()).await;
+    let _ = stream.write_all(&reply).await;
+    let _ = stream.shutdown().await;
+}
+
+fn url_decode_form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,7 +108,7 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         args.emulate_api_gateway,
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(crate::signals::interrupted())
         .await
         .into_diagnostic()
         .wrap_err("the dev server stopped with an error")?;
@@ -176,27 +176,6 @@ fn print_ready(
             println!("\nClient configuration (paste into your MCP client):\n{client_config:#}\n");
             println!("Press Ctrl-C to stop.");
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }
 

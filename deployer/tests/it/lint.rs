@@ -29,13 +29,25 @@ fn render_to(stage: &str, dir: &Path) -> std::path::PathBuf {
     file
 }
 
+/// Every template mcpctl deploys: each shipped stage, rendered, and the bootstrap stack's.
+fn shipped_templates(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut templates: Vec<(String, std::path::PathBuf)> = shipped_stages()
+        .into_iter()
+        .map(|stage| (stage.clone(), render_to(&stage, dir)))
+        .collect();
+    templates.push((
+        "bootstrap".to_owned(),
+        crate::support::workspace_root().join("templates/bootstrap/artifacts.yaml"),
+    ));
+    templates
+}
+
 #[test]
 fn shipped_stages_pass_cfn_lint_without_errors_or_warnings() {
     let cfn_lint = tool(".venv-lint", "cfn-lint");
     let dir = scratch_dir("lint-cfn-lint");
     let mut failures = Vec::new();
-    for stage in shipped_stages() {
-        let file = render_to(&stage, &dir);
+    for (stage, file) in shipped_templates(&dir) {
         let out = run(Command::new(&cfn_lint).arg("--").arg(&file));
         // Exit code bits: 2 error, 4 warning, 8 informational; anything else is a crash.
         let code = out.status.code().unwrap_or(-1);
@@ -54,8 +66,7 @@ fn shipped_stages_pass_checkov() {
     let checkov = tool(".venv-checkov", "checkov");
     let dir = scratch_dir("lint-checkov");
     let mut failures = Vec::new();
-    for stage in shipped_stages() {
-        let file = render_to(&stage, &dir);
+    for (stage, file) in shipped_templates(&dir) {
         let out = run(Command::new(&checkov)
             .arg("-f")
             .arg(&file)

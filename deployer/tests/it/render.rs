@@ -102,7 +102,9 @@ fn a_templates_directory_with_a_duplicate_id_names_both_files() {
     let dir = scratch_dir("render-duplicate-id");
     for entry in std::fs::read_dir(crate::support::workspace_root().join("templates")).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        if path.is_file() {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
     }
     std::fs::write(
         dir.join("extra.yaml"),

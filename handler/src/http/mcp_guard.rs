@@ -66,6 +66,12 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?;
+    parse_bearer(value)
+}
+
+/// The token of an `Authorization` header value `Bearer <token>` (RFC 6750 §2.1; the scheme is
+/// case-insensitive). The Lambda TOKEN authorizer receives the header value alone and uses this too.
+pub fn parse_bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

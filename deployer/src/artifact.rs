@@ -1,0 +1,199 @@
+//! The Lambda artifact: the handler's `bootstrap` built for `provided.al2023`, and a byte-for-byte
+//! reproducible zip of it (fixed timestamp, fixed permissions, one entry), keyed by its SHA-256.
+//! cargo-lambda's own zip stamps the build time, so the zip is written here.
+
+use std::{
+    io::{Cursor, Write},
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use aws_lc_rs::digest;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use miette::{IntoDiagnostic, WrapErr, miette};
+use zip::{CompressionMethod, DateTime, ZipWriter, write::SimpleFileOptions};
+
+/// CPU architecture of the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Arch {
+    /// Graviton: cheaper per millisecond.
+    #[default]
+    Arm64,
+    /// x86-64.
+    X86_64,
+}
+
+impl Arch {
+    /// The Rust target triple.
+    pub(crate) fn target(self) -> &'static str {
+        match self {
+            Self::Arm64 => "aarch64-unknown-linux-gnu",
+            Self::X86_64 => "x86_64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// A built artifact.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Artifact {
+    /// Zip path.
+    pub(crate) path: PathBuf,
+    /// Zip size in bytes.
+    pub(crate) size: u64,
+    /// Hex SHA-256 of the zip (the S3 key).
+    pub(crate) sha256: String,
+    /// Base64 SHA-256, as Lambda reports `CodeSha256`.
+    pub(crate) sha256_base64: String,
+    /// Architecture.
+    pub(crate) arch: Arch,
+}
+
+/// A zip holding `binary` as `bootstrap`, mode 0755, dated 1980-01-01: the same input always
+/// gives the same bytes.
+pub(crate) fn reproducible_zip(binary: &[u8]) -> miette::Result<Vec<u8>> {
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .unix_permissions(0o755)
+        .last_modified_time(DateTime::default());
+    writer.start_file("bootstrap", options).into_diagnostic()?;
+    writer.write_all(binary).into_diagnostic()?;
+    Ok(writer.finish().into_diagnostic()?.into_inner())
+}
+
+/// Describes a zip already on disk.
+pub(crate) fn describe(path: &Path, arch: Arch) -> miette::Result<Artifact> {
+    let bytes = std::fs::read(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let sha = digest::digest(&digest::SHA256, &bytes);
+    Ok(Artifact {
+        path: path.to_owned(),
+        size: bytes.len() as u64,
+        sha256: sha.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+        sha256_base64: STANDARD.encode(sha.as_ref()),
+        arch,
+    })
+}
+
+fn tool_available(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Builds `bootstrap` for Lambda with cargo-lambda (Zig as the cross linker) and writes the zip
+/// to `target/lambda/<arch>/bootstrap.zip`. Missing tools are named with the way to install them.
+pub(crate) fn build(workspace: &Path, arch: Arch) -> miette::Result<Artifact> {
+    if !tool_available("cargo", &["lambda", "--version"]) {
+        return Err(miette!(
+            help = "install it with `pip install cargo-lambda ziglang` (or see https://www.cargo-lambda.info), then run again",
+            "cargo-lambda is not installed: it cross-compiles the handler for AWS Lambda"
+        ));
+    }
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == arch.target()) {
+        return Err(miette!(
+            help = format!("install it with `rustup target add {}`", arch.target()),
+            "the Rust target {} is not installed",
+            arch.target()
+        ));
+    }
+    let mut command = Command::new("cargo");
+    command.current_dir(workspace).args([
+        "lambda",
+        "build",
+        "--profile",
+        "lambda",
+        "--package",
+        "handler",
+        "--bin",
+        "bootstrap",
+        "--target",
+        arch.target(),
+    ]);
+    let output = command
+        .output()
+        .into_diagnostic()
+        .wrap_err("cannot run cargo lambda")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr
+            .lines()
+            .rev()
+            .filter(|l| l.contains("error") || l.contains("Zig"))
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let hint = if stderr.contains("Zig is not installed")
+            || stderr.contains("zig") && stderr.contains("not found")
+        {
+            "install Zig with `pip install ziglang` (cargo-lambda finds it through `python3 -m ziglang`)"
+        } else {
+            "run `cargo lambda build --profile lambda -p handler --bin bootstrap` to see the full output"
+        };
+        return Err(miette!(
+            help = hint,
+            "building the Lambda binary failed:\n{}",
+            tail.join("\n")
+        ));
+    }
+    let binary_path = workspace.join("target/lambda/bootstrap/bootstrap");
+    let binary = std::fs::read(&binary_path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cargo lambda produced no {}", binary_path.display()))?;
+    let dir = workspace.join("target/lambda").join(match arch {
+        Arch::Arm64 => "arm64",
+        Arch::X86_64 => "x86_64",
+    });
+    std::fs::create_dir_all(&dir).into_diagnostic()?;
+    let zip_path = dir.join("bootstrap.zip");
+    std::fs::write(&zip_path, reproducible_zip(&binary)?).into_diagnostic()?;
+    describe(&zip_path, arch)
+}
+
+/// The workspace root (where `Cargo.toml` with `[workspace]` lives), from the current directory.
+pub(crate) fn workspace_root() -> miette::Result<PathBuf> {
+    let mut dir = std::env::current_dir().into_diagnostic()?;
+    loop {
+        if std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+            && dir.join("handler").is_dir()
+        {
+            return Ok(dir);
+        }
+        if !dir.pop() {
+            return Err(miette!(
+                help = "run mcpctl build inside the project (or pass --artifact ZIP to deploy a zip built elsewhere)",
+                "not inside the mcpctl workspace: no Cargo.toml with [workspace] and handler/ above the current directory"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_zip_is_reproducible_and_executable() {
+        let one = reproducible_zip(b"binary bytes").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let two = reproducible_zip(b"binary bytes").unwrap();
+        assert_eq!(one, two, "same input, same bytes");
+        assert_ne!(one, reproducible_zip(b"other bytes").unwrap());
+        let mut archive = zip::ZipArchive::new(Cursor::new(one)).unwrap();
+        assert_eq!(archive.len(), 1);
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), "bootstrap");
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+    }
+}

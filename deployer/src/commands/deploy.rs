@@ -1,0 +1,432 @@
+//! `mcpctl deploy` and `mcpctl diff`: build → upload → render → change set → show the diff →
+//! (deploy only) confirm → execute → follow with progress → outputs. `--code-only` swaps just the
+//! function code through the Lambda API.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::{primitives::DateTime, types::ChangeSetType};
+use aws_sdk_lambda::client::Waiters as _;
+use miette::{IntoDiagnostic, miette};
+
+use crate::{
+    artifact::{self, Arch, Artifact},
+    cli::OutputFormat,
+    deploy::{
+        artifacts,
+        changeset::{self, Existing},
+        events, signing_secret,
+        ui::Ui,
+    },
+    stage::{self, TemplateSource, config::Architecture},
+    target::AwsArgs,
+};
+
+/// Options shared by the commands that deploy or preview a stage.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StageDeployArgs {
+    /// The stage: reads <config-dir>/<stage>.yaml.
+    #[arg(long, env = "MCPCTL_STAGE")]
+    pub(crate) stage: String,
+    /// Directory of the stage configurations.
+    #[arg(long, value_name = "DIR", default_value = stage::DEFAULT_CONFIG_DIR, env = "MCPCTL_CONFIG_DIR")]
+    pub(crate) config_dir: PathBuf,
+    /// Read the template fragments from DIR instead of the ones built into mcpctl.
+    #[arg(long, value_name = "DIR", env = "MCPCTL_TEMPLATES")]
+    pub(crate) templates: Option<PathBuf>,
+    /// Deploy this zip instead of building one.
+    #[arg(long, value_name = "ZIP")]
+    pub(crate) artifact: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
+    /// Output format of the result.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: OutputFormat,
+}
+
+/// Arguments of `mcpctl deploy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DeployArgs {
+    #[command(flatten)]
+    pub(crate) stage: StageDeployArgs,
+    /// Do not ask before executing the change set (needed when stdin is not a terminal).
+    #[arg(long, short)]
+    pub(crate) yes: bool,
+    /// Only replace the functions' code (through the Lambda API), in seconds.
+    #[arg(long)]
+    pub(crate) code_only: bool,
+}
+
+/// What a deploy did.
+#[derive(Debug, serde::Serialize)]
+struct Outcome {
+    stack_name: String,
+    status: String,
+    changes: Vec<changeset::Row>,
+    outputs: std::collections::BTreeMap<String, String>,
+    code_key: String,
+}
+
+struct Prepared {
+    config: stage::config::StageConfig,
+    sdk: SdkConfig,
+    bucket: String,
+    code_key: String,
+    artifact: Artifact,
+}
+
+fn arch(architecture: Architecture) -> Arch {
+    match architecture {
+        Architecture::Arm64 => Arch::Arm64,
+        Architecture::X86_64 => Arch::X86_64,
+    }
+}
+
+/// Loads the stage, builds (or takes) the zip and uploads it.
+async fn prepare(args: &StageDeployArgs, ui: &Ui) -> miette::Result<Prepared> {
+    let config = stage::load(&args.config_dir, &args.stage, &stage::env_overrides())?;
+    let region = args.aws.region.clone().or_else(|| config.region.clone());
+    let sdk = crate::aws::config(args.aws.profile.as_deref(), region.as_deref()).await;
+    if sdk.region().is_none() {
+        return Err(miette!(
+            help = "pass --region, set AWS_REGION, or set `region:` in the stage config",
+            "no AWS region configured"
+        ));
+    }
+    let arch = arch(config.lambda.architecture);
+    let artifact = match &args.artifact {
+        Some(path) => artifact::describe(path, arch)?,
+        None => {
+            ui.say(format!(
+                "building bootstrap for {} (profile `lambda`)...",
+                arch.target()
+            ));
+            artifact::build(&artifact::workspace_root()?, arch)?
+        }
+    };
+    let bucket = artifacts::ensure_bucket(&sdk, ui).await?;
+    let code_key = artifacts::upload_code(&sdk, &bucket, &artifact, ui).await?;
+    Ok(Prepared {
+        config,
+        sdk,
+        bucket,
+        code_key,
+        artifact,
+    })
+}
+
+/// Creates the change set for the stage; `None` when nothing would change.
+async fn change_set(
+    args: &StageDeployArgs,
+    prepared: &Prepared,
+    ui: &Ui,
+) -> miette::Result<(Option<changeset::ChangeSet>, usize)> {
+    let name = changeset::new_name();
+    let stack_name = prepared.config.stack_name.clone();
+    tokio::select! {
+        result = create_change_set(args, prepared, ui, &name) => result,
+        () = crate::signals::interrupted() => {
+            let cf = aws_sdk_cloudformation::Client::new(&prepared.sdk);
+            changeset::delete(&cf, &stack_name, &name).await;
+            Err(miette!("interrupted; the change set {name} was deleted"))
+        }
+    }
+}
+
+async fn create_change_set(
+    args: &StageDeployArgs,
+    prepared: &Prepared,
+    ui: &Ui,
+    name: &str,
+) -> miette::Result<(Option<changeset::ChangeSet>, usize)> {
+    let source = match &args.templates {
+        Some(dir) => TemplateSource::Dir(dir.clone()),
+        None => TemplateSource::Embedded,
+    };
+    let rendered = stage::render(&prepared.config, &source)?;
+    let stack_name = &prepared.config.stack_name;
+    let cf = aws_sdk_cloudformation::Client::new(&prepared.sdk);
+    let kind = match changeset::existing(&cf, stack_name).await? {
+        Existing::None => ChangeSetType::Create,
+        Existing::Live => ChangeSetType::Update,
+        Existing::FailedCreation => {
+            ui.say(format!("stack {stack_name} failed its first creation (ROLLBACK_COMPLETE); deleting it before creating it again..."));
+            let since = DateTime::from_secs(
+                i64::try_from(handler::clock::Clock::now(&handler::clock::SystemClock))
+                    .unwrap_or(0),
+            );
+            cf.delete_stack()
+                .stack_name(stack_name)
+                .send()
+                .await
+                .map_err(|e| miette!("{}", crate::deploy::describe_error(&e)))?;
+            events::follow(&cf, stack_name, since, 0, ui).await?;
+            ChangeSetType::Create
+        }
+    };
+    let (secret, created) = signing_secret::ensure(&prepared.sdk, stack_name).await?;
+    if created {
+        ui.say(format!(
+            "created the signing key secret {}",
+            signing_secret::secret_name(stack_name)
+        ));
+    }
+    let template_url =
+        artifacts::upload_template(&prepared.sdk, &prepared.bucket, stack_name, &rendered.body)
+            .await?;
+    let parameters = [
+        ("CodeBucket", prepared.bucket.clone()),
+        ("CodeKey", prepared.code_key.clone()),
+        ("SigningKeySecretArn", secret.arn),
+        ("JwksJson", secret.jwks),
+    ];
+    ui.say(format!("creating a change set for stack {stack_name}..."));
+    let set = changeset::create(
+        &cf,
+        name,
+        stack_name,
+        kind,
+        &template_url,
+        &parameters,
+        &prepared.config.stage,
+    )
+    .await?;
+    Ok((set, rendered.template.resources.len()))
+}
+
+async fn outputs(
+    sdk: &SdkConfig,
+    stack_name: &str,
+) -> miette::Result<std::collections::BTreeMap<String, String>> {
+    let cf = aws_sdk_cloudformation::Client::new(sdk);
+    let described = cf
+        .describe_stacks()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .map_err(|e| miette!("{}", crate::deploy::describe_error(&e)))?;
+    Ok(described
+        .stacks()
+        .first()
+        .map(|s| {
+            s.outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn print_outcome(outcome: &Outcome, output: OutputFormat) -> miette::Result<()> {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(outcome).into_diagnostic()?
+        ),
+        OutputFormat::Text => {
+            for (key, value) in &outcome.outputs {
+                println!("{key:<24}  {value}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
+    let ui = Ui::detect();
+    let prepared = prepare(&args.stage, &ui).await?;
+    let stack_name = prepared.config.stack_name.clone();
+    if args.code_only {
+        return code_only(&prepared, &ui, args.stage.output).await;
+    }
+    let (set, total) = change_set(&args.stage, &prepared, &ui).await?;
+    let Some(set) = set else {
+        ui.say(format!("no changes: stack {stack_name} is up to date"));
+        let outcome = Outcome {
+            stack_name: stack_name.clone(),
+            status: "NO_CHANGES".into(),
+            changes: Vec::new(),
+            outputs: outputs(&prepared.sdk, &stack_name).await?,
+            code_key: prepared.code_key,
+        };
+        print_outcome(&outcome, args.stage.output)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let cf = aws_sdk_cloudformation::Client::new(&prepared.sdk);
+    changeset::print(&set.rows);
+    if !args.yes {
+        if !ui.interactive {
+            changeset::delete(&cf, &stack_name, &set.name).await;
+            return Err(miette!(
+                help = "pass --yes to deploy without a prompt (CI, pipes)",
+                "not a terminal: cannot ask for confirmation"
+            ));
+        }
+        let answer = tokio::select! {
+            answer = tokio::task::spawn_blocking(move || Ui::detect().confirm("deploy these changes?")) => answer.unwrap_or(false),
+            () = crate::signals::interrupted() => false,
+        };
+        if !answer {
+            changeset::delete(&cf, &stack_name, &set.name).await;
+            ui.say("cancelled; the change set was deleted");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let since = DateTime::from_secs(
+        i64::try_from(handler::clock::Clock::now(&handler::clock::SystemClock))
+            .unwrap_or(0)
+            .saturating_sub(1),
+    );
+    cf.execute_change_set()
+        .stack_name(&stack_name)
+        .change_set_name(&set.name)
+        .send()
+        .await
+        .map_err(|e| {
+            miette!(
+                "cannot execute the change set: {}",
+                crate::deploy::describe_error(&e)
+            )
+        })?;
+    ui.say(format!("deploying {stack_name}..."));
+    let finished = events::follow(
+        &cf,
+        &stack_name,
+        since,
+        u64::try_from(total).unwrap_or(0),
+        &ui,
+    )
+    .await?;
+    if !finished.succeeded() {
+        let reason = match &finished.first_failure {
+            Some((logical, kind, reason)) => format!("{logical} ({kind}) failed: {reason}"),
+            None => "no resource reported a failure".to_owned(),
+        };
+        return Err(miette!(
+            help = "fix the cause and deploy again; `mcpctl status` shows the stack",
+            "the deploy of {stack_name} failed and ended in {}: {reason}",
+            finished.status
+        ));
+    }
+    ui.say(format!("{stack_name}: {}", finished.status));
+    let outcome = Outcome {
+        stack_name: stack_name.clone(),
+        status: finished.status,
+        changes: set.rows,
+        outputs: outputs(&prepared.sdk, &stack_name).await?,
+        code_key: prepared.code_key,
+    };
+    print_outcome(&outcome, args.stage.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces the code of the stage's functions and waits until each update is active.
+async fn code_only(prepared: &Prepared, ui: &Ui, output: OutputFormat) -> miette::Result<ExitCode> {
+    let stack = outputs(&prepared.sdk, &prepared.config.stack_name).await?;
+    let lambda = aws_sdk_lambda::Client::new(&prepared.sdk);
+    let mut updated = Vec::new();
+    for key in [
+        "AuthFunctionName",
+        "McpFunctionName",
+        "AuthorizerFunctionName",
+    ] {
+        let name = stack.get(key).ok_or_else(|| {
+            miette!(
+                help = "run a full `mcpctl deploy` first",
+                "stack {} has no output {key}",
+                prepared.config.stack_name
+            )
+        })?;
+        let current = lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                miette!(
+                    "cannot read function {name}: {}",
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                )
+            })?;
+        if current.code_sha256() == Some(prepared.artifact.sha256_base64.as_str()) {
+            ui.say(format!("{name}: already running this code"));
+            continue;
+        }
+        lambda
+            .update_function_code()
+            .function_name(name)
+            .s3_bucket(&prepared.bucket)
+            .s3_key(&prepared.code_key)
+            .send()
+            .await
+            .map_err(|e| {
+                miette!(
+                    "cannot update {name}: {}",
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                )
+            })?;
+        lambda
+            .wait_until_function_updated_v2()
+            .function_name(name)
+            .wait(std::time::Duration::from_secs(300))
+            .await
+            .map_err(|e| {
+                miette!(
+                    "{name} did not become active: {}",
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                )
+            })?;
+        ui.say(format!("{name}: updated"));
+        updated.push(name.clone());
+    }
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({"updated": updated, "code_key": prepared.code_key, "code_sha256": prepared.artifact.sha256})
+        ),
+        OutputFormat::Text => println!(
+            "{} functions updated to {}",
+            updated.len(),
+            prepared.code_key
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `mcpctl diff`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DiffArgs {
+    #[command(flatten)]
+    pub(crate) stage: StageDeployArgs,
+}
+
+/// `mcpctl diff`: the change set, shown and deleted.
+pub(crate) async fn diff(args: DiffArgs) -> miette::Result<ExitCode> {
+    let ui = Ui::detect();
+    let prepared = prepare(&args.stage, &ui).await?;
+    let (set, _) = change_set(&args.stage, &prepared, &ui).await?;
+    let rows = match set {
+        None => {
+            ui.say("no changes");
+            Vec::new()
+        }
+        Some(set) => {
+            let cf = aws_sdk_cloudformation::Client::new(&prepared.sdk);
+            changeset::delete(&cf, &set.stack_name, &set.name).await;
+            if args.stage.output == OutputFormat::Text {
+                changeset::print(&set.rows);
+            }
+            set.rows
+        }
+    };
+    if args.stage.output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "stack_name": prepared.config.stack_name, "changes": rows })
+            )
+            .into_diagnostic()?
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

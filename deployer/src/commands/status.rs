@@ -1,0 +1,104 @@
+//! `mcpctl status`: a stage's stack status, last update, outputs, and whether the deployed code
+//! is the code in `target/lambda` here.
+
+use std::process::ExitCode;
+
+use miette::IntoDiagnostic;
+
+use crate::{artifact, cli::OutputFormat, stage, target::AwsArgs};
+
+/// Arguments of `mcpctl status`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    /// The stage.
+    #[arg(long, env = "MCPCTL_STAGE")]
+    pub(crate) stage: String,
+    /// Directory of the stage configurations.
+    #[arg(long, value_name = "DIR", default_value = stage::DEFAULT_CONFIG_DIR, env = "MCPCTL_CONFIG_DIR")]
+    pub(crate) config_dir: std::path::PathBuf,
+    /// Compare the deployed code with this zip (default: the last `mcpctl build` of the stage's architecture).
+    #[arg(long, value_name = "ZIP")]
+    pub(crate) artifact: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: OutputFormat,
+}
+
+pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
+    let config = stage::load(&args.config_dir, &args.stage, &stage::env_overrides())?;
+    let (_, stack) = crate::deploy::stage_stack(&config, &args.aws).await?;
+    let stack = &stack;
+    let stack_name = &config.stack_name;
+    let outputs: std::collections::BTreeMap<String, String> = stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect();
+    let deployed_key = stack
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("CodeKey"))
+        .and_then(|p| p.parameter_value())
+        .map(str::to_owned);
+    let deployed_hash = deployed_key
+        .as_deref()
+        .and_then(|k| k.strip_prefix("code/"))
+        .and_then(|k| k.strip_suffix(".zip"))
+        .map(str::to_owned);
+    let local_zip = match &args.artifact {
+        Some(path) => Some(path.clone()),
+        None => artifact::workspace_root().ok().map(|root| {
+            root.join("target/lambda")
+                .join(config.lambda.architecture.as_str())
+                .join("bootstrap.zip")
+        }),
+    };
+    let local_hash = local_zip
+        .filter(|p| p.exists())
+        .and_then(|p| artifact::describe(&p, artifact::Arch::Arm64).ok())
+        .map(|a| a.sha256);
+    let code = match (&deployed_hash, &local_hash) {
+        (Some(deployed), Some(local)) if deployed == local => {
+            "up to date with the local build".to_owned()
+        }
+        (Some(_), Some(_)) => {
+            "differs from the local build (deploy with `mcpctl deploy --code-only`)".to_owned()
+        }
+        (Some(_), None) => "no local build to compare (run `mcpctl build`)".to_owned(),
+        (None, _) => "unknown (no CodeKey parameter)".to_owned(),
+    };
+    let status = stack
+        .stack_status()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_default();
+    let updated = stack
+        .last_updated_time()
+        .or(stack.creation_time())
+        .and_then(|t| {
+            t.fmt(aws_sdk_cloudformation::primitives::DateTimeFormat::DateTime)
+                .ok()
+        })
+        .unwrap_or_default();
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "stack_name": stack_name, "status": status, "last_updated": updated, "outputs": outputs,
+                "deployed_code_sha256": deployed_hash, "local_code_sha256": local_hash, "code": code,
+            }))
+            .into_diagnostic()?
+        ),
+        OutputFormat::Text => {
+            println!("stack         {stack_name}");
+            println!("status        {status}");
+            println!("last update   {updated}");
+            println!("code          {}: {code}", deployed_hash.as_deref().unwrap_or("-"));
+            for (key, value) in &outputs {
+                println!("{key:<24}  {value}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

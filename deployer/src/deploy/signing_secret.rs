@@ -1,0 +1,89 @@
+//! The signing key of a stage: an ES256 private key and a MAC secret in a Secrets Manager secret
+//! named `mcpctl/<stack>/signing-key`, created on the first deploy from a key generated here and
+//! never printed or put in the template. The public half (JWKS) goes to the verify-only functions
+//! as a template parameter.
+
+use aws_config::SdkConfig;
+use handler::keys::SigningSecret as StoredSecret;
+use miette::miette;
+
+/// The secret a stage's functions read, and the public JWKS derived from it.
+#[derive(Debug)]
+pub(crate) struct SigningSecret {
+    /// Secret ARN (a template parameter).
+    pub(crate) arn: String,
+    /// Public JWKS JSON (a template parameter; public by nature).
+    pub(crate) jwks: String,
+}
+
+/// The secret's name for a stack.
+pub(crate) fn secret_name(stack_name: &str) -> String {
+    format!("mcpctl/{stack_name}/signing-key")
+}
+
+/// Finds or creates the secret.
+pub(crate) async fn ensure(
+    config: &SdkConfig,
+    stack_name: &str,
+) -> miette::Result<(SigningSecret, bool)> {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let name = secret_name(stack_name);
+    let existing = client.get_secret_value().secret_id(&name).send().await;
+    let (arn, value, created) = match existing {
+        Ok(output) => (
+            output
+                .arn
+                .ok_or_else(|| miette!("secret {name} has no ARN"))?,
+            output.secret_string.ok_or_else(|| {
+                miette!(
+                    help = "delete the secret to start over (tokens issued with it stop working)",
+                    "secret {name} holds no string"
+                )
+            })?,
+            false,
+        ),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            let stored = StoredSecret::generate()
+                .map_err(|e| miette!("cannot generate the signing key: {e}"))?;
+            let value = stored.to_json().map_err(|e| miette!("{e}"))?;
+            let output = client
+                .create_secret()
+                .name(&name)
+                .description("mcpctl: ES256 signing key and MAC secret of the authorization server (read by the auth function only)")
+                .secret_string(&value)
+                .send()
+                .await
+                .map_err(|e| miette!(help = "deploying needs secretsmanager:CreateSecret", "cannot create secret {name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+            (
+                output
+                    .arn
+                    .ok_or_else(|| miette!("secret {name} has no ARN"))?,
+                value,
+                true,
+            )
+        }
+        Err(error) => {
+            return Err(miette!(
+                help =
+                    "deploying needs secretsmanager:GetSecretValue on the stage's signing secret",
+                "cannot read secret {name}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(error)
+            ));
+        }
+    };
+    let stored = StoredSecret::from_json(&value).map_err(|e| {
+        miette!(
+            help = "delete the secret to start over (tokens issued with it stop working)",
+            "secret {name} is not an mcpctl signing key: {e}"
+        )
+    })?;
+    // The current key plus every retired key still in its overlap window.
+    let jwks = stored
+        .jwks_json()
+        .map_err(|e| miette!("secret {name}: {e}"))?;
+    Ok((SigningSecret { arn, jwks }, created))
+}

@@ -1,0 +1,293 @@
+//! Key material at cold start, per role (bin-only: this is where Secrets Manager is called).
+//!
+//! - `auth` mints tokens, so it needs the private key: from the Secrets Manager secret named by
+//!   `MCP_SIGNING_KEY_SECRET_ARN` (the stack), or from `MCP_SIGNING_KEY` + `MCP_MAC_SECRET`
+//!   (local runs). The secret's format is [`SigningSecret`], defined once in the library.
+//! - `mcp` and `authorizer` only verify: the public keys of `MCP_JWKS`, never the secret.
+//!
+//! The decisions are pure functions of an environment lookup closure, so tests choose the
+//! environment without `set_var` (forbidden here by `unsafe_code = "forbid"`).
+
+use std::time::Duration;
+
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use handler::{
+    crypto::MacKey,
+    keys::{KeyMaterial, PublicJwk, SigningSecret, StoredKeys, VerifyingKeys},
+};
+use lambda_http::Error;
+use serde::Deserialize;
+
+/// The secret's ARN, set on the auth function by the stack.
+pub(crate) const SECRET_ARN_VAR: &str = "MCP_SIGNING_KEY_SECRET_ARN";
+/// Base64 PKCS#8 signing key, for local runs only.
+pub(crate) const SIGNING_KEY_VAR: &str = "MCP_SIGNING_KEY";
+/// Base64 MAC secret, for local runs only.
+pub(crate) const MAC_SECRET_VAR: &str = "MCP_MAC_SECRET";
+/// The public JWKS document (`{"keys":[...]}`), set on every function by the stack.
+pub(crate) const JWKS_VAR: &str = "MCP_JWKS";
+
+/// Where the auth function's private key comes from.
+pub(crate) enum AuthKeySource {
+    /// The Secrets Manager secret with this ARN (deployed stacks).
+    Secret(String),
+    /// `MCP_SIGNING_KEY` + `MCP_MAC_SECRET` (local runs).
+    Environment(StoredKeys),
+}
+
+// Hand-written so the private key never reaches a log line through `{:?}`.
+impl std::fmt::Debug for AuthKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret(arn) => f.debug_tuple("Secret").field(arn).finish(),
+            Self::Environment(_) => f.write_str("Environment(..)"),
+        }
+    }
+}
+
+/// Picks the auth function's key source. The secret wins over the environment, so a stack is
+/// never served by a key that happens to be lying around in the function's configuration.
+pub(crate) fn auth_key_source(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<AuthKeySource, Error> {
+    if let Some(arn) = lookup(SECRET_ARN_VAR).filter(|v| !v.trim().is_empty()) {
+        return Ok(AuthKeySource::Secret(arn.trim().to_owned()));
+    }
+    match (lookup(SIGNING_KEY_VAR), lookup(MAC_SECRET_VAR)) {
+        (Some(signing_key_pkcs8), Some(mac_secret)) => Ok(AuthKeySource::Environment(StoredKeys {
+            signing_key_pkcs8,
+            mac_secret,
+        })),
+        _ => Err(format!(
+            "the auth function has no signing key: set {SECRET_ARN_VAR} (the stack does), or \
+             {SIGNING_KEY_VAR} + {MAC_SECRET_VAR} for a local run"
+        )
+        .into()),
+    }
+}
+
+/// The auth function's keys: the signing key and MAC secret from their source, verifying with
+/// the current key, the secret's retired keys and any other key of `MCP_JWKS`.
+pub(crate) async fn auth_keys(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<KeyMaterial, Error> {
+    let mut keys = match auth_key_source(lookup)? {
+        AuthKeySource::Secret(arn) => {
+            let client = secrets_client().await;
+            let json = fetch_secret(&client, &arn).await?;
+            SigningSecret::from_json(&json)
+                .and_then(|secret| secret.key_material())
+                .map_err(|e| format!("secret {arn}: {e}"))?
+        }
+        AuthKeySource::Environment(stored) => KeyMaterial::from_stored(&stored)?,
+    };
+    if let Some(jwks) = lookup(JWKS_VAR) {
+        let published = parse_jwks(&jwks)?;
+        let current = keys.signing.as_ref().map(|k| k.kid().to_owned());
+        // The verify-only functions know only MCP_JWKS: if it lacks the key this function signs
+        // with, every MCP call will be refused. Say so at cold start, where a deploy mismatch
+        // (the secret rotated, the stack's JwksJson not) is easy to recognise.
+        if let Some(kid) = current
+            && !published.iter().any(|jwk| jwk.kid == kid)
+        {
+            tracing::warn!(
+                signing_kid = %kid,
+                "MCP_JWKS does not contain the signing key: the MCP function and the authorizer will refuse the tokens this function issues; redeploy so JwksJson matches the secret"
+            );
+        }
+        keys.verifying.extend(published)?;
+    }
+    Ok(keys)
+}
+
+/// Keys of a verify-only function (`mcp`, `authorizer`): the public keys of `MCP_JWKS`.
+///
+/// The MAC key seals MRTR `requestState` on the MCP side; it comes from `MCP_MAC_SECRET` when set.
+/// The stack does not set it (the MCP role may not read the secret), so the only user, the
+/// conformance fixtures' `requestState`, is sealed with a key derived from the empty secret.
+pub(crate) fn verify_only_keys(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<KeyMaterial, Error> {
+    let jwks = lookup(JWKS_VAR).ok_or_else(|| {
+        format!(
+            "{JWKS_VAR} is not set: a verify-only function needs the public JWKS (the stack sets it from the JwksJson parameter)"
+        )
+    })?;
+    let verifying = VerifyingKeys::from_jwks(parse_jwks(&jwks)?)?;
+    if verifying.kids().next().is_none() {
+        return Err(format!("{JWKS_VAR} has no key: no token could ever be accepted").into());
+    }
+    // Verify-only functions get no secret. Their MAC key only seals MRTR request state (the
+    // conformance fixtures); a random per-container key keeps that unforgeable, at the price of a
+    // retry that lands on another container starting over.
+    let mac = match lookup(MAC_SECRET_VAR) {
+        Some(secret) if !secret.is_empty() => MacKey::new(secret.as_bytes()),
+        _ => MacKey::new(handler::crypto::random_token(32)?.as_bytes()),
+    };
+    Ok(KeyMaterial {
+        signing: None,
+        verifying,
+        mac,
+    })
+}
+
+fn parse_jwks(json: &str) -> Result<Vec<PublicJwk>, Error> {
+    #[derive(Deserialize)]
+    struct Jwks {
+        keys: Vec<PublicJwk>,
+    }
+    let jwks: Jwks = serde_json::from_str(json).map_err(|e| {
+        format!("{JWKS_VAR} is not a JWKS document ({{\"keys\":[...]}} of P-256 public keys): {e}")
+    })?;
+    Ok(jwks.keys)
+}
+
+/// The Secrets Manager client: built once, at cold start, with the same bounded retries and
+/// timeouts as the DynamoDB client, so a slow endpoint fails the init instead of hanging it.
+/// `AWS_ENDPOINT_URL` (tests: moto) is honoured by the SDK's own configuration loader.
+async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(6))
+                .connect_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&config)
+}
+
+/// `GetSecretValue` of the current version; the error names the ARN but never the value.
+async fn fetch_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, Error> {
+    let output = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot read the signing-key secret {arn} ({SECRET_ARN_VAR}): {}; the auth role needs secretsmanager:GetSecretValue on it",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    output.secret_string.ok_or_else(|| {
+        format!("the signing-key secret {arn} has no SecretString (a binary secret?); store the JSON document of docs/stack.md").into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn the_secret_wins_over_environment_keys() {
+        let stored = StoredKeys::generate().unwrap();
+        let lookup = env(&[
+            (
+                SECRET_ARN_VAR,
+                "arn:aws:secretsmanager:us-east-1:1:secret:k",
+            ),
+            (SIGNING_KEY_VAR, &stored.signing_key_pkcs8),
+            (MAC_SECRET_VAR, &stored.mac_secret),
+        ]);
+        let source = auth_key_source(&lookup).unwrap();
+        assert!(
+            matches!(&source, AuthKeySource::Secret(arn) if arn == "arn:aws:secretsmanager:us-east-1:1:secret:k"),
+            "{source:?}"
+        );
+        let lookup = env(&[
+            (SIGNING_KEY_VAR, &stored.signing_key_pkcs8),
+            (MAC_SECRET_VAR, &stored.mac_secret),
+        ]);
+        let AuthKeySource::Environment(found) = auth_key_source(&lookup).unwrap() else {
+            panic!("expected the environment keys")
+        };
+        assert_eq!(found.signing_key_pkcs8, stored.signing_key_pkcs8);
+        assert_eq!(found.mac_secret, stored.mac_secret);
+        assert_eq!(
+            format!("{:?}", AuthKeySource::Environment(found)),
+            "Environment(..)"
+        );
+    }
+
+    #[test]
+    fn an_auth_function_without_a_signing_key_does_not_start() {
+        let error = auth_key_source(&env(&[(JWKS_VAR, r#"{"keys":[]}"#)])).unwrap_err();
+        assert!(error.to_string().contains(SECRET_ARN_VAR), "{error}");
+        // Half a local configuration is no configuration.
+        let error = auth_key_source(&env(&[(SIGNING_KEY_VAR, "x")])).unwrap_err();
+        assert!(error.to_string().contains(MAC_SECRET_VAR), "{error}");
+    }
+
+    #[tokio::test]
+    async fn environment_keys_are_merged_with_the_published_jwks() {
+        let stored = StoredKeys::generate().unwrap();
+        let other = SigningSecret::generate().unwrap();
+        let lookup = env(&[
+            (SIGNING_KEY_VAR, &stored.signing_key_pkcs8),
+            (MAC_SECRET_VAR, &stored.mac_secret),
+            (JWKS_VAR, &other.jwks_json().unwrap()),
+        ]);
+        let keys = auth_keys(&lookup).await.unwrap();
+        let signing = keys.signing.as_ref().unwrap().kid().to_owned();
+        let other_kid = other
+            .key_material()
+            .unwrap()
+            .signing
+            .unwrap()
+            .kid()
+            .to_owned();
+        assert_eq!(
+            keys.verifying.kids().collect::<Vec<_>>(),
+            [signing.as_str(), other_kid.as_str()]
+        );
+    }
+
+    #[test]
+    fn secret_json_round_trips_into_the_keys_each_role_uses() {
+        let mut secret = SigningSecret::generate().unwrap();
+        let retired = SigningSecret::generate().unwrap();
+        secret.previous_jwks = retired
+            .key_material()
+            .unwrap()
+            .signing
+            .map(|k| vec![k.public_jwk().clone()])
+            .unwrap();
+        let json = secret.to_json().unwrap();
+        let auth = SigningSecret::from_json(&json)
+            .unwrap()
+            .key_material()
+            .unwrap();
+        let verify_only =
+            verify_only_keys(&env(&[(JWKS_VAR, &secret.jwks_json().unwrap())])).unwrap();
+        assert!(verify_only.signing.is_none());
+        assert_eq!(
+            auth.verifying.kids().collect::<Vec<_>>(),
+            verify_only.verifying.kids().collect::<Vec<_>>()
+        );
+        assert_eq!(auth.verifying.kids().count(), 2);
+    }
+
+    #[test]
+    fn a_verify_only_function_needs_a_non_empty_jwks() {
+        let error = verify_only_keys(&env(&[])).unwrap_err();
+        assert!(error.to_string().contains(JWKS_VAR), "{error}");
+        let error = verify_only_keys(&env(&[(JWKS_VAR, r#"{"keys":[]}"#)])).unwrap_err();
+        assert!(error.to_string().contains("no key"), "{error}");
+        let error = verify_only_keys(&env(&[(JWKS_VAR, "nope")])).unwrap_err();
+        assert!(error.to_string().contains("JWKS document"), "{error}");
+    }
+}

@@ -1,0 +1,784 @@
+//! The real `bootstrap` binary under a Lambda runtime emulator: cargo-lambda's Runtime API
+//! (`cargo lambda watch --only-lambda-apis`, pinned in `tests/harness/requirements-lambda.lock`)
+//! serves three functions, each the workspace's `target/debug/bootstrap` started with exactly the
+//! environment `templates/functions.yaml` gives it, with DynamoDB and Secrets Manager in moto.
+//!
+//! What it proves beyond the in-process router tests: the binary's start-up per role (the
+//! `MCP_HANDLER` switch, the signing key read from Secrets Manager at cold start, tables from the
+//! environment, a verify-only MCP function that starts without any table variable), the Lambda
+//! Runtime API loop, and API Gateway REST (v1) proxy and TOKEN authorizer events end to end,
+//! sent through the Lambda Invoke API path (`/2015-03-31/functions/NAME/invocations`) as API
+//! Gateway's integration does.
+//!
+//! Why not plain `cargo lambda watch` (which starts the function itself with `cargo run -p
+//! handler`): a single-package build resolves other features than the workspace build (aws-config,
+//! aws-sigv4, url, ...), so on a fresh target it would compile most of the handler's dependencies
+//! a second time. Starting the binary ourselves also gives each function an environment with
+//! nothing inherited, and an honest cold-start time (process start to first response).
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use e2e::{Moto, harness, workspace};
+use handler::{
+    keys::{SigningSecret, VerifyingKeys},
+    oauth::jwt::{self, AccessClaims},
+    store::dynamo::{TableNames, schema},
+};
+use serde_json::{Value, json};
+
+const API_ID: &str = "abc123";
+const HOST: &str = "abc123.execute-api.us-east-1.amazonaws.com";
+const STAGE: &str = "prod";
+const ORIGINS: &str = "http://localhost:*,http://127.0.0.1:*";
+/// Cold start included; a debug build starts in well under a second.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// cargo-lambda accepts only the workspace's binary names as function names, so each role gets
+/// its own emulator serving `bootstrap` (Lambda's own name for a custom runtime's executable).
+const FUNCTION: &str = "bootstrap";
+
+fn issuer() -> String {
+    format!("https://{HOST}/{STAGE}")
+}
+
+/// The environment every function gets (the template's common block).
+fn common_env(role: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MCP_HANDLER", role.into()),
+        ("MCP_PUBLIC_URL", issuer()),
+        ("MCP_ALLOWED_ORIGINS", ORIGINS.into()),
+        ("MCP_ALLOWED_HOSTS", HOST.into()),
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
+        ("RUST_LOG", "info".into()),
+    ]
+}
+
+/// The workspace's `bootstrap` (`cargo build` puts it there), refused when a handler source is
+/// newer than it, so the test never exercises a stale binary.
+fn bootstrap_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from);
+    let bin = target.join("debug/bootstrap");
+    let hint =
+        "run `cargo build -p handler --bin bootstrap` (tests/run.sh builds the workspace first)";
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} does not exist: {hint}", bin.display()));
+    let mut stack = vec![
+        workspace().join("handler/src"),
+        workspace().join("handler/Cargo.toml"),
+    ];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else if std::fs::metadata(&path).and_then(|m| m.modified()).unwrap() > built {
+            panic!("{} is older than {}: {hint}", bin.display(), path.display());
+        }
+    }
+    bin
+}
+
+/// Collects a child's stdout and stderr lines.
+fn capture(child: &mut Child) -> Arc<Mutex<String>> {
+    let output = Arc::new(Mutex::new(String::new()));
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Ok(mut output) = sink.lock() {
+                    output.push_str(&line);
+                    output.push('\n');
+                }
+            }
+        });
+    }
+    output
+}
+
+/// cargo-lambda's Lambda Runtime API and Invoke API on a free loopback port, stopped (its process
+/// group, by PID) when dropped.
+struct RuntimeApi {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<String>>,
+}
+
+impl RuntimeApi {
+    fn start() -> Self {
+        let bin = harness().join(".venv-lambda/bin");
+        let cargo_lambda = bin.join("cargo-lambda");
+        assert!(
+            cargo_lambda.exists(),
+            "{} is missing: run tests/harness/install.sh (tests/run.sh does) to install the pinned cargo-lambda + ziglang (requirements-lambda.lock)",
+            cargo_lambda.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let mut child = Command::new(&cargo_lambda)
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+            .args(["-P", &port.to_string()])
+            .current_dir(workspace())
+            // cargo-lambda finds Zig through `python3 -m ziglang`: its venv first (FINDINGS §4).
+            .env("PATH", path_with(&bin))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so Drop stops it and anything it started.
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start cargo lambda watch: {e}"));
+        let output = capture(&mut child);
+        let api = Self {
+            child,
+            port,
+            output,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return api;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "cargo lambda watch did not listen on port {port} within 30 s:\n{}",
+            api.output()
+        );
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Invokes `function` with `event` as the Lambda Invoke API does: the function's result (or
+    /// its error document) and whether it is a function error.
+    async fn invoke(&self, function: &Function, event: &Value) -> (Value, bool) {
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{FUNCTION}/invocations",
+            self.port
+        );
+        let response = reqwest::Client::new()
+            .post(&url)
+            .timeout(INVOKE_TIMEOUT)
+            .json(event)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "invoking {} failed: {e}\n{}",
+                    function.name,
+                    function.report()
+                )
+            });
+        let status = response.status();
+        let error_header = response.headers().contains_key("x-amz-function-error");
+        let text = response.text().await.unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "{} answered {status} `{text}` ({e})\n{}",
+                function.name,
+                function.report()
+            )
+        });
+        // Lambda marks a function error with `X-Amz-Function-Error`; cargo-lambda answers the
+        // runtime's error document alone (with a 500), so recognise that shape too.
+        let function_error = error_header
+            || (value.get("errorType").is_some() && value.get("errorMessage").is_some());
+        (value, function_error)
+    }
+
+    /// Sends an API Gateway REST proxy event; returns status, headers (lower-case names) and body.
+    async fn http(
+        &self,
+        function: &Function,
+        method: &str,
+        path: &str,
+        headers: Value,
+        body: Option<&str>,
+    ) -> (u16, Value, String) {
+        let (response, error) = self
+            .invoke(function, &rest_event(method, path, headers, body))
+            .await;
+        assert!(
+            !error,
+            "{method} {path}: function error {response}\n{}",
+            function.report()
+        );
+        let status = response["statusCode"].as_u64().unwrap_or_default() as u16;
+        let mut headers = serde_json::Map::new();
+        for (name, values) in response["multiValueHeaders"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            headers.insert(name.to_ascii_lowercase(), values[0].clone());
+        }
+        for (name, value) in response["headers"].as_object().into_iter().flatten() {
+            headers.insert(name.to_ascii_lowercase(), value.clone());
+        }
+        assert_eq!(response["isBase64Encoded"], false, "{response}");
+        let body = response["body"].as_str().unwrap_or_default().to_owned();
+        (status, Value::Object(headers), body)
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Usually gone by now ("no such process"): quiet.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One function instance: a `bootstrap` process polling its own emulator's Runtime API, with
+/// exactly `function_env` plus what Lambda itself sets; killed (by PID) when dropped, then its
+/// emulator is stopped.
+struct Function {
+    child: Child,
+    name: String,
+    output: Arc<Mutex<String>>,
+    started: Instant,
+    // Declared last: dropped after `Drop::drop` has killed the function.
+    api: RuntimeApi,
+}
+
+impl Function {
+    fn start(name: &str, function_env: &[(&'static str, String)]) -> Self {
+        let api = RuntimeApi::start();
+        let mut child = Command::new(bootstrap_bin())
+            .env_clear()
+            // What the Lambda service sets for a function (region and credentials come with
+            // `function_env`).
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                // As cargo-lambda prints it; Lambda itself gives `host:port`.
+                format!("http://127.0.0.1:{}/.rt/{FUNCTION}", api.port),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .envs(function_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start bootstrap ({name}): {e}"));
+        let output = capture(&mut child);
+        Self {
+            child,
+            name: name.to_owned(),
+            output,
+            started: Instant::now(),
+            api,
+        }
+    }
+
+    /// See [`RuntimeApi::invoke`].
+    async fn invoke(&self, event: &Value) -> (Value, bool) {
+        self.api.invoke(self, event).await
+    }
+
+    /// See [`RuntimeApi::http`].
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Value,
+        body: Option<&str>,
+    ) -> (u16, Value, String) {
+        self.api.http(self, method, path, headers, body).await
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Its output, and the emulator's, for failure messages.
+    fn report(&self) -> String {
+        format!(
+            "--- {} ---\n{}--- its emulator ---\n{}",
+            self.name,
+            self.output(),
+            self.api.output()
+        )
+    }
+
+    /// Waits for the process to exit by itself (a failed init), up to `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path_with(bin: &std::path::Path) -> std::ffi::OsString {
+    let mut paths = vec![bin.to_path_buf()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).unwrap()
+}
+
+/// A REST API (v1) proxy event as API Gateway sends it for `/{stage}{path}`.
+fn rest_event(method: &str, path: &str, headers: Value, body: Option<&str>) -> Value {
+    let mut all = json!({
+        "Host": HOST,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Port": "443",
+        "User-Agent": "lambda-emulator-test"
+    });
+    for (name, value) in headers.as_object().unwrap() {
+        all[name] = value.clone();
+    }
+    let multi: serde_json::Map<String, Value> = all
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), json!([v])))
+        .collect();
+    let resource = if path.starts_with("/.well-known/") {
+        "/.well-known/{proxy+}".to_owned()
+    } else {
+        path.to_owned()
+    };
+    json!({
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": all,
+        "multiValueHeaders": multi,
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": null,
+        "stageVariables": null,
+        "requestContext": {
+            "resourceId": "abcdef",
+            "resourcePath": resource,
+            "httpMethod": method,
+            "extendedRequestId": "ext-1",
+            "requestTime": "21/Nov/2026:06:42:00 +0000",
+            "path": format!("/{STAGE}{path}"),
+            "accountId": "123456789012",
+            "protocol": "HTTP/1.1",
+            "stage": STAGE,
+            "domainPrefix": API_ID,
+            "requestTimeEpoch": 1_795_243_320_000_i64,
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": { "sourceIp": "203.0.113.7", "userAgent": "lambda-emulator-test" },
+            "domainName": HOST,
+            "apiId": API_ID
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+/// Stores `value` as a Secrets Manager secret in moto; returns its ARN. Plain HTTP with a dummy
+/// SigV4 header (moto routes on the credential scope and checks no signature), so the test needs
+/// no Secrets Manager SDK of its own.
+async fn create_secret(moto: &Moto, name: &str, value: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(&moto.endpoint)
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", "secretsmanager.CreateSecret")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .body(json!({ "Name": name, "SecretString": value }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "CreateSecret: {status} {body}");
+    body["ARN"].as_str().unwrap().to_owned()
+}
+
+/// The claims of `token` if it verifies with the keys of `jwks` for this issuer and resource.
+fn verify_with(jwks: &str, token: &str) -> Result<AccessClaims, jwt::TokenError> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the token was issued by a separate process on the wall clock"
+    )]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let keys = VerifyingKeys::from_jwks_json(jwks).unwrap();
+    jwt::verify(&keys, token, &issuer(), &format!("{}/mcp", issuer()), now)
+}
+
+fn ms(duration: Duration) -> u128 {
+    duration.as_millis()
+}
+
+/// The AWS side of a stack in moto: the three tables and the signing-key secret.
+struct Stack {
+    moto: Moto,
+    dynamodb: aws_sdk_dynamodb::Client,
+    tables: TableNames,
+    secret_arn: String,
+    jwks: String,
+}
+
+impl Stack {
+    async fn create() -> Self {
+        let moto = Moto::start();
+        let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+        let tables = TableNames::with_prefix("mcpctl-emulator");
+        schema::ensure_tables(&dynamodb, &tables).await.unwrap();
+        // Exactly what `mcpctl deploy` stores: the library's one definition of the format.
+        let secret = SigningSecret::generate().unwrap();
+        let secret_arn = create_secret(
+            &moto,
+            "mcpctl/emulator/signing-key",
+            &secret.to_json().unwrap(),
+        )
+        .await;
+        let jwks = secret.jwks_json().unwrap();
+        Self {
+            moto,
+            dynamodb,
+            tables,
+            secret_arn,
+            jwks,
+        }
+    }
+
+    /// `AuthFunction`'s environment (Lambda's region and credentials point at moto).
+    fn auth_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = common_env("auth");
+        env.extend([
+            ("MCP_CLIENTS_TABLE", self.tables.clients.clone()),
+            ("MCP_CODES_TABLE", self.tables.codes.clone()),
+            (
+                "MCP_REFRESH_TOKENS_TABLE",
+                self.tables.refresh_tokens.clone(),
+            ),
+            ("MCP_SIGNING_KEY_SECRET_ARN", self.secret_arn.clone()),
+            ("MCP_JWKS", self.jwks.clone()),
+            ("MCP_ACCESS_TOKEN_TTL_SECONDS", "3600".into()),
+            ("MCP_REFRESH_TOKEN_TTL_SECONDS", "2592000".into()),
+            ("MCP_REGISTRATION_OPEN", "true".into()),
+        ]);
+        env.extend(self.moto.env());
+        env
+    }
+
+    /// `McpFunction`'s or `AuthorizerFunction`'s: `MCP_JWKS` and nothing else of ours.
+    fn verify_only_env(&self, role: &str) -> Vec<(&'static str, String)> {
+        let mut env = common_env(role);
+        env.push(("MCP_JWKS", self.jwks.clone()));
+        env.extend(self.moto.env());
+        env
+    }
+}
+
+#[tokio::test]
+async fn bootstrap_serves_the_three_roles_under_the_lambda_emulator() {
+    let started = Instant::now();
+    let stack = Stack::create().await;
+    // Each function starts right before its first event, so its cold start is measured alone.
+    let auth = Function::start("mcpctl-emulator-auth", &stack.auth_env());
+    // ---- auth: discovery; the first invocation waits for the init (GetSecretValue included) ----
+    let (status, _, body) = auth
+        .http(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            json!({}),
+            None,
+        )
+        .await;
+    let auth_cold = auth.started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    let metadata: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(metadata["issuer"], issuer());
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{}/oauth/token", issuer())
+    );
+    // The JWKS is the secret's: the key was read from Secrets Manager, not generated.
+    let (status, _, body) = auth
+        .http("GET", "/.well-known/jwks.json", json!({}), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(served, serde_json::from_str::<Value>(&stack.jwks).unwrap());
+
+    // ---- auth: DCR, into the table the environment names ----
+    let warm = Instant::now();
+    let (status, _, body) = auth
+        .http(
+            "POST",
+            "/dcr",
+            json!({"Content-Type": "application/json"}),
+            Some(r#"{"client_name":"emulator","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","scope":"mcp"}"#),
+        )
+        .await;
+    let auth_dcr = warm.elapsed();
+    assert_eq!(status, 201, "{body}");
+    let client: Value = serde_json::from_str(&body).unwrap();
+    let client_id = client["client_id"].as_str().unwrap();
+    let client_secret = client["client_secret"].as_str().unwrap();
+    let stored = stack
+        .dynamodb
+        .get_item()
+        .table_name(&stack.tables.clients)
+        .key(
+            "client_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(client_id.into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stored.item.is_some(),
+        "the registered client is not in {}",
+        stack.tables.clients
+    );
+
+    // ---- auth: client_credentials, signed with the secret's key ----
+    let form = format!(
+        "grant_type=client_credentials&client_id={client_id}&client_secret={client_secret}&scope=mcp"
+    );
+    let warm = Instant::now();
+    let (status, headers, body) = auth
+        .http(
+            "POST",
+            "/oauth/token",
+            json!({"Content-Type": "application/x-www-form-urlencoded"}),
+            Some(&form),
+        )
+        .await;
+    let auth_token = warm.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let tokens: Value = serde_json::from_str(&body).unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    // It verifies with the secret's JWKS, whose only key is the secret's signing key.
+    let claims = verify_with(&stack.jwks, &token).unwrap();
+    assert_eq!(claims.client_id, client_id);
+    assert!(claims.has_scope("mcp"), "{}", claims.scope);
+
+    // ---- mcp: tools/list on the verify-only function (no table variable, no secret) ----
+    let mcp = Function::start("mcpctl-emulator-mcp", &stack.verify_only_env("mcp"));
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let mcp_headers = json!({
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Authorization": format!("Bearer {token}"),
+        "MCP-Protocol-Version": "2025-11-25"
+    });
+    let (status, _, body) = mcp
+        .http("POST", "/mcp", mcp_headers.clone(), Some(list))
+        .await;
+    let mcp_cold = mcp.started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    let result: Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = result["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {result}"))
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"echo") && names.contains(&"whoami"),
+        "{names:?}"
+    );
+    let warm = Instant::now();
+    let (status, _, _) = mcp.http("POST", "/mcp", mcp_headers, Some(list)).await;
+    let mcp_warm = warm.elapsed();
+    assert_eq!(status, 200);
+    // Without a token the function answers the challenge itself (behind API Gateway the
+    // authorizer answers first).
+    let (status, headers, _) = mcp
+        .http(
+            "POST",
+            "/mcp",
+            json!({"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}),
+            Some(list),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let challenge = headers["www-authenticate"].as_str().unwrap();
+    assert!(
+        challenge.contains(&format!(
+            r#"resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#,
+            issuer()
+        )),
+        "{challenge}"
+    );
+
+    // ---- authorizer: a TOKEN event with the token, then with a forged one ----
+    let authorizer = Function::start(
+        "mcpctl-emulator-authorizer",
+        &stack.verify_only_env("authorizer"),
+    );
+    let method_arn =
+        format!("arn:aws:execute-api:us-east-1:123456789012:{API_ID}/{STAGE}/POST/mcp");
+    let (policy, error) = authorizer
+        .invoke(
+            &json!({"type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": method_arn}),
+        )
+        .await;
+    let authorizer_cold = authorizer.started.elapsed();
+    assert!(!error, "{policy}\n{}", authorizer.report());
+    assert_eq!(policy["principalId"], client_id, "{policy}");
+    let statement = &policy["policyDocument"]["Statement"][0];
+    assert_eq!(statement["Effect"], "Allow", "{policy}");
+    assert_eq!(statement["Action"][0], "execute-api:Invoke", "{policy}");
+    assert_eq!(
+        statement["Resource"][0],
+        format!("arn:aws:execute-api:us-east-1:123456789012:{API_ID}/{STAGE}/*/*")
+    );
+    assert_eq!(policy["context"]["client_id"], client_id);
+    assert_eq!(policy["context"]["scope"], "mcp");
+    let mut forged = token.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    let warm = Instant::now();
+    let (refusal, error) = authorizer
+        .invoke(
+            &json!({"type": "TOKEN", "authorizationToken": format!("Bearer {forged}"), "methodArn": method_arn}),
+        )
+        .await;
+    let authorizer_warm = warm.elapsed();
+    assert!(error, "a forged token must be a function error: {refusal}");
+    assert_eq!(refusal["errorMessage"], "Unauthorized", "{refusal}");
+
+    // ---- logs: one JSON line per request or decision, never a token or client secret ----
+    let auth_log = auth.output();
+    let authorizer_log = authorizer.output();
+    for function in [&auth, &mcp, &authorizer] {
+        let log = function.output();
+        assert!(
+            !log.contains(&token) && !log.contains(&forged) && !log.contains(client_secret),
+            "{} logged a secret:\n{log}",
+            function.name
+        );
+        for line in log.lines() {
+            assert!(
+                serde_json::from_str::<Value>(line).is_ok(),
+                "{}: not a JSON line: {line}",
+                function.name
+            );
+        }
+    }
+    assert!(
+        auth_log.contains(r#""route":"/oauth/token","status":200"#),
+        "{auth_log}"
+    );
+    assert!(
+        authorizer_log.contains(r#""decision":"allow""#)
+            && authorizer_log.contains(r#""decision":"unauthorized""#),
+        "{authorizer_log}"
+    );
+    eprintln!(
+        "lambda emulator: cold (process start to first response) auth {} ms (incl. GetSecretValue), mcp {} ms, \
+         authorizer {} ms; warm auth DCR {} ms, token {} ms, mcp tools/list {} ms, authorizer {} ms; whole test {} ms",
+        ms(auth_cold),
+        ms(mcp_cold),
+        ms(authorizer_cold),
+        ms(auth_dcr),
+        ms(auth_token),
+        ms(mcp_warm),
+        ms(authorizer_warm),
+        ms(started.elapsed())
+    );
+}
+
+#[tokio::test]
+async fn a_misconfigured_function_fails_its_init_with_the_cause_in_a_json_line() {
+    let stack = Stack::create().await;
+    // The secret does not exist: the auth function must not start with some other key.
+    let mut env = stack.auth_env();
+    for (name, value) in &mut env {
+        if *name == "MCP_SIGNING_KEY_SECRET_ARN" {
+            *value = stack.secret_arn.replace("signing-key", "missing-key");
+        }
+    }
+    let mut auth = Function::start("mcpctl-broken-auth", &env);
+    // A verify-only function without its JWKS.
+    let env: Vec<_> = stack
+        .verify_only_env("mcp")
+        .into_iter()
+        .filter(|(name, _)| *name != "MCP_JWKS")
+        .collect();
+    let mut mcp = Function::start("mcpctl-broken-mcp", &env);
+    // An unknown role.
+    let mut env = stack.verify_only_env("authorizer");
+    env[0].1 = "oauth".into();
+    let mut unknown = Function::start("mcpctl-broken-role", &env);
+    for (function, cause) in [
+        (&mut auth, "cannot read the signing-key secret"),
+        (&mut mcp, "MCP_JWKS is not set"),
+        (&mut unknown, "MCP_HANDLER is `oauth`"),
+    ] {
+        let status = function
+            .wait_exit(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{} kept running\n{}", function.name, function.report()));
+        assert!(!status.success(), "{}", function.report());
+        let log = function.output();
+        let line = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["message"] == "the function could not start")
+            .unwrap_or_else(|| panic!("no init error line\n{}", function.report()));
+        assert_eq!(line["level"], "ERROR");
+        assert!(
+            line["error"].as_str().unwrap().contains(cause),
+            "{} wanted `{cause}`: {line}",
+            function.name
+        );
+    }
+}
