@@ -153,6 +153,57 @@ async fn deploy_update_code_only_status_diff_destroy() {
         "the MCP side gets no tables and no secret: {mcp_env:?}"
     );
     assert_ne!(auth.role(), mcp.role(), "each function has its own role");
+    // The REST API: every route, proxied to the functions.
+    let api_id = outputs["ApiUrl"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let apigateway = aws_sdk_apigateway::Client::new(&config);
+    let api = apigateway
+        .get_rest_api()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        api.name().is_some_and(|n| n.contains("mcpctl-dev")),
+        "{api:?}"
+    );
+    let resources = apigateway
+        .get_resources()
+        .rest_api_id(&api_id)
+        .limit(500)
+        .send()
+        .await
+        .unwrap();
+    let paths: Vec<&str> = resources.items().iter().filter_map(|r| r.path()).collect();
+    for path in [
+        "/mcp",
+        "/dcr",
+        "/oauth/token",
+        "/oauth/authorize",
+        "/clients/{clientId}",
+    ] {
+        assert!(paths.contains(&path), "route {path} missing: {paths:?}");
+    }
+    let stage = apigateway
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stage
+            .method_settings()
+            .map(|m| !m.is_empty())
+            .unwrap_or(false),
+        "stage throttling is set: {stage:?}"
+    );
 
     // 2. The same deploy again: no changes.
     let (code, stdout, stderr) = mcpctl(
