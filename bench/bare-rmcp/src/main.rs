@@ -5,6 +5,10 @@
 //!
 //! Usage: `bare-rmcp PORT JWKS_FILE`. Issuer `http://127.0.0.1:PORT`, resource `…/mcp`.
 //! Runtime: tokio multi-thread with default settings, like `mcpctl`.
+//!
+//! `BARE_TOKEN_CACHE=1` (diagnostic, not the baseline): remember the claims of tokens whose
+//! signature verified (keyed by the whole token, bounded, `exp`/`nbf` still checked on every hit),
+//! to show what skipping the ES256 verification on repeat tokens would buy the handler.
 
 use std::{
     sync::Arc,
@@ -67,7 +71,10 @@ struct Auth {
     keys: Vec<(String, DecodingKey)>,
     issuer: String,
     audience: String,
+    cache: Option<std::sync::Mutex<std::collections::HashMap<String, AccessClaims>>>,
 }
+
+const CACHE_MAX: usize = 1024;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 struct EchoInput {
@@ -157,29 +164,27 @@ async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) 
     else {
         return unauthorized();
     };
-    let Ok(header) = jsonwebtoken::decode_header(token) else {
-        return unauthorized();
+    let cached = auth
+        .cache
+        .as_ref()
+        .and_then(|c| c.lock().ok().and_then(|c| c.get(token).cloned()));
+    let claims = match cached {
+        Some(claims) => claims,
+        None => match verify_signature(&auth, token) {
+            Some(claims) => {
+                if let Some(cache) = &auth.cache
+                    && let Ok(mut cache) = cache.lock()
+                {
+                    if cache.len() >= CACHE_MAX {
+                        cache.clear();
+                    }
+                    cache.insert(token.to_owned(), claims.clone());
+                }
+                claims
+            }
+            None => return unauthorized(),
+        },
     };
-    if header.alg != Algorithm::ES256 {
-        return unauthorized();
-    }
-    let Some(key) = header
-        .kid
-        .as_deref()
-        .and_then(|kid| auth.keys.iter().find(|(k, _)| k == kid))
-        .map(|(_, key)| key)
-    else {
-        return unauthorized();
-    };
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let Ok(data) = jsonwebtoken::decode::<AccessClaims>(token, key, &validation) else {
-        return unauthorized();
-    };
-    let claims = data.claims;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -195,6 +200,29 @@ async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) 
     }
     request.extensions_mut().insert(claims);
     next.run(request).await
+}
+
+/// Signature check: ES256 pinned, `kid` must be ours (the same steps as handler::oauth::jwt).
+fn verify_signature(auth: &Auth, token: &str) -> Option<AccessClaims> {
+    let Ok(header) = jsonwebtoken::decode_header(token) else {
+        return None;
+    };
+    if header.alg != Algorithm::ES256 {
+        return None;
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| auth.keys.iter().find(|(k, _)| k == kid))
+        .map(|(_, key)| key)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        .ok()
+        .map(|data| data.claims)
 }
 
 #[tokio::main]
@@ -221,7 +249,10 @@ async fn main() {
         })
         .collect();
     let issuer = format!("http://127.0.0.1:{port}");
+    let cache = (std::env::var("BARE_TOKEN_CACHE").as_deref() == Ok("1"))
+        .then(|| std::sync::Mutex::new(std::collections::HashMap::new()));
     let auth = Arc::new(Auth {
+        cache,
         keys,
         audience: format!("{issuer}/mcp"),
         issuer,

@@ -2,7 +2,8 @@
 //! `tools/list`, repeated N times.
 //!
 //! Usage:
-//! `coldstart --runs N --port P --token-file F --server-core C --client-core C --stderr FILE -- CMD [ARGS...]`
+//! `coldstart --runs N --port P --token-file F --server-core C --client-core C --stderr FILE
+//!  [--header "Name: value"] -- CMD [ARGS...]`
 //!
 //! The timer starts just before `fork`/`exec` of CMD (pinned to the server core with
 //! `sched_setaffinity` in the child, so no `taskset` exec is counted) and stops when the whole
@@ -27,6 +28,7 @@ struct Args {
     server_core: usize,
     client_core: usize,
     stderr: Option<String>,
+    extra_header: Option<String>,
     command: Vec<String>,
 }
 
@@ -37,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
     let mut server_core = 0;
     let mut client_core = 1;
     let mut stderr = None;
+    let mut extra_header = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
@@ -55,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
             "--server-core" => server_core = value()?.parse().map_err(|e| format!("{e}"))?,
             "--client-core" => client_core = value()?.parse().map_err(|e| format!("{e}"))?,
             "--stderr" => stderr = Some(value()?),
+            "--header" => extra_header = Some(value()?),
             "--" => break,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -70,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
         server_core,
         client_core,
         stderr,
+        extra_header,
         command,
     })
 }
@@ -86,12 +91,13 @@ fn pin(pid: libc::pid_t, core: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-fn request(port: u16, token: &str) -> Vec<u8> {
+fn request(port: u16, token: &str, extra_header: Option<&str>) -> Vec<u8> {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let extra = extra_header.map_or(String::new(), |h| format!("{h}\r\n"));
     format!(
         "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-         MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n\r\n{body}",
+         MCP-Protocol-Version: 2025-11-25\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -249,7 +255,7 @@ fn main() {
     if let Err(e) = pin(0, args.client_core) {
         eprintln!("coldstart: cannot pin to core {}: {e}", args.client_core);
     }
-    let request = request(args.port, &args.token);
+    let request = request(args.port, &args.token, args.extra_header.as_deref());
     let mut samples = Vec::with_capacity(args.runs);
     let mut hwms = Vec::with_capacity(args.runs);
     for run in 1..=args.runs {
@@ -271,6 +277,7 @@ fn main() {
         // Let the previous process's sockets and memory go before the next spawn.
         std::thread::sleep(Duration::from_millis(50));
     }
+    let raw = samples.clone();
     samples.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
@@ -290,6 +297,7 @@ fn main() {
             "p90_ms": pct(90.0),
             "max_ms": samples[samples.len() - 1],
             "max_vmhwm_kb": hwms.iter().max(),
+            "samples_ms": raw,
         })
     );
 }
