@@ -23,7 +23,9 @@ use crate::{
 pub struct CimdResolver {
     policy: CimdPolicy,
     config: HandlerConfig,
-    http: Option<reqwest::Client>,
+    // Built on first use: building it parses the system certificate store (~4 ms), which the
+    // MCP path, and any cold start that never meets a metadata-URL client, should not pay.
+    http: std::sync::OnceLock<Option<reqwest::Client>>,
     cache: Mutex<HashMap<String, (u64, ClientRecord)>>,
 }
 
@@ -81,24 +83,32 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 impl CimdResolver {
     /// A resolver with the given limits.
     pub fn new(policy: CimdPolicy, config: HandlerConfig) -> Self {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout)
-            .no_proxy()
-            .user_agent("mcpctl-authorization-server");
-        if !policy.allow_insecure {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
-        }
-        // Building the client only fails when the TLS backend cannot initialise; then CIMD is
-        // unavailable and every metadata-URL client id is refused with a clear error.
-        let http = builder.build().ok();
         Self {
             policy,
             config,
-            http,
+            http: std::sync::OnceLock::new(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The HTTP client for document fetches.
+    fn http(&self) -> Option<&reqwest::Client> {
+        self.http
+            .get_or_init(|| {
+                let mut builder = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(self.policy.timeout)
+                    .connect_timeout(self.policy.timeout)
+                    .no_proxy()
+                    .user_agent("mcpctl-authorization-server");
+                if !self.policy.allow_insecure {
+                    builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+                }
+                // Building the client only fails when the TLS backend cannot initialise; then
+                // CIMD is unavailable and every metadata-URL client id is refused clearly.
+                builder.build().ok()
+            })
+            .as_ref()
     }
 
     /// Whether a client id is a metadata-document URL rather than a registered id.
@@ -171,8 +181,7 @@ impl CimdResolver {
             ))
         };
         let http = self
-            .http
-            .as_ref()
+            .http()
             .ok_or_else(|| unreachable("HTTP client unavailable".into()))?;
         let mut response = http
             .get(url)
