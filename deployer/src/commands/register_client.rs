@@ -116,7 +116,7 @@ fn request(args: &RegisterClientArgs) -> miette::Result<RegistrationRequest> {
     };
     // The same validation the server runs, so bad input is refused before any call.
     let config = HandlerConfig::new(Url::parse("https://validation.invalid").into_diagnostic()?);
-    registration::validate(clone_request(&request), &config).map_err(|error| {
+    registration::validate(request.clone(), &config).map_err(|error| {
         miette!(
             help = "see `mcpctl register-client --help`",
             "{}",
@@ -124,18 +124,6 @@ fn request(args: &RegisterClientArgs) -> miette::Result<RegistrationRequest> {
         )
     })?;
     Ok(request)
-}
-
-fn clone_request(request: &RegistrationRequest) -> RegistrationRequest {
-    RegistrationRequest {
-        redirect_uris: request.redirect_uris.clone(),
-        grant_types: request.grant_types.clone(),
-        response_types: request.response_types.clone(),
-        token_endpoint_auth_method: request.token_endpoint_auth_method.clone(),
-        scope: request.scope.clone(),
-        client_name: request.client_name.clone(),
-        ..RegistrationRequest::default()
-    }
 }
 
 pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
@@ -178,7 +166,7 @@ pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
                 "the server does not offer dynamic registration"
             )
         })?;
-        let body = serde_json::to_value(SerializableRequest::from(&request)).into_diagnostic()?;
+        let body = serde_json::to_value(&request).into_diagnostic()?;
         let reply = http
             .post(&endpoint)
             .json(&body)
@@ -201,32 +189,6 @@ pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
     };
     print(&response, args.output)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The registration request as JSON (the handler's type is deserialize-only).
-#[derive(serde::Serialize)]
-struct SerializableRequest {
-    redirect_uris: Vec<String>,
-    grant_types: Vec<String>,
-    token_endpoint_auth_method: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    client_name: Option<String>,
-}
-
-impl From<&RegistrationRequest> for SerializableRequest {
-    fn from(request: &RegistrationRequest) -> Self {
-        Self {
-            redirect_uris: request.redirect_uris.clone().unwrap_or_default(),
-            grant_types: request.grant_types.clone().unwrap_or_default(),
-            token_endpoint_auth_method: request
-                .token_endpoint_auth_method
-                .clone()
-                .unwrap_or_default(),
-            scope: request.scope.clone(),
-            client_name: request.client_name.clone(),
-        }
-    }
 }
 
 fn print(response: &RegistrationResponse, output: OutputFormat) -> miette::Result<()> {

@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{cli::OutputFormat, target::StageArgs};
+use crate::{cli::OutputFormat, discovery::resource_metadata, target::StageArgs};
 
 /// Arguments of `mcpctl smoke-test`.
 #[derive(Debug, clap::Args)]
@@ -205,13 +205,6 @@ async fn get_json<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> R
         .json::<T>()
         .await
         .map_err(|e| format!("GET {url}: not the expected document: {e}"))
-}
-
-/// `resource_metadata="…"` from a `WWW-Authenticate` value.
-fn resource_metadata(challenge: &str) -> Option<String> {
-    let start = challenge.find("resource_metadata=\"")? + "resource_metadata=\"".len();
-    let end = challenge[start..].find('"')?;
-    Some(challenge[start..start + end].to_owned())
 }
 
 /// The RFC 8414 location for an issuer: `/.well-known/oauth-authorization-server` inserted

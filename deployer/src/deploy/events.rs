@@ -63,7 +63,6 @@ pub(crate) async fn follow(
     let mut seen: HashSet<String> = HashSet::new();
     let mut done: HashSet<String> = HashSet::new();
     let mut first_failure = None;
-    let mut stack_logical_id = String::new();
     loop {
         // Newest first; read pages until we reach events already seen or older than `since`.
         let mut fresh: Vec<StackEvent> = Vec::new();
@@ -99,9 +98,6 @@ pub(crate) async fn follow(
                 .map(ResourceStatus::as_str)
                 .unwrap_or_default();
             let reason = event.resource_status_reason().unwrap_or_default();
-            if kind == "AWS::CloudFormation::Stack" {
-                stack_logical_id = logical.clone();
-            }
             if status.ends_with("_FAILED")
                 && first_failure.is_none()
                 && kind != "AWS::CloudFormation::Stack"
@@ -154,7 +150,6 @@ pub(crate) async fn follow(
         };
         if settled(&status) && !status.is_empty() {
             bar.finish_and_clear();
-            let _ = stack_logical_id;
             return Ok(Finished {
                 status,
                 first_failure,

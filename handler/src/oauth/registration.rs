@@ -20,43 +20,43 @@ pub const AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secre
 
 /// A registration request as sent. Unknown fields are ignored (RFC 7591 §2); fields of the wrong
 /// JSON type are an `invalid_client_metadata` error.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RegistrationRequest {
     /// Redirect URIs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uris: Option<Vec<String>>,
     /// Grant types; RFC 7591 default `["authorization_code"]`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<String>>,
     /// Response types; default `["code"]`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_types: Option<Vec<String>>,
     /// Auth method; RFC 7591 default `client_secret_basic`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
     /// Requested scopes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Display name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
     /// Home page.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_uri: Option<String>,
     /// Logo.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,
     /// Contacts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<Vec<String>>,
     /// Software id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_id: Option<String>,
     /// Software version.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
     /// `native` or `web`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
 }
 
