@@ -297,3 +297,75 @@ async fn logs_carry_one_json_line_per_request_and_never_a_secret() {
         .unwrap();
     assert_eq!(failed["error"], "invalid_client");
 }
+
+/// Sends `request` on `stream` and reads one HTTP/1.1 response (head + Content-Length body).
+fn exchange(stream: &mut std::net::TcpStream, head: &str, body: &str, pause: Duration) -> String {
+    use std::io::{Read, Write};
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(pause);
+    stream.write_all(body.as_bytes()).unwrap_or_else(|e| {
+        panic!("the server closed the connection before the body was sent: {e}")
+    });
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buffer).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&response);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if response.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A refusal sent before the body arrived must not cost the client its keep-alive connection:
+/// hyper closes a connection whose request body was dropped unread, and a client that reuses it
+/// (httpx writes head and body separately) sees "Server disconnected without sending a response".
+/// API Gateway reads the whole body before invoking the Lambda; `mcpctl dev` does the same.
+#[test]
+fn a_refusal_before_the_body_arrives_keeps_the_connection_usable() {
+    for args in [
+        &[][..],
+        &["--base-path", "/prod", "--emulate-api-gateway"][..],
+    ] {
+        let server = DevServer::start(args);
+        let url = url::Url::parse(&server.mcp_url()).unwrap();
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+        let head = format!(
+            "POST {} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n",
+            url.path(),
+            body.len()
+        );
+        let mut stream =
+            std::net::TcpStream::connect(format!("127.0.0.1:{}", server.ready["port"])).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        for attempt in 0..3 {
+            let response = exchange(&mut stream, &head, body, Duration::from_millis(150));
+            assert!(
+                response.starts_with("HTTP/1.1 401"),
+                "{args:?} attempt {attempt}: the connection was closed or the answer is wrong: {response:?}"
+            );
+            assert!(
+                !response.to_ascii_lowercase().contains("connection: close"),
+                "{args:?} attempt {attempt}: {response}"
+            );
+        }
+    }
+}

@@ -7,6 +7,11 @@
 //! - the deployed stack therefore guards `POST /mcp` with a Lambda TOKEN authorizer whose
 //!   `UNAUTHORIZED` gateway response carries the RFC 9728 challenge (gateway responses are not
 //!   renamed); the emulation runs the same token verification the authorizer runs.
+//!
+//! In both modes the whole request body is read before routing, as API Gateway does before it
+//! invokes the Lambda. Besides fidelity this matters to clients: hyper closes a keep-alive
+//! connection whose request body a handler dropped unread (every early refusal does), and a client
+//! that reuses that connection sees "server disconnected without sending a response".
 
 use axum::{
     Json, Router,
@@ -22,6 +27,28 @@ const REMAPPED: HeaderName = HeaderName::from_static("x-amzn-remapped-www-authen
 
 /// The router as `mcpctl dev` serves it.
 pub(crate) fn host_router(state: AppState, base_path: &str, emulate: bool) -> Router {
+    with_buffered_body(hosted(state, base_path, emulate))
+}
+
+/// API Gateway's payload limit (REST APIs, 10 MB); larger requests never reach the Lambda.
+const GATEWAY_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+fn with_buffered_body(app: Router) -> Router {
+    app.layer(middleware::from_fn(buffer_body))
+}
+
+async fn buffer_body(request: Request<Body>, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, GATEWAY_MAX_PAYLOAD).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(_) => gateway_response(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long"),
+    }
+}
+
+fn hosted(state: AppState, base_path: &str, emulate: bool) -> Router {
     let app = handler::router(state.clone());
     let app = if base_path.is_empty() {
         app
