@@ -100,6 +100,50 @@ pub(crate) struct DevArgs {
     /// How to print the ready message.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+    /// Who the user is at /oauth/authorize: `dev` (a fixed local user on a consent page) or
+    /// `oidc` (sign-in at an upstream OpenID provider, then the consent page).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) identity: IdentityKind,
+    /// The upstream provider's issuer URL (`--identity oidc`); its callback is <public url>/oauth/callback.
+    #[arg(long, value_name = "URL", required_if_eq("identity", "oidc"))]
+    pub(crate) oidc_issuer: Option<url::Url>,
+    /// Our client id at the upstream provider (`--identity oidc`).
+    #[arg(long, value_name = "ID", required_if_eq("identity", "oidc"))]
+    pub(crate) oidc_client_id: Option<String>,
+    /// Our client secret at the upstream provider; from the environment only, so it never shows
+    /// in the process list. Unset: a public client (PKCE only).
+    #[arg(
+        long,
+        env = "MCPCTL_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub(crate) oidc_client_secret: Option<String>,
+    /// Scopes asked of the provider (repeatable; `openid` is always included).
+    #[arg(long = "oidc-scope", value_name = "SCOPE", default_values_t = ["openid".to_owned(), "email".to_owned(), "profile".to_owned()])]
+    pub(crate) oidc_scopes: Vec<String>,
+    /// The ID-token claim holding the user's groups (Cognito: cognito:groups).
+    #[arg(long, value_name = "CLAIM", default_value = "groups")]
+    pub(crate) oidc_groups_claim: String,
+    /// Only admit users with a verified e-mail address in this domain (repeatable).
+    #[arg(long = "allow-email-domain", value_name = "DOMAIN")]
+    pub(crate) allow_email_domains: Vec<String>,
+    /// Only admit users in this upstream group (repeatable).
+    #[arg(long = "allow-group", value_name = "GROUP")]
+    pub(crate) allow_groups: Vec<String>,
+    /// Offer to remember a consent per user and client for this many days (0: ask every time).
+    #[arg(long, value_name = "DAYS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=365))]
+    pub(crate) remember_consent_days: u64,
+}
+
+/// `mcpctl dev --identity`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum IdentityKind {
+    /// A fixed local user confirmed on the consent page.
+    #[default]
+    Dev,
+    /// Sign-in at an upstream OpenID provider.
+    Oidc,
 }
 
 #[cfg(test)]

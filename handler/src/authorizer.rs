@@ -207,6 +207,7 @@ mod tests {
             scope: "mcp openid".into(),
             name: None,
             email: None,
+            groups: Vec::new(),
         }
     }
 

@@ -26,6 +26,75 @@ pub enum ConfigError {
     },
 }
 
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Which upstream ID-token claims become the user's e-mail, name and groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    /// E-mail claim (default `email`).
+    pub email: String,
+    /// Display-name claim (default `name`).
+    pub name: String,
+    /// Groups claim (default `groups`; Cognito uses `cognito:groups`).
+    pub groups: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            email: "email".into(),
+            name: "name".into(),
+            groups: "groups".into(),
+        }
+    }
+}
+
+/// Sign-in through an upstream OpenID provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// The provider's issuer URL (its discovery document is `{issuer}/.well-known/openid-configuration`).
+    pub issuer: Url,
+    /// Our client id at the provider.
+    pub client_id: String,
+    /// Our client secret at the provider; none for a public client (PKCE only).
+    pub client_secret: Option<Secret>,
+    /// Scopes asked of the provider; always includes `openid`.
+    pub scopes: Vec<String>,
+    /// Claim mapping.
+    pub claims: ClaimNames,
+    /// Only users whose verified e-mail is in one of these domains may sign in (empty: anyone).
+    pub allowed_email_domains: Vec<String>,
+    /// Only users in one of these upstream groups may sign in (empty: anyone).
+    pub allowed_groups: Vec<String>,
+    /// How long an approval is remembered per user and client; `None` asks every time.
+    pub remember_consent: Option<Duration>,
+}
+
+impl OidcSettings {
+    /// Settings with the defaults: scopes `openid email profile`, standard claim names, no
+    /// allow-lists, consent asked every time.
+    pub fn new(issuer: Url, client_id: impl Into<String>) -> Self {
+        Self {
+            issuer,
+            client_id: client_id.into(),
+            client_secret: None,
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            claims: ClaimNames::default(),
+            allowed_email_domains: Vec::new(),
+            allowed_groups: Vec::new(),
+            remember_consent: None,
+        }
+    }
+}
+
 /// Who the user is at `/oauth/authorize`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityMode {
@@ -37,6 +106,8 @@ pub enum IdentityMode {
     /// No interactive sign-in: the authorization-code flow answers `access_denied`. Only
     /// client_credentials works. This is the Lambda default until an upstream identity provider is configured.
     Disabled,
+    /// Sign-in at an upstream OpenID provider, then our consent page.
+    Oidc(Box<OidcSettings>),
 }
 
 /// Limits for fetching Client ID Metadata Documents.
@@ -182,7 +253,63 @@ impl HandlerConfig {
         }
         config.conformance_pack = env_bool("MCP_CONFORMANCE_PACK")?.unwrap_or(false);
         config.registration_open = env_bool("MCP_REGISTRATION_OPEN")?.unwrap_or(true);
+        config.identity = identity_from_env()?;
         Ok(config)
+    }
+}
+
+/// `MCP_IDENTITY` (`disabled` | `dev` | `oidc`) and, for `oidc`, `MCP_OIDC_ISSUER`,
+/// `MCP_OIDC_CLIENT_ID`, `MCP_OIDC_SCOPES`, `MCP_OIDC_CLAIM_{EMAIL,NAME,GROUPS}`,
+/// `MCP_ALLOWED_EMAIL_DOMAINS`, `MCP_ALLOWED_GROUPS`, `MCP_REMEMBER_CONSENT_DAYS`. The client
+/// secret comes from Secrets Manager (`MCP_OIDC_CLIENT_SECRET_ARN`), read by the Lambda `main`.
+fn identity_from_env() -> Result<IdentityMode, ConfigError> {
+    match std::env::var("MCP_IDENTITY").as_deref() {
+        Err(_) | Ok("" | "disabled") => Ok(IdentityMode::Disabled),
+        Ok("dev") => Ok(IdentityMode::Dev {
+            auto_approve: false,
+        }),
+        Ok("oidc") => {
+            let raw = std::env::var("MCP_OIDC_ISSUER")
+                .map_err(|_| ConfigError::Missing("MCP_OIDC_ISSUER"))?;
+            let issuer = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+                name: "MCP_OIDC_ISSUER",
+                reason: format!("{e}; expected the provider's issuer URL"),
+            })?;
+            let client_id = std::env::var("MCP_OIDC_CLIENT_ID")
+                .map_err(|_| ConfigError::Missing("MCP_OIDC_CLIENT_ID"))?;
+            let mut settings = OidcSettings::new(issuer, client_id);
+            if let Ok(scopes) = std::env::var("MCP_OIDC_SCOPES") {
+                settings.scopes = scopes.split_whitespace().map(str::to_owned).collect();
+                if !settings.scopes.iter().any(|s| s == "openid") {
+                    settings.scopes.insert(0, "openid".into());
+                }
+            }
+            for (name, slot) in [
+                ("MCP_OIDC_CLAIM_EMAIL", &mut settings.claims.email),
+                ("MCP_OIDC_CLAIM_NAME", &mut settings.claims.name),
+                ("MCP_OIDC_CLAIM_GROUPS", &mut settings.claims.groups),
+            ] {
+                if let Ok(value) = std::env::var(name).map(|v| v.trim().to_owned())
+                    && !value.is_empty()
+                {
+                    *slot = value;
+                }
+            }
+            if let Ok(domains) = std::env::var("MCP_ALLOWED_EMAIL_DOMAINS") {
+                settings.allowed_email_domains = split_list(&domains);
+            }
+            if let Ok(groups) = std::env::var("MCP_ALLOWED_GROUPS") {
+                settings.allowed_groups = split_list(&groups);
+            }
+            settings.remember_consent = env_u64("MCP_REMEMBER_CONSENT_DAYS")?
+                .filter(|days| *days > 0)
+                .map(|days| Duration::from_secs(days * 24 * 3600));
+            Ok(IdentityMode::Oidc(Box::new(settings)))
+        }
+        Ok(other) => Err(ConfigError::Invalid {
+            name: "MCP_IDENTITY",
+            reason: format!("`{other}` is not one of disabled, dev, oidc"),
+        }),
     }
 }
 

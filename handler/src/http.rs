@@ -9,3 +9,4 @@ pub mod mcp_guard;
 pub mod origin;
 pub mod pages;
 pub mod routes;
+pub mod signin;

@@ -74,7 +74,7 @@ pub(crate) async fn auth_keys(
     let mut keys = match auth_key_source(lookup)? {
         AuthKeySource::Secret(arn) => {
             let client = secrets_client().await;
-            let json = fetch_secret(&client, &arn).await?;
+            let json = fetch_secret(&client, &arn, "signing-key secret", SECRET_ARN_VAR).await?;
             SigningSecret::from_json(&json)
                 .and_then(|secret| secret.key_material())
                 .map_err(|e| format!("secret {arn}: {e}"))?
@@ -160,8 +160,50 @@ async fn secrets_client() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&config)
 }
 
+/// The upstream OpenID client secret's ARN (`oidc` identity with a confidential client).
+pub(crate) const OIDC_SECRET_ARN_VAR: &str = "MCP_OIDC_CLIENT_SECRET_ARN";
+
+/// The upstream client secret, when `MCP_OIDC_CLIENT_SECRET_ARN` names one: the secret string
+/// itself, or the `client_secret` field of a JSON secret.
+pub(crate) async fn oidc_client_secret(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<handler::config::Secret>, Error> {
+    let Some(arn) = lookup(OIDC_SECRET_ARN_VAR).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let arn = arn.trim();
+    let client = secrets_client().await;
+    let raw = fetch_secret(&client, arn, "OpenID client secret", OIDC_SECRET_ARN_VAR).await?;
+    Ok(Some(handler::config::Secret(
+        parse_client_secret(&raw).map_err(|reason| {
+            format!("the OpenID client secret {arn} ({OIDC_SECRET_ARN_VAR}) {reason}")
+        })?,
+    )))
+}
+
+fn parse_client_secret(raw: &str) -> Result<String, &'static str> {
+    let trimmed = raw.trim();
+    let secret = if trimmed.starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(trimmed)
+            .ok()
+            .and_then(|v| v.get("client_secret")?.as_str().map(str::to_owned))
+            .ok_or("is JSON without a string `client_secret` field")?
+    } else {
+        trimmed.to_owned()
+    };
+    if secret.is_empty() {
+        return Err("is empty");
+    }
+    Ok(secret)
+}
+
 /// `GetSecretValue` of the current version; the error names the ARN but never the value.
-async fn fetch_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, Error> {
+async fn fetch_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    what: &str,
+    variable: &str,
+) -> Result<String, Error> {
     let output = client
         .get_secret_value()
         .secret_id(arn)
@@ -169,12 +211,12 @@ async fn fetch_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Res
         .await
         .map_err(|e| {
             format!(
-                "cannot read the signing-key secret {arn} ({SECRET_ARN_VAR}): {}; the auth role needs secretsmanager:GetSecretValue on it",
+                "cannot read the {what} {arn} ({variable}): {}; the auth role needs secretsmanager:GetSecretValue on it",
                 DisplayErrorContext(&e)
             )
         })?;
     output.secret_string.ok_or_else(|| {
-        format!("the signing-key secret {arn} has no SecretString (a binary secret?); store the JSON document of docs/stack.md").into()
+        format!("the {what} {arn} has no SecretString (a binary secret?); store it as a string (docs/stack.md)").into()
     })
 }
 
@@ -183,6 +225,17 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn client_secrets_are_plain_strings_or_a_json_field() {
+        assert_eq!(parse_client_secret(" s3cret \n").unwrap(), "s3cret");
+        assert_eq!(
+            parse_client_secret(r#"{"client_secret": "abc", "other": 1}"#).unwrap(),
+            "abc"
+        );
+        assert!(parse_client_secret(r#"{"secret": "abc"}"#).is_err());
+        assert!(parse_client_secret("  ").is_err());
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let map: HashMap<String, String> = pairs

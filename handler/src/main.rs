@@ -20,7 +20,7 @@ use std::sync::Arc;
 use handler::{
     AppState,
     clock::SystemClock,
-    config::HandlerConfig,
+    config::{HandlerConfig, IdentityMode},
     http::log::{LogTarget, init_json_logging},
     state::Stores,
     store::{
@@ -88,7 +88,7 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn run(role: Role) -> Result<(), Error> {
-    let config = HandlerConfig::from_env()?;
+    let mut config = HandlerConfig::from_env()?;
     // One line per container: which function this is, for reading a log group that mixes versions.
     tracing::info!(
         role = role.name(),
@@ -97,7 +97,14 @@ async fn run(role: Role) -> Result<(), Error> {
     );
     match role {
         Role::Auth => {
-            let (keys, stores) = tokio::join!(lambda_keys::auth_keys(&env), auth_stores());
+            let (keys, stores, oidc_secret) = tokio::join!(
+                lambda_keys::auth_keys(&env),
+                auth_stores(),
+                lambda_keys::oidc_client_secret(&env)
+            );
+            if let IdentityMode::Oidc(settings) = &mut config.identity {
+                settings.client_secret = oidc_secret?;
+            }
             let state = AppState::new(config, keys?, stores?, Arc::new(SystemClock));
             lambda_http::run(lambda_adapter::service(handler::router(state))).await
         }
@@ -125,14 +132,10 @@ fn verify_only_state(config: HandlerConfig) -> Result<AppState, Error> {
 /// The auth function's tables (`MCP_CLIENTS_TABLE`, `MCP_CODES_TABLE`, `MCP_REFRESH_TOKENS_TABLE`).
 async fn auth_stores() -> Result<Stores, Error> {
     match TableNames::from_env() {
-        Ok(names) => {
-            let store = Arc::new(DynamoStore::new(dynamo::client(None).await, names));
-            Ok(Stores {
-                clients: store.clone(),
-                codes: store.clone(),
-                refresh_tokens: store,
-            })
-        }
+        Ok(names) => Ok(Stores::dynamo(DynamoStore::new(
+            dynamo::client(None).await,
+            names,
+        ))),
         // Only for running the binary outside a stack (e.g. under a local Lambda emulator
         // without tables): state then lives and dies with the container.
         Err(error) if env("MCP_ALLOW_MEMORY_STORE").is_some() => {

@@ -5,10 +5,14 @@ use std::{ops::Deref, sync::Arc};
 
 use crate::{
     clock::Clock,
-    config::HandlerConfig,
+    config::{HandlerConfig, IdentityMode},
+    identity::upstream::Upstream,
     keys::KeyMaterial,
     oauth::{cimd::CimdResolver, error::OAuthError},
-    store::{AuthCodeStore, ClientRecord, ClientStore, RefreshTokenStore, memory::MemoryStore},
+    store::{
+        AuthCodeStore, ClientRecord, ClientStore, RefreshTokenStore, SignInStore,
+        dynamo::DynamoStore, memory::MemoryStore,
+    },
 };
 
 /// The three tables.
@@ -20,6 +24,8 @@ pub struct Stores {
     pub codes: Arc<dyn AuthCodeStore>,
     /// Refresh tokens.
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    /// Pending upstream sign-ins and remembered consents (kept in the codes table).
+    pub sign_ins: Arc<dyn SignInStore>,
 }
 
 impl Stores {
@@ -28,7 +34,19 @@ impl Stores {
         Self {
             clients: store.clone(),
             codes: store.clone(),
-            refresh_tokens: store,
+            refresh_tokens: store.clone(),
+            sign_ins: store,
+        }
+    }
+
+    /// All three tables on DynamoDB.
+    pub fn dynamo(store: DynamoStore) -> Self {
+        let store = Arc::new(store);
+        Self {
+            clients: store.clone(),
+            codes: store.clone(),
+            refresh_tokens: store.clone(),
+            sign_ins: store,
         }
     }
 }
@@ -49,6 +67,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// CIMD fetcher and cache.
     pub cimd: CimdResolver,
+    /// The upstream OpenID provider, in the `oidc` identity mode.
+    pub upstream: Option<Upstream>,
 }
 
 impl Deref for AppState {
@@ -67,12 +87,17 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let cimd = CimdResolver::new(config.cimd.clone(), config.clone());
+        let upstream = match &config.identity {
+            IdentityMode::Oidc(settings) => Some(Upstream::new((**settings).clone(), &config)),
+            _ => None,
+        };
         Self(Arc::new(Inner {
             config,
             keys,
             stores,
             clock,
             cimd,
+            upstream,
         }))
     }
 

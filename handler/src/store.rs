@@ -110,6 +110,9 @@ pub struct UserClaims {
     /// E-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Groups the upstream identity provider puts the user in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// A row of the authorization-codes table.
@@ -164,6 +167,50 @@ pub struct RefreshTokenRecord {
     pub revoked: bool,
 }
 
+/// A sign-in in progress with the upstream identity provider, kept server-side between
+/// `/oauth/authorize`, `/oauth/callback` and the consent form (short TTL, single use).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    /// SHA-256 of the handle: the upstream `state`, later the consent form's `pending` field.
+    pub handle_hash: String,
+    /// SHA-256 of the browser-binding cookie: the callback and the consent must come from the
+    /// browser that started the sign-in.
+    pub browser_hash: String,
+    /// The MCP client.
+    pub client_id: String,
+    /// Its validated redirect URI.
+    pub redirect_uri: String,
+    /// Its PKCE challenge.
+    pub code_challenge: String,
+    /// Granted scope.
+    pub scope: String,
+    /// Token audience.
+    pub resource: String,
+    /// The client's `state`, returned unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The signed-in user, once the upstream said who it is (the consent stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserClaims>,
+    /// Epoch seconds.
+    pub created_at: u64,
+    /// Epoch seconds; also the DynamoDB TTL attribute.
+    pub expires_at: u64,
+}
+
+/// A remembered consent: this user already approved this client for these scopes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentGrant {
+    /// SHA-256 of `<user sub>\n<client id>`.
+    pub key_hash: String,
+    /// The approved scopes (space-separated).
+    pub scope: String,
+    /// Epoch seconds.
+    pub granted_at: u64,
+    /// Epoch seconds; also the DynamoDB TTL attribute.
+    pub expires_at: u64,
+}
+
 /// How a presented refresh token is looked up: by its hash, within its family. Refresh tokens
 /// read `<family_id>.<secret>`, so the family is known without a read, and a store can check
 /// the family's revocation in the same strongly consistent operation as the token.
@@ -208,6 +255,24 @@ pub trait AuthCodeStore: Send + Sync + 'static {
     /// Atomically removes and returns the code if it exists and has not expired at `now`.
     /// Of many concurrent calls with one hash, at most one gets `Some`.
     async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError>;
+}
+
+/// Sign-in state kept beside the codes (the codes table holds it under distinct key prefixes):
+/// pending upstream sign-ins and remembered consents.
+#[async_trait::async_trait]
+pub trait SignInStore: Send + Sync + 'static {
+    /// Stores a pending sign-in; [`StoreError::Conflict`] if the handle exists.
+    async fn put_pending(&self, pending: PendingSignIn) -> Result<(), StoreError>;
+    /// Atomically removes and returns a live pending sign-in (single use, like a code).
+    async fn take_pending(
+        &self,
+        handle_hash: &str,
+        now: u64,
+    ) -> Result<Option<PendingSignIn>, StoreError>;
+    /// Records (or renews) a consent.
+    async fn remember_consent(&self, grant: ConsentGrant) -> Result<(), StoreError>;
+    /// Reads a live remembered consent.
+    async fn consent(&self, key_hash: &str, now: u64) -> Result<Option<ConsentGrant>, StoreError>;
 }
 
 /// The refresh-tokens table.

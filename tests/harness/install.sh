@@ -1,31 +1,73 @@
 #!/usr/bin/env bash
 # Installs the external test harness (pinned) into tests/harness/ — idempotent and fast when up to date.
 #
-#   tests/harness/install.sh [--node-only | --python-only] [--force] [--quiet]
+#   tests/harness/install.sh [--node-only | --python-only | --browser-only] [--force] [--quiet]
 #
 #   node:   `npm ci --no-audit --no-fund` from package-lock.json into tests/harness/node_modules
-#           (conformance 0.1.16, conformance-next = 0.2.0-alpha.12, @modelcontextprotocol/sdk 1.32.2).
+#           (conformance 0.1.16, conformance-next = 0.2.0-alpha.12, @modelcontextprotocol/sdk 1.32.2,
+#           oidc-provider 8.8.1, puppeteer-core 24.43.1 which never downloads a browser).
 #           Skipped when node_modules/.harness-stamp holds the sha256 of package.json + package-lock.json
 #           (and node_modules/.package-lock.json exists); the stamp is written only after a successful npm ci.
 #   python: venv at tests/harness/.venv, `pip install --no-deps -r requirements.lock` (every package pinned ==)
 #           then `pip check` and an import test. Skipped when .venv/.harness-stamp holds the sha256 of
 #           requirements.lock + the interpreter version.
-#   Env: PYTHON (default python3), NPM (default npm).
+#   browser: Chromium for browser-signin.mjs (default run and --browser-only; not with --node-only or
+#           --python-only). Found at $CHROMIUM, /usr/bin/chromium or `chromium` on PATH; if missing and we are
+#           root with apt-get: `apt-get install -y --no-install-recommends chromium` (after `apt-get update`
+#           when the package lists are stale); otherwise exit 3 naming the package.
+#   Env: PYTHON (default python3), NPM (default npm), CHROMIUM (path of the browser binary).
 #   Concurrent calls (e.g. parallel cargo tests) serialise on .work/install.lock.
-# Exit status: 0 ok, 1 an install step failed, 2 bad usage, 3 a required tool (node, npm, python3) is missing.
+# Exit status: 0 ok, 1 an install step failed, 2 bad usage, 3 a required tool (node, npm, python3, chromium) is missing.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-DO_NODE=1; DO_PY=1; FORCE=0; QUIET=0
+DO_NODE=1; DO_PY=1; DO_BROWSER=1; FORCE=0; QUIET=0
 for a in "$@"; do
   case "$a" in
-    --node-only) DO_PY=0;; --python-only) DO_NODE=0;; --force) FORCE=1;; --quiet|-q) QUIET=1;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0;;
+    --node-only) DO_PY=0; DO_BROWSER=0;; --python-only) DO_NODE=0; DO_BROWSER=0;; --browser-only) DO_NODE=0; DO_PY=0;;
+    --force) FORCE=1;; --quiet|-q) QUIET=1;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0;;
     *) echo "install.sh: unknown option '$a' (see --help)" >&2; exit 2;;
   esac
 done
 say() { [[ $QUIET == 1 ]] || echo "install.sh: $*"; }
-die() { echo "install.sh: ERROR: $*" >&2; exit "${2:-1}"; }
+die() { echo "install.sh: ERROR: $1" >&2; exit "${2:-1}"; }
 PYTHON="${PYTHON:-python3}"; NPM="${NPM:-npm}"
+
+# ---- browser (Chromium for browser-signin.mjs) ----
+find_chromium() {
+  local c
+  if [[ -n "${CHROMIUM:-}" ]]; then [[ -x "$CHROMIUM" ]] && { echo "$CHROMIUM"; return 0; }; return 1; fi
+  [[ -x /usr/bin/chromium ]] && { echo /usr/bin/chromium; return 0; }
+  c="$(command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null || true)"
+  [[ -n "$c" ]] && { echo "$c"; return 0; }
+  return 1
+}
+install_browser() {
+  local chromium log
+  if chromium="$(find_chromium)"; then
+    [[ $QUIET == 1 ]] || say "chromium: $chromium ($("$chromium" --version 2>/dev/null | head -n1))"
+    return 0
+  fi
+  if [[ -n "${CHROMIUM:-}" ]]; then
+    die "CHROMIUM=$CHROMIUM is not an executable file (unset it to use /usr/bin/chromium)" 3
+  fi
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    die "missing required tool: chromium (Debian/Ubuntu, as root: apt-get install -y --no-install-recommends chromium; or set CHROMIUM=/path/to/chrome)" 3
+  fi
+  mkdir -p "$HERE/.work"
+  log="$HERE/.work/apt-chromium.log"
+  say "chromium not found: apt-get install -y --no-install-recommends chromium ..."
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >"$log" 2>&1; then
+    say "apt-get install failed (stale package lists?): apt-get update, then retrying once"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update >>"$log" 2>&1 \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >>"$log" 2>&1; }; then
+      tail -n 20 "$log" >&2
+      die "apt-get install chromium failed (full log: $log)"
+    fi
+  fi
+  chromium="$(find_chromium)" || die "apt-get installed chromium but no chromium binary is on PATH or at /usr/bin/chromium (log: $log)"
+  say "chromium installed: $chromium ($("$chromium" --version 2>/dev/null | head -n1))"
+}
 
 # ---- prerequisites (checked before anything is touched) ----
 missing=()
@@ -56,6 +98,8 @@ mkdir -p "$HERE/.work"
 exec 9>"$HERE/.work/install.lock"
 if command -v flock >/dev/null 2>&1; then flock -w 900 9 || die "timed out waiting for another install.sh (lock $HERE/.work/install.lock)"; fi
 
+[[ $DO_BROWSER == 1 ]] && install_browser
+
 # ---- node ----
 if [[ $DO_NODE == 1 ]]; then
   want="$(cat "$HERE/package.json" "$HERE/package-lock.json" | sha256sum | cut -d' ' -f1) node-major=$NODE_MAJOR"
@@ -70,10 +114,11 @@ if [[ $DO_NODE == 1 ]]; then
       tail -n 30 "$log" >&2
       die "npm ci failed in $HERE (full log: $log)"
     fi
-    [[ -d "$HERE/node_modules/@modelcontextprotocol/conformance" && -d "$HERE/node_modules/conformance-next" && -d "$HERE/node_modules/@modelcontextprotocol/sdk" ]] \
+    [[ -d "$HERE/node_modules/@modelcontextprotocol/conformance" && -d "$HERE/node_modules/conformance-next" && -d "$HERE/node_modules/@modelcontextprotocol/sdk" \
+       && -d "$HERE/node_modules/oidc-provider" && -d "$HERE/node_modules/puppeteer-core" ]] \
       || die "npm ci finished but the pinned packages are not in $HERE/node_modules"
     echo "$want" > "$stamp"
-    say "node_modules installed: $(cd "$HERE" && node -p 'const v=(p)=>require("./node_modules/"+p+"/package.json").version; ["@modelcontextprotocol/conformance","conformance-next","@modelcontextprotocol/sdk"].map(p=>p+"@"+v(p)).join(" ")')"
+    say "node_modules installed: $(cd "$HERE" && node -p 'const v=(p)=>require("./node_modules/"+p+"/package.json").version; ["@modelcontextprotocol/conformance","conformance-next","@modelcontextprotocol/sdk","oidc-provider","puppeteer-core"].map(p=>p+"@"+v(p)).join(" ")')"
   fi
 fi
 

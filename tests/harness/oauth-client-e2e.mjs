@@ -8,12 +8,22 @@
 //        [--client-id ID --client-secret SECRET]   (client_credentials: skip DCR, use these)
 //        [--step-up-tool NAME --step-up-args JSON] (tool that answers 403 insufficient_scope first)
 //        [--expect-jwt] [--no-negative] [--timeout-ms 20000] [--deadline-ms N] [--verbose]
+//        [--browser chromium [--login L --password P] [--expect-consent] [--screenshot-dir DIR]]
+//        [--expect-whoami-sub SUBSTRING] [--expect-whoami-email SUBSTRING]
 //
 // auth_code mode: 401 challenge -> RFC 9728 PRM -> RFC 8414 AS metadata -> RFC 7591 DCR ->
 //   /authorize (PKCE S256, state, resource) followed headlessly: a 3xx whose Location starts with
 //   the redirect_uri is captured (code, state, iss). An HTML page with a <form> is reported as a
 //   consent form (FAIL unless --consent-submit, which submits it choosing an approve-like button,
 //   carrying cookies). -> token exchange -> initialize, tools/list, tools/call -> refresh_token grant.
+// --browser chromium: every authorization URL (the first one, step-up, and the negatives that need a
+//   browser) is driven by browser-signin.mjs in real headless Chromium with JavaScript disabled: upstream
+//   login page (--login/--password), upstream consent, OUR consent page (checked: strict CSP, no script,
+//   client and scopes shown; approve clicked), until the redirect to --redirect-uri, which never reaches
+//   the network. The code then goes through transport.finishAuth() exactly as in the fetch-based path.
+// --expect-whoami-sub / --expect-whoami-email S: after connecting, call the `whoami` tool and FAIL unless
+//   its text contains S; again with the access token from the refresh_token grant. (Both only check a
+//   substring of whoami's JSON text; the flag name says which claim you mean.)
 // client_credentials mode: DCR with grant_types=[client_credentials], token_endpoint_auth_method=
 //   client_secret_basic -> SDK ClientCredentialsProvider (HTTP Basic at the token endpoint) ->
 //   initialize, tools/list, tools/call.
@@ -26,6 +36,7 @@ import {
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { headlessAuthorize as headlessAuthorizeLib } from './headless-browser.mjs';
+import { browserSignIn } from './browser-signin.mjs';
 
 // ---------------- args ----------------
 const argv = process.argv.slice(2);
@@ -48,6 +59,14 @@ const NEGATIVE = !has('--no-negative');
 const VERBOSE = has('--verbose');
 const TIMEOUT_MS = Number(opt('--timeout-ms', 20000));
 const STEP_UP_TOOL = opt('--step-up-tool', undefined);
+const BROWSER = opt('--browser', undefined);
+const LOGIN = opt('--login', undefined);
+const PASSWORD = opt('--password', undefined);
+const EXPECT_CONSENT = has('--expect-consent');
+const SCREENSHOT_DIR = opt('--screenshot-dir', undefined);
+const WHOAMI_EXPECT = [['sub', opt('--expect-whoami-sub', undefined)], ['email', opt('--expect-whoami-email', undefined)]].filter(([, v]) => v !== undefined);
+if (BROWSER !== undefined && BROWSER !== 'chromium') { console.error(`--browser: only "chromium" is supported (got "${BROWSER}")`); process.exit(2); }
+if ((LOGIN === undefined) !== (PASSWORD === undefined)) { console.error('--login and --password go together'); process.exit(2); }
 
 function readHelp() {
   const src = (new URL(import.meta.url)).pathname;
@@ -55,7 +74,9 @@ function readHelp() {
     `  --mode auth_code|client_credentials|both   (default auth_code)\n` +
     `  --scope S  --tool NAME  --tool-args JSON  --public|--confidential  --redirect-uri URI\n` +
     `  --consent-submit  --client-id ID --client-secret SECRET  --step-up-tool NAME [--step-up-args JSON]\n` +
-    `  --expect-jwt  --no-negative  --timeout-ms N (per step)  --deadline-ms N (whole run)  --verbose`;
+    `  --expect-jwt  --no-negative  --timeout-ms N (per step)  --deadline-ms N (whole run)  --verbose\n` +
+    `  --browser chromium [--login L --password P] [--expect-consent] [--screenshot-dir DIR]\n` +
+    `  --expect-whoami-sub SUBSTRING  --expect-whoami-email SUBSTRING`;
 }
 
 // ---------------- check bookkeeping ----------------
@@ -75,9 +96,9 @@ const should = (cond, n, okDetail, badDetail) => (cond ? pass(n, okDetail) : war
 async function step(name, fn) {
   try { return await withTimeout(fn(), name); } catch (e) { fail(name, errText(e)); return undefined; }
 }
-function withTimeout(p, what) {
+function withTimeout(p, what, ms = TIMEOUT_MS) {
   let t;
-  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`timeout after ${TIMEOUT_MS}ms: ${what}`)), TIMEOUT_MS); })]).finally(() => clearTimeout(t));
+  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`timeout after ${ms}ms: ${what}`)), ms); })]).finally(() => clearTimeout(t));
 }
 const errText = (e) => (e && (e.stack && VERBOSE ? e.stack : `${e.constructor?.name ?? 'Error'}: ${e.message ?? e}`)) || String(e);
 
@@ -213,9 +234,44 @@ async function useMcp(kind, transport) {
   return client;
 }
 
-// ---------------- headless "browser" for the authorization endpoint (headless-browser.mjs) ----------------
-const headlessAuthorize = (url, redirectUri, label) =>
-  headlessAuthorizeLib(url, redirectUri, { consentSubmit: CONSENT_SUBMIT, fetchImpl: makeLoggingFetch(label), onInfo: (m) => info(`${label}: ${m.split(':')[0]}`, m.slice(m.indexOf(':') + 2)) });
+// ---------------- the "browser" for the authorization endpoint ----------------
+// Default: headless-browser.mjs (fetch, no rendering). --browser chromium: browser-signin.mjs (real
+// headless Chromium), its result mapped onto the same shape.
+const headlessAuthorize = (url, redirectUri, label) => BROWSER
+  ? chromiumAuthorize(url, redirectUri, label)
+  : headlessAuthorizeLib(url, redirectUri, { consentSubmit: CONSENT_SUBMIT, fetchImpl: makeLoggingFetch(label), onInfo: (m) => info(`${label}: ${m.split(':')[0]}`, m.slice(m.indexOf(':') + 2)) });
+
+async function chromiumAuthorize(url, redirectUri, label) {
+  const r = await browserSignIn(url, {
+    stopAt: redirectUri, login: LOGIN, password: PASSWORD, decision: 'approve', expectConsent: EXPECT_CONSENT && label !== 'negative',
+    screenshotDir: SCREENSHOT_DIR && `${SCREENSHOT_DIR}/${label}-${Date.now()}`, deadlineMs: Math.max(TIMEOUT_MS - 1000, 5000),
+    onInfo: VERBOSE ? (m) => console.log(`   browser ${label}: ${m}`) : () => {},
+  });
+  info(`${label}: chromium`, `reason=${r.reason ?? 'redirect'} launch=${r.timings.launchMs ?? '-'}ms total=${r.timings.totalMs}ms pages=${r.pages.length} upstream=${JSON.stringify(r.upstream)}`);
+  const c = r.consent;
+  if (c.seen) {
+    info(`${label}: consent page`, `csp="${c.csp}" x-frame-options=${c.xFrameOptions ?? '(none)'} scripts=${c.scripts} scopesShown=${c.scopesShown.join(' ') || '-'}`);
+    expect(!c.problems.length, `${label}: consent page passes the browser checks (CSP frame-ancestors 'none', no unsafe-inline script-src, no <script>, works without JS, client + scopes shown)`, 'ok', c.problems.join('; '));
+  } else if (EXPECT_CONSENT && label !== 'negative') fail(`${label}: consent page shown (--expect-consent)`, `not met; pages: ${r.pages.join(' -> ').slice(0, 400)}`);
+  if (r.redirect) {
+    const q = new URL(r.redirect).searchParams;
+    return { redirectedTo: r.redirect, status: r.redirectStatus, code: r.code, state: r.state, iss: r.iss, error: r.error, error_description: r.error_description, codeCount: q.getAll('code').length, hops: r.pages.length, browser: r };
+  }
+  return { browserFailed: true, reason: r.reason, status: r.finalPage?.status, url: r.finalPage?.url, detail: `${r.reason}${r.exception ? `: ${r.exception}` : ''}${r.upstream.loginError ? ` (upstream: ${r.upstream.loginError})` : ''}${r.finalPage ? ` page ${r.finalPage.status} ${r.finalPage.url}: ${r.finalPage.text.slice(0, 200)}` : ''}`, browser: r };
+}
+
+// whoami: with --expect-whoami-*, FAIL unless its text contains each expected substring; otherwise INFO.
+async function checkWhoami(kind, client) {
+  const tools = await client.listTools().catch(() => undefined);
+  const present = tools?.tools?.some((t) => t.name === 'whoami');
+  if (!present) { if (WHOAMI_EXPECT.length) fail(`${kind}: whoami tool listed`, `tools: ${tools?.tools?.map((t) => t.name).join(', ') ?? '(tools/list failed)'}`); return; }
+  const r = await step(`${kind}: tools/call whoami`, () => client.callTool({ name: 'whoami', arguments: {} }));
+  if (!r) return;
+  const text = (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+  if (!WHOAMI_EXPECT.length) return info(`${kind}: whoami`, text.slice(0, 300));
+  expect(!r.isError, `${kind}: tools/call whoami succeeded`, text.slice(0, 200));
+  for (const [what, sub] of WHOAMI_EXPECT) expect(text.includes(sub), `${kind}: whoami shows the expected ${what} "${sub}"`, text.slice(0, 300));
+}
 
 // In-memory OAuthClientProvider whose "browser" is headlessAuthorize().
 class HeadlessProvider {
@@ -255,6 +311,7 @@ function checkAuthorizationResponse(cap, kind, issuer) {
     return false;
   }
   if (cap.unexpected) { fail(`${kind}: authorization endpoint redirected to redirect_uri`, `HTTP ${cap.status} ${cap.contentType}: ${cap.bodySnippet}`); return false; }
+  if (cap.browserFailed) { fail(`${kind}: browser sign-in reached redirect_uri`, cap.detail); return false; }
   if (cap.error) { fail(`${kind}: authorization succeeded`, `error=${cap.error} ${cap.error_description ?? ''}`); return false; }
   expect([302, 303, 307].includes(cap.status), `${kind}: authorization response is a redirect to redirect_uri`, `HTTP ${cap.status} after ${cap.hops} hop(s)`);
   expect(cap.code && cap.codeCount === 1, `${kind}: exactly one non-empty code parameter`);
@@ -282,7 +339,7 @@ async function runAuthCode() {
   let transport = new StreamableHTTPClientTransport(MCP_URL, { authProvider: provider, fetch: fetchFn });
   let client = new Client({ name: 'oauth-client-e2e', version: '1.0.0' }, { capabilities: {} });
   let firstErr;
-  try { await withTimeout(client.connect(transport), 'first connect'); } catch (e) { firstErr = e; }
+  try { await withTimeout(client.connect(transport), 'first connect', BROWSER ? 2 * TIMEOUT_MS : TIMEOUT_MS); } catch (e) { firstErr = e; }
   if (!(firstErr instanceof UnauthorizedError)) {
     fail('SDK auth flow reached the authorization redirect', firstErr ? errText(firstErr) : 'connect succeeded without authorization?');
     return;
@@ -306,6 +363,7 @@ async function runAuthCode() {
   // reconnect with the stored token
   transport = new StreamableHTTPClientTransport(MCP_URL, { authProvider: provider, fetch: fetchFn });
   client = await step('connect with access token', () => useMcp('auth_code', transport));
+  if (client) await checkWhoami('auth_code', client);
 
   // step-up (403 insufficient_scope) -- optional
   if (STEP_UP_TOOL && client) await runStepUp(client, transport, provider, fetchFn);
@@ -325,6 +383,12 @@ async function runAuthCode() {
       const r = await rawMcpPost(nt.access_token);
       await r.text().catch(() => {});
       expect(r.ok, 'refreshed access token accepted by MCP endpoint', `HTTP ${r.status}`);
+      if (WHOAMI_EXPECT.length) {
+        const rt = new StreamableHTTPClientTransport(MCP_URL, { fetch: makeLoggingFetch('refreshed'), requestInit: { headers: { authorization: `Bearer ${nt.access_token}` } } });
+        const rc = new Client({ name: 'oauth-client-e2e', version: '1.0.0' }, { capabilities: {} });
+        if (await step('connect with the refreshed access token', async () => { await rc.connect(rt); return true; })) await checkWhoami('refresh_token', rc);
+        await rt.close().catch(() => {});
+      }
       if (NEGATIVE && nt.refresh_token && nt.refresh_token !== t.refresh_token) {
         const refreshWith = (token) => refreshAuthorization(asInfo.authorizationServerUrl, { metadata: md, clientInformation: provider.clientInformation(), refreshToken: token, resource: asInfo.resourceMetadata?.resource, fetchFn: makeLoggingFetch('negative') }).then((tokens) => tokens, (e) => e);
         const isInvalidGrant = (e) => !e?.access_token && /invalid_grant|InvalidGrant/.test(`${e?.constructor?.name} ${e?.errorCode ?? ''} ${e?.message ?? ''}`);

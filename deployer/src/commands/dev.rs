@@ -1,12 +1,12 @@
 //! `mcpctl dev`: the handler's router on 127.0.0.1 with the embedded store and the dev identity
 //! (consent page for a fixed local user), so anyone can use the server with no AWS account.
 
-use std::{path::Path, process::ExitCode, sync::Arc};
+use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 use handler::{
     AppState,
     clock::SystemClock,
-    config::{HandlerConfig, IdentityMode},
+    config::{HandlerConfig, IdentityMode, OidcSettings, Secret},
     http::log::{LogTarget, init_json_logging},
     keys::KeyMaterial,
     state::Stores,
@@ -18,7 +18,7 @@ use handler::{
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use crate::{
-    cli::{DevArgs, OutputFormat, StoreKind},
+    cli::{DevArgs, IdentityKind, OutputFormat, StoreKind},
     dev::{apigw, state_dir},
 };
 
@@ -64,9 +64,7 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     };
 
     let mut config = HandlerConfig::new(public_url);
-    config.identity = IdentityMode::Dev {
-        auto_approve: args.auto_approve,
-    };
+    config.identity = identity(&args)?;
     config.conformance_pack = !args.no_conformance_pack;
     config.cimd.allow_insecure = true;
     config.allowed_origins = if args.allow_origins.is_empty() {
@@ -115,6 +113,44 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn identity(args: &DevArgs) -> miette::Result<IdentityMode> {
+    match args.identity {
+        IdentityKind::Dev => Ok(IdentityMode::Dev {
+            auto_approve: args.auto_approve,
+        }),
+        IdentityKind::Oidc => {
+            if args.auto_approve {
+                return Err(miette!(
+                    help = "drop --auto-approve, or use --identity dev for scripted runs without a provider",
+                    "--auto-approve only applies to --identity dev: with oidc the person signs in at the provider and approves on the consent page"
+                ));
+            }
+            let (Some(issuer), Some(client_id)) = (&args.oidc_issuer, &args.oidc_client_id) else {
+                return Err(miette!(
+                    help = "pass --oidc-issuer URL --oidc-client-id ID (and MCPCTL_OIDC_CLIENT_SECRET for a confidential client)",
+                    "--identity oidc needs the upstream provider"
+                ));
+            };
+            let mut settings = OidcSettings::new(issuer.clone(), client_id.clone());
+            settings.client_secret = args
+                .oidc_client_secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .map(Secret);
+            settings.scopes = args.oidc_scopes.clone();
+            if !settings.scopes.iter().any(|s| s == "openid") {
+                settings.scopes.insert(0, "openid".into());
+            }
+            settings.claims.groups = args.oidc_groups_claim.clone();
+            settings.allowed_email_domains = args.allow_email_domains.clone();
+            settings.allowed_groups = args.allow_groups.clone();
+            settings.remember_consent = (args.remember_consent_days > 0)
+                .then(|| Duration::from_secs(args.remember_consent_days * 24 * 3600));
+            Ok(IdentityMode::Oidc(Box::new(settings)))
+        }
+    }
+}
+
 /// DynamoDB tables `<prefix>-…`, created if absent.
 async fn dynamodb_stores(endpoint: Option<&str>, prefix: &str) -> miette::Result<Stores> {
     let names = TableNames::with_prefix(prefix);
@@ -128,12 +164,7 @@ async fn dynamodb_stores(endpoint: Option<&str>, prefix: &str) -> miette::Result
     if !created.is_empty() {
         eprintln!("created DynamoDB tables: {}", created.join(", "));
     }
-    let store = Arc::new(DynamoStore::new(client, names));
-    Ok(Stores {
-        clients: store.clone(),
-        codes: store.clone(),
-        refresh_tokens: store,
-    })
+    Ok(Stores::dynamo(DynamoStore::new(client, names)))
 }
 
 fn print_ready(
@@ -145,6 +176,15 @@ fn print_ready(
     emulated: bool,
 ) {
     let client_config = serde_json::json!({ "mcpServers": { "mcpctl-dev": { "type": "http", "url": config.resource() } } });
+    let callback = config.url("/oauth/callback");
+    let (identity, upstream) = match &config.identity {
+        IdentityMode::Oidc(settings) => (
+            "oidc",
+            Some(settings.issuer.as_str().trim_end_matches('/')),
+        ),
+        IdentityMode::Dev { .. } => ("dev", None),
+        IdentityMode::Disabled => ("disabled", None),
+    };
     match output {
         OutputFormat::Json => {
             let ready = serde_json::json!({
@@ -154,6 +194,9 @@ fn print_ready(
                 "base_path": base_path,
                 "emulate_api_gateway": emulated,
                 "state_dir": state_dir.map(|d| d.display().to_string()),
+                "identity": identity,
+                "oidc_issuer": upstream,
+                "oidc_callback": upstream.map(|_| &callback),
             });
             println!("{ready}");
         }
@@ -168,6 +211,9 @@ fn print_ready(
                     |d| d.display().to_string()
                 )
             );
+            if let Some(issuer) = upstream {
+                println!("  Sign-in:  {issuer} (register {callback} as a redirect URI there)");
+            }
             if emulated {
                 println!(
                     "  Shape:    API Gateway REST emulated (stage prefix, renamed WWW-Authenticate)"

@@ -650,6 +650,7 @@ async fn negative_steps(
                 scope: "mcp".into(),
                 name: None,
                 email: None,
+                groups: Vec::new(),
             };
             let mut token = jwt::sign(&key, &claims).map_err(|e| e.to_string())?;
             if let Some(kid) = kid {

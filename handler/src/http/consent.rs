@@ -15,7 +15,7 @@ use axum::{
 };
 use url::Url;
 
-use super::{log::LogFields, pages};
+use super::{log::LogFields, pages, signin};
 use crate::{
     config::IdentityMode,
     crypto,
@@ -35,10 +35,11 @@ pub fn dev_user() -> UserClaims {
         sub: "dev-user".into(),
         name: Some("Local Developer".into()),
         email: Some("dev@localhost".into()),
+        groups: Vec::new(),
     }
 }
 
-fn failure(error: AuthorizeError, client_id: Option<&str>) -> Response {
+pub(super) fn failure(error: AuthorizeError, client_id: Option<&str>) -> Response {
     let mut response = match error {
         AuthorizeError::Redirect(location) => {
             (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
@@ -85,19 +86,35 @@ fn csrf_tag(state: &AppState, cookie: &str, request: &ValidAuthorization) -> Str
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of cookie `name` (random values we set: at most 64 characters).
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(key, _)| *key == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
 async fn approve(state: &AppState, request: &ValidAuthorization, status: StatusCode) -> Response {
-    match authorize::approve(state, request, dev_user()).await {
+    issue_code(state, request, dev_user(), status).await
+}
+
+/// Issues the code for an approved request and redirects back to the client (`status` 302 after
+/// a GET, 303 after the consent form's POST).
+pub(super) async fn issue_code(
+    state: &AppState,
+    request: &ValidAuthorization,
+    user: UserClaims,
+    status: StatusCode,
+) -> Response {
+    match authorize::approve(state, request, user).await {
         Ok(location) => {
             let mut response = match status {
                 StatusCode::SEE_OTHER => Redirect::to(&location).into_response(),
@@ -134,6 +151,7 @@ pub async fn authorize_get(
         IdentityMode::Dev {
             auto_approve: false,
         } => consent(&state, &headers, &request),
+        IdentityMode::Oidc(_) => signin::start(&state, &headers, &request).await,
         IdentityMode::Disabled => {
             let error = OAuthError::AccessDenied(
                 "interactive sign-in is not configured on this server; use client_credentials"
@@ -162,6 +180,58 @@ fn consent(state: &AppState, headers: &HeaderMap, request: &ValidAuthorization) 
         },
     };
     let tag = csrf_tag(state, &cookie, request);
+    let mut hidden: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &request.client.client_id),
+        ("redirect_uri", &request.redirect_uri),
+        ("code_challenge", &request.code_challenge),
+        ("code_challenge_method", "S256"),
+        ("scope", &request.scope),
+        ("resource", &request.resource),
+        ("csrf", &tag),
+    ];
+    if let Some(client_state) = &request.state {
+        hidden.push(("state", client_state));
+    }
+    let mut response = consent_page(state, request, &dev_user(), &hidden, None);
+    if fresh {
+        set_cookie(state, &mut response, COOKIE, &cookie, "Strict");
+    }
+    response
+}
+
+/// Sets a 10-minute, HttpOnly cookie scoped to `{base}/oauth` (Secure on https).
+pub(super) fn set_cookie(
+    state: &AppState,
+    response: &mut Response,
+    name: &str,
+    value: &str,
+    same_site: &str,
+) {
+    let secure = if state.config.public_url.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let path = format!(
+        "{}/oauth",
+        state.config.public_url.path().trim_end_matches('/')
+    );
+    let cookie =
+        format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age=600{secure}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The consent page for `request`, signed in as `user`, submitting `hidden`.
+pub(super) fn consent_page(
+    state: &AppState,
+    request: &ValidAuthorization,
+    user: &UserClaims,
+    hidden: &[(&str, &str)],
+    remember_days: Option<u64>,
+) -> Response {
     let redirect = Url::parse(&request.redirect_uri).ok();
     let redirect_host = redirect
         .as_ref()
@@ -181,53 +251,23 @@ fn consent(state: &AppState, headers: &HeaderMap, request: &ValidAuthorization) 
         .as_deref()
         .unwrap_or(&client.client_id);
     let scopes: Vec<&str> = request.scope.split(' ').collect();
-    let mut hidden: Vec<(&str, &str)> = vec![
-        ("response_type", "code"),
-        ("client_id", &client.client_id),
-        ("redirect_uri", &request.redirect_uri),
-        ("code_challenge", &request.code_challenge),
-        ("code_challenge_method", "S256"),
-        ("scope", &request.scope),
-        ("resource", &request.resource),
-        ("csrf", &tag),
-    ];
-    if let Some(client_state) = &request.state {
-        hidden.push(("state", client_state));
-    }
     let action = state.config.url("/oauth/authorize");
-    let user = dev_user();
-    let user_label = format!(
-        "{} ({})",
-        user.name.as_deref().unwrap_or(&user.sub),
-        user.email.as_deref().unwrap_or("")
-    );
-    let mut response = pages::consent_page(&pages::ConsentView {
+    let user_label = match (&user.name, &user.email) {
+        (Some(name), Some(email)) => format!("{name} ({email})"),
+        (Some(name), None) => name.clone(),
+        (None, Some(email)) => email.clone(),
+        (None, None) => user.sub.clone(),
+    };
+    pages::consent_page(&pages::ConsentView {
         client_name,
         redirect_host: &redirect_host,
         redirect_origin: &redirect_origin,
         scopes: &scopes,
         user: &user_label,
-        hidden: &hidden,
+        hidden,
         action: &action,
-    });
-    if fresh {
-        let secure = if state.config.public_url.scheme() == "https" {
-            "; Secure"
-        } else {
-            ""
-        };
-        let path = format!(
-            "{}/oauth",
-            state.config.public_url.path().trim_end_matches('/')
-        );
-        let cookie = format!(
-            "{COOKIE}={cookie}; Path={path}; HttpOnly; SameSite=Strict; Max-Age=600{secure}"
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
-    }
-    response
+        remember_days,
+    })
 }
 
 /// `POST /oauth/authorize`: the consent decision.
@@ -243,6 +283,9 @@ pub async fn authorize_post(
             "The consent form could not be read.",
         );
     };
+    if matches!(state.config.identity, IdentityMode::Oidc(_)) {
+        return signin::decide(&state, &headers, &form).await;
+    }
     if !matches!(state.config.identity, IdentityMode::Dev { .. }) {
         return pages::error_page(
             StatusCode::FORBIDDEN,

@@ -214,6 +214,9 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
                 if let Some(email) = claims.email {
                     map.insert("email".into(), email.into());
                 }
+                if !claims.groups.is_empty() {
+                    map.insert("groups".into(), claims.groups.into());
+                }
             }
             with_client(no_store(Json(body).into_response()), &claims.client_id)
         }

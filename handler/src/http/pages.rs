@@ -61,6 +61,25 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     page(status, title, &body, "")
 }
 
+/// An error page after which the application can still be told: the link takes the person back
+/// to the (validated) redirect URI with an OAuth error, so the application stops waiting.
+pub fn error_page_with_return(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    client_name: &str,
+    return_to: &str,
+) -> Response {
+    let body = format!(
+        "<h1>{}</h1><p class=\"error\">{}</p><p><a href=\"{}\">Return to {}</a> and start the sign-in again from there.</p>",
+        text(title),
+        text(message),
+        attr(return_to),
+        text(client_name)
+    );
+    page(status, title, &body, "")
+}
+
 /// What the consent page shows and submits.
 pub struct ConsentView<'a> {
     /// Client display name (or id).
@@ -77,6 +96,8 @@ pub struct ConsentView<'a> {
     pub hidden: &'a [(&'a str, &'a str)],
     /// Form action URL.
     pub action: &'a str,
+    /// Offer to remember the decision for this many days.
+    pub remember_days: Option<u64>,
 }
 
 /// The consent page: approve or deny, as a plain form that works without JavaScript.
@@ -97,11 +118,19 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
         .iter()
         .map(|s| format!("<code>{}</code> ", text(s)))
         .collect();
+    let remember = view
+        .remember_days
+        .map(|days| {
+            format!(
+                "<p><label><input type=\"checkbox\" name=\"remember\" value=\"yes\"> Remember this decision for {days} days</label></p>"
+            )
+        })
+        .unwrap_or_default();
     let body = format!(
         "<h1>Allow {client} to use this MCP server?</h1>\
 <dl><dt>Application</dt><dd>{client}</dd><dt>Returns to</dt><dd><code>{host}</code></dd>\
 <dt>Access</dt><dd>{scopes}</dd><dt>Signed in as</dt><dd>{user}</dd></dl>\
-<form method=\"post\" action=\"{action}\">{hidden}<div class=\"actions\">\
+<form method=\"post\" action=\"{action}\">{hidden}{remember}<div class=\"actions\">\
 <button type=\"submit\" name=\"decision\" value=\"approve\" class=\"approve\">Approve</button>\
 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></div></form>",
         client = text(view.client_name),

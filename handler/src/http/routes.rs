@@ -7,7 +7,7 @@ use axum::{
     routing::{get, post, post_service},
 };
 
-use super::{consent, endpoints, log, mcp_guard, origin};
+use super::{consent, endpoints, log, mcp_guard, origin, signin};
 use crate::{mcp, state::AppState};
 
 /// Every endpoint, at paths relative to the public URL (a host mounts it under a base path).
@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
             "/oauth/authorize",
             get(consent::authorize_get).post(consent::authorize_post),
         )
+        .route("/oauth/callback", get(signin::callback))
         .route("/oauth/token", post(endpoints::token_post))
         .route("/oauth/revoke", post(endpoints::revoke_post))
         .route(

@@ -22,6 +22,9 @@ pub struct Caller {
     /// User e-mail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The user's groups at the upstream identity provider.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Access-token expiry (epoch seconds).
     pub expires_at: u64,
 }
@@ -39,6 +42,7 @@ impl From<AccessClaims> for Caller {
             subject: claims.sub,
             name: claims.name,
             email: claims.email,
+            groups: claims.groups,
             expires_at: claims.exp,
         }
     }

@@ -119,7 +119,14 @@ pub fn openid_configuration(config: &HandlerConfig) -> AuthorizationServerMetada
     AuthorizationServerMetadata {
         subject_types_supported: Some(strings(&["public"])),
         id_token_signing_alg_values_supported: Some(strings(&["ES256"])),
-        claims_supported: Some(strings(&["sub", "name", "email", "client_id", "scope"])),
+        claims_supported: Some(strings(&[
+            "sub",
+            "name",
+            "email",
+            "groups",
+            "client_id",
+            "scope",
+        ])),
         ..authorization_server_metadata(config)
     }
 }

@@ -34,6 +34,9 @@ pub struct AccessClaims {
     /// User e-mail, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The user's groups at the upstream identity provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl AccessClaims {
@@ -145,6 +148,7 @@ mod tests {
             scope: "mcp".into(),
             name: None,
             email: None,
+            groups: Vec::new(),
         }
     }
 

@@ -378,6 +378,7 @@ pub async fn exchange(
                 sub: client.client_id.clone(),
                 name: client.metadata.client_name.clone(),
                 email: None,
+                groups: Vec::new(),
             };
             issue(state, client, &user, granted, audience, None, state.now())
         }
@@ -457,6 +458,7 @@ fn issue(
         scope: scope.clone(),
         name: user.name.clone(),
         email: user.email.clone(),
+        groups: user.groups.clone(),
     };
     let access_token =
         jwt::sign(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;

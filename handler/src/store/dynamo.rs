@@ -4,7 +4,9 @@
 //! Layout (written down in `docs/storage.md`, created by [`schema`], mirrored by the
 //! CloudFormation template):
 //! - clients: key `client_id`; the [`ClientRecord`] as attributes.
-//! - codes: key `code_hash`; the [`AuthCodeRecord`]; TTL on `expires_at`.
+//! - codes: key `code_hash`; the [`AuthCodeRecord`]; TTL on `expires_at`. The same table keeps
+//!   the `oidc` sign-in state under prefixed keys (a code's key is a bare hex hash, so they never
+//!   collide): `signin#<hash>` a [`PendingSignIn`], `consent#<hash>` a [`ConsentGrant`].
 //! - refresh tokens: key `pk`. Token items `pk = token#<hash>` hold the [`RefreshTokenRecord`];
 //!   family items `pk = family#<id>` hold `revoked` and `family_client_id` (the key of the
 //!   sparse `by-client` index). TTL on `expires_at` for both.
@@ -35,8 +37,8 @@ use aws_sdk_dynamodb::{
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use super::{
-    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, RefreshTokenKey, RefreshTokenRecord,
-    RefreshTokenStore, Rotation, StoreError,
+    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, ConsentGrant, PendingSignIn,
+    RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore, StoreError,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -438,6 +440,94 @@ impl AuthCodeStore for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(None),
             Err(e) => Err(classify("DeleteItem", e)),
         }
+    }
+}
+
+fn signin_key(handle_hash: &str) -> String {
+    format!("signin#{handle_hash}")
+}
+
+fn consent_key(key_hash: &str) -> String {
+    format!("consent#{key_hash}")
+}
+
+#[async_trait::async_trait]
+impl SignInStore for DynamoStore {
+    async fn put_pending(&self, pending: PendingSignIn) -> Result<(), StoreError> {
+        let mut item = encode(&pending)?;
+        item.insert("code_hash".into(), s(signin_key(&pending.handle_hash)));
+        self.calls.record("PutItem");
+        self.client
+            .put_item()
+            .table_name(&self.tables.codes)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(code_hash)")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                if is_conditional_failure(&e) {
+                    StoreError::Conflict
+                } else {
+                    classify("PutItem", e)
+                }
+            })
+    }
+
+    async fn take_pending(
+        &self,
+        handle_hash: &str,
+        now: u64,
+    ) -> Result<Option<PendingSignIn>, StoreError> {
+        self.calls.record("DeleteItem");
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.codes)
+            .key("code_hash", s(signin_key(handle_hash)))
+            .condition_expression("attribute_exists(code_hash) AND expires_at > :now")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => output
+                .attributes
+                .filter(|a| !a.is_empty())
+                .map(decode)
+                .transpose(),
+            Err(e) if is_conditional_failure(&e) => Ok(None),
+            Err(e) => Err(classify("DeleteItem", e)),
+        }
+    }
+
+    async fn remember_consent(&self, grant: ConsentGrant) -> Result<(), StoreError> {
+        let mut item = encode(&grant)?;
+        item.insert("code_hash".into(), s(consent_key(&grant.key_hash)));
+        self.calls.record("PutItem");
+        self.client
+            .put_item()
+            .table_name(&self.tables.codes)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutItem", e))
+    }
+
+    async fn consent(&self, key_hash: &str, now: u64) -> Result<Option<ConsentGrant>, StoreError> {
+        self.calls.record("GetItem");
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.codes)
+            .key("code_hash", s(consent_key(key_hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        let grant: Option<ConsentGrant> = output.item.map(decode).transpose()?;
+        Ok(grant.filter(|g| g.expires_at > now))
     }
 }
 

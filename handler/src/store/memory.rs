@@ -12,8 +12,8 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, RefreshTokenKey, RefreshTokenRecord,
-    RefreshTokenStore, Rotation, StoreError,
+    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, ConsentGrant, PendingSignIn,
+    RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore, StoreError,
 };
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -21,6 +21,10 @@ struct Tables {
     clients: HashMap<String, ClientRecord>,
     codes: HashMap<String, AuthCodeRecord>,
     refresh_tokens: HashMap<String, RefreshTokenRecord>,
+    #[serde(default)]
+    sign_ins: HashMap<String, PendingSignIn>,
+    #[serde(default)]
+    consents: HashMap<String, ConsentGrant>,
 }
 
 /// In-memory implementation of every store trait.
@@ -121,6 +125,49 @@ impl AuthCodeStore for MemoryStore {
             self.persist(&tables)?;
         }
         Ok(taken.filter(|code| code.expires_at > now))
+    }
+}
+
+#[async_trait::async_trait]
+impl SignInStore for MemoryStore {
+    async fn put_pending(&self, pending: PendingSignIn) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        if tables.sign_ins.contains_key(&pending.handle_hash) {
+            return Err(StoreError::Conflict);
+        }
+        let now = pending.created_at;
+        // Abandoned sign-ins would otherwise pile up in a long-running dev server.
+        tables.sign_ins.retain(|_, p| p.expires_at > now);
+        tables.sign_ins.insert(pending.handle_hash.clone(), pending);
+        self.persist(&tables)
+    }
+
+    async fn take_pending(
+        &self,
+        handle_hash: &str,
+        now: u64,
+    ) -> Result<Option<PendingSignIn>, StoreError> {
+        let mut tables = self.lock()?;
+        let taken = tables.sign_ins.remove(handle_hash);
+        if taken.is_some() {
+            self.persist(&tables)?;
+        }
+        Ok(taken.filter(|p| p.expires_at > now))
+    }
+
+    async fn remember_consent(&self, grant: ConsentGrant) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        tables.consents.insert(grant.key_hash.clone(), grant);
+        self.persist(&tables)
+    }
+
+    async fn consent(&self, key_hash: &str, now: u64) -> Result<Option<ConsentGrant>, StoreError> {
+        Ok(self
+            .lock()?
+            .consents
+            .get(key_hash)
+            .filter(|g| g.expires_at > now)
+            .cloned())
     }
 }
 

@@ -35,12 +35,7 @@ async fn fresh_store(endpoint: &str) -> DynamoStore {
 }
 
 fn stores(store: &DynamoStore) -> Stores {
-    let shared = Arc::new(store.clone());
-    Stores {
-        clients: shared.clone(),
-        codes: shared.clone(),
-        refresh_tokens: shared,
-    }
+    Stores::dynamo(store.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

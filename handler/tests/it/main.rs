@@ -18,5 +18,6 @@ mod dynamo;
 mod mcp;
 mod oauth_attacks;
 mod oauth_flow;
+mod oidc;
 mod store_contract;
 mod support;

@@ -22,6 +22,7 @@ fn claims(server: &TestServer) -> AccessClaims {
         scope: "mcp".into(),
         name: None,
         email: None,
+        groups: Vec::new(),
     }
 }
 

@@ -7,8 +7,8 @@ use handler::{
     crypto::hash_secret,
     state::Stores,
     store::{
-        AuthCodeRecord, ClientMetadata, ClientRecord, RefreshTokenKey, RefreshTokenRecord,
-        Rotation, StoreError, UserClaims, memory::MemoryStore,
+        AuthCodeRecord, ClientMetadata, ClientRecord, ConsentGrant, PendingSignIn, RefreshTokenKey,
+        RefreshTokenRecord, Rotation, StoreError, UserClaims, memory::MemoryStore,
     },
 };
 
@@ -19,6 +19,7 @@ fn user() -> UserClaims {
         sub: "u1".into(),
         name: Some("U".into()),
         email: None,
+        groups: vec!["g1".into(), "g2".into()],
     }
 }
 
@@ -294,6 +295,108 @@ pub async fn revocation(stores: &Stores) {
 }
 
 /// Every contract check, each on a fresh set of tables from `make`.
+fn pending(handle: &str, expires_at: u64) -> PendingSignIn {
+    PendingSignIn {
+        handle_hash: hash_secret(handle),
+        browser_hash: hash_secret("browser"),
+        client_id: "c1".into(),
+        redirect_uri: "http://127.0.0.1:9/cb".into(),
+        code_challenge: "challenge".into(),
+        scope: "mcp".into(),
+        resource: "https://mcp.example/mcp".into(),
+        state: Some("client-state".into()),
+        user: Some(user()),
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+/// Pending sign-ins behave like codes (single use, atomic, expiring) and never collide with
+/// codes in the table they share; remembered consents expire.
+pub async fn sign_ins(stores: &Stores) {
+    let sign_ins = &stores.sign_ins;
+    sign_ins.put_pending(pending("p", NOW + 600)).await.unwrap();
+    assert!(matches!(
+        sign_ins.put_pending(pending("p", NOW + 600)).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        stores.codes.take(&hash_secret("p"), NOW).await.unwrap(),
+        None,
+        "a pending sign-in is not a code"
+    );
+    assert_eq!(
+        sign_ins.take_pending(&hash_secret("p"), NOW).await.unwrap(),
+        Some(pending("p", NOW + 600))
+    );
+    assert_eq!(
+        sign_ins.take_pending(&hash_secret("p"), NOW).await.unwrap(),
+        None
+    );
+    sign_ins
+        .put_pending(pending("old", NOW + 600))
+        .await
+        .unwrap();
+    assert_eq!(
+        sign_ins
+            .take_pending(&hash_secret("old"), NOW + 600)
+            .await
+            .unwrap(),
+        None,
+        "an expired pending sign-in reads as absent"
+    );
+
+    sign_ins
+        .put_pending(pending("race", NOW + 600))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let sign_ins = stores.sign_ins.clone();
+            tokio::spawn(async move {
+                sign_ins
+                    .take_pending(&hash_secret("race"), NOW)
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1, "a pending sign-in is consumed exactly once");
+
+    let grant = ConsentGrant {
+        key_hash: hash_secret("u1\nc1"),
+        scope: "mcp email".into(),
+        granted_at: NOW,
+        expires_at: NOW + 100,
+    };
+    assert_eq!(sign_ins.consent(&grant.key_hash, NOW).await.unwrap(), None);
+    sign_ins.remember_consent(grant.clone()).await.unwrap();
+    assert_eq!(
+        sign_ins.consent(&grant.key_hash, NOW).await.unwrap(),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        sign_ins.consent(&grant.key_hash, NOW + 100).await.unwrap(),
+        None,
+        "an expired consent reads as absent"
+    );
+    let renewed = ConsentGrant {
+        scope: "mcp".into(),
+        expires_at: NOW + 500,
+        ..grant.clone()
+    };
+    sign_ins.remember_consent(renewed.clone()).await.unwrap();
+    assert_eq!(
+        sign_ins.consent(&grant.key_hash, NOW + 200).await.unwrap(),
+        Some(renewed)
+    );
+}
+
 pub async fn run_all<F: std::future::Future<Output = Stores>>(make: impl Fn() -> F) {
     clients(&make().await).await;
     codes_are_single_use_and_expire(&make().await).await;
@@ -303,6 +406,7 @@ pub async fn run_all<F: std::future::Future<Output = Stores>>(make: impl Fn() ->
     replay_after_successor_used_is_reuse(&make().await).await;
     concurrent_rotations_give_one_successor(&make().await).await;
     revocation(&make().await).await;
+    sign_ins(&make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,151 @@
+//! From the provider's verified ID token to our user: the stable subject (namespaced by issuer,
+//! so two providers can never share a user), the mapped claims, and the allow-lists.
+
+use serde_json::{Map, Value};
+
+use super::upstream::UpstreamIdentity;
+use crate::{config::OidcSettings, store::UserClaims};
+
+/// Why a signed-in user may not use this server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAllowed {
+    /// The allow-list names e-mail domains and the user has no verified address in one.
+    #[error("{}", match .email {
+        Some(email) => format!("the account {email} is not in a domain allowed to use this server"),
+        None => "the account has no verified e-mail address, and this server only admits certain e-mail domains".to_owned(),
+    })]
+    EmailDomain {
+        /// The verified address, when there is one.
+        email: Option<String>,
+    },
+    /// The allow-list names groups and the user is in none of them.
+    #[error("the account is not in a group allowed to use this server")]
+    Group,
+}
+
+/// Our user for an upstream identity, or why it is refused.
+pub fn user(
+    settings: &OidcSettings,
+    identity: &UpstreamIdentity,
+) -> Result<UserClaims, NotAllowed> {
+    let claims = &identity.claims;
+    let verified = !matches!(claims.get("email_verified"), Some(Value::Bool(false)))
+        && !matches!(claims.get("email_verified"), Some(Value::String(s)) if s == "false");
+    let email = string(claims, &settings.claims.email).filter(|_| verified);
+    let name = string(claims, &settings.claims.name);
+    let groups = strings(claims, &settings.claims.groups);
+
+    if !settings.allowed_email_domains.is_empty() {
+        let domain = email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, domain)| domain.to_ascii_lowercase());
+        let allowed = domain.is_some_and(|d| {
+            settings
+                .allowed_email_domains
+                .iter()
+                .any(|a| a.trim_start_matches('@').eq_ignore_ascii_case(&d))
+        });
+        if !allowed {
+            return Err(NotAllowed::EmailDomain { email });
+        }
+    }
+    if !settings.allowed_groups.is_empty()
+        && !groups.iter().any(|g| settings.allowed_groups.contains(g))
+    {
+        return Err(NotAllowed::Group);
+    }
+    Ok(UserClaims {
+        sub: format!("{}#{}", identity.issuer, identity.subject),
+        name,
+        email,
+        groups,
+    })
+}
+
+fn string(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().take(256).collect())
+}
+
+// Providers send groups as an array of strings, or (some) as one space- or comma-separated string.
+fn strings(claims: &Map<String, Value>, name: &str) -> Vec<String> {
+    let mut groups: Vec<String> = match claims.get(name) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(list)) => list
+            .split([',', ' '])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    groups.truncate(64);
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use url::Url;
+
+    fn identity(claims: Value) -> UpstreamIdentity {
+        UpstreamIdentity {
+            issuer: "https://idp.example".into(),
+            subject: "u-1".into(),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn settings() -> OidcSettings {
+        OidcSettings::new(Url::parse("https://idp.example").unwrap(), "client")
+    }
+
+    #[test]
+    fn subject_is_namespaced_and_claims_are_mapped() {
+        let mut settings = settings();
+        settings.claims.groups = "cognito:groups".into();
+        let user = user(
+            &settings,
+            &identity(serde_json::json!({"email": "a@example.com", "email_verified": true, "name": "A", "cognito:groups": ["x", "y"]})),
+        )
+        .unwrap();
+        assert_eq!(user.sub, "https://idp.example#u-1");
+        assert_eq!(user.email.as_deref(), Some("a@example.com"));
+        assert_eq!(user.name.as_deref(), Some("A"));
+        assert_eq!(user.groups, vec!["x", "y"]);
+    }
+
+    #[test]
+    fn allow_lists_need_a_verified_domain_or_a_listed_group() {
+        let mut settings = settings();
+        settings.allowed_email_domains = vec!["Example.com".into()];
+        let ok = identity(serde_json::json!({"email": "a@example.COM", "email_verified": true}));
+        assert!(user(&settings, &ok).is_ok());
+        let unverified =
+            identity(serde_json::json!({"email": "a@example.com", "email_verified": false}));
+        assert_eq!(
+            user(&settings, &unverified),
+            Err(NotAllowed::EmailDomain { email: None })
+        );
+        let other = identity(serde_json::json!({"email": "a@evil.test"}));
+        assert!(matches!(
+            user(&settings, &other),
+            Err(NotAllowed::EmailDomain { .. })
+        ));
+
+        let mut settings = self::settings();
+        settings.allowed_groups = vec!["mcp-users".into()];
+        let member = identity(serde_json::json!({"groups": ["admins", "mcp-users"]}));
+        assert!(user(&settings, &member).is_ok());
+        let outsider = identity(serde_json::json!({"groups": "admins"}));
+        assert_eq!(user(&settings, &outsider), Err(NotAllowed::Group));
+    }
+}
