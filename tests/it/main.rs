@@ -11,5 +11,6 @@ mod clients;
 mod conformance;
 mod deploy;
 mod dev_server;
+mod federation;
 mod lambda_emulator;
 mod ops;

@@ -68,6 +68,11 @@ pub struct DevServer {
 impl DevServer {
     /// Starts `mcpctl dev --port 0 --output json` plus `args`, and waits for its ready line.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`DevServer::start`] with extra environment variables (e.g. `MCPCTL_OIDC_CLIENT_SECRET`).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut all = vec!["dev", "--output", "json"];
         if !args.contains(&"--port") {
             all.extend(["--port", "0"]);
@@ -75,6 +80,7 @@ impl DevServer {
         all.extend_from_slice(args);
         let mut child = Command::new(mcpctl_bin())
             .args(&all)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("MCPCTL_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -141,6 +147,73 @@ impl DevServer {
 }
 
 impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real OpenID provider on loopback (npm `oidc-provider`, `tests/harness/upstream-op.mjs`)
+/// with one confidential client, accepting `http://127.0.0.1:*/oauth/callback`; stopped by PID
+/// when dropped. Accounts: `alice`/`wonderland` (groups mcp-users, admins), `bob`/`builder`.
+pub struct UpstreamOp {
+    child: Child,
+    /// Its issuer URL.
+    pub issuer: String,
+}
+
+impl UpstreamOp {
+    /// The client id registered at the provider.
+    pub const CLIENT_ID: &'static str = "mcpctl-dev";
+    /// Its secret.
+    pub const CLIENT_SECRET: &'static str = "upstream-client-secret";
+
+    /// Starts the provider and waits for its ready line.
+    pub fn start() -> Self {
+        require_harness();
+        let mut child = Command::new("node")
+            .args([
+                "upstream-op.mjs",
+                "--port",
+                "0",
+                "--client-id",
+                Self::CLIENT_ID,
+                "--client-secret",
+                Self::CLIENT_SECRET,
+                "--redirect-uri",
+                "http://127.0.0.1:*/oauth/callback",
+                "--quiet",
+            ])
+            .current_dir(harness())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node upstream-op.mjs (install Node.js >= 20 and run tests/harness/install.sh): {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("upstream-op.mjs printed no ready line within 20 s");
+            }
+        };
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!("upstream-op.mjs printed `{line}` instead of its JSON ready line ({e}); run tests/harness/install.sh")
+        });
+        let issuer = ready["issuer"].as_str().unwrap_or_default().to_owned();
+        Self { child, issuer }
+    }
+}
+
+impl Drop for UpstreamOp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
