@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::{store_contract, support::*};
 
-async fn fresh_store(endpoint: &str) -> DynamoStore {
+pub async fn fresh_store(endpoint: &str) -> DynamoStore {
     let prefix = format!(
         "t{}",
         handler::crypto::random_token(6)
@@ -34,7 +34,7 @@ async fn fresh_store(endpoint: &str) -> DynamoStore {
     DynamoStore::new(client, names)
 }
 
-fn stores(store: &DynamoStore) -> Stores {
+pub fn stores(store: &DynamoStore) -> Stores {
     Stores::dynamo(store.clone())
 }
 

@@ -714,3 +714,139 @@ async fn the_pending_sign_in_reveals_nothing_usable() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The federated flow on the DynamoDB store (moto): what each step costs, and a dump of the
+/// tables holds neither the upstream state, nor the browser cookie, nor our code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_sign_in_on_dynamodb_costs_and_reveals_nothing() {
+    let moto = e2e::Moto::start();
+    let store = crate::dynamo::fresh_store(&moto.endpoint).await;
+    let provider = ScriptedProvider::start().await;
+    let mut settings = provider.settings();
+    settings.remember_consent = Some(Duration::from_secs(24 * 3600));
+    let server = TestServer::with_stores(crate::dynamo::stores(&store), |c| {
+        c.identity = IdentityMode::Oidc(Box::new(settings))
+    });
+    let calls = || store.calls().total();
+    let client = server.register_public().await;
+    let mut costs = Vec::new();
+
+    let sign_in = |client: &crate::support::Client| {
+        let pkce = Pkce::new();
+        let query: Vec<(String, String)> = vec![
+            ("response_type".into(), "code".into()),
+            ("client_id".into(), client.id.clone()),
+            ("redirect_uri".into(), REDIRECT.into()),
+            ("code_challenge".into(), pkce.challenge.clone()),
+            ("code_challenge_method".into(), "S256".into()),
+            ("state".into(), "client-state".into()),
+        ];
+        (pkce, query)
+    };
+    let (_pkce, query) = sign_in(&client);
+    let query: Vec<(&str, &str)> = query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let before = calls();
+    let response = server.authorize_raw(&query).await;
+    costs.push(("authorize → provider", calls() - before));
+    let cookie = response
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let answer = http()
+        .get(response.header("location").unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback_path = answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    let before = calls();
+    let page = server.get(&callback_path, &[("cookie", &cookie)]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    costs.push(("callback → consent page", calls() - before));
+    let before = calls();
+    let approved = decide(
+        &server,
+        &cookie,
+        &page,
+        &[("decision", "approve"), ("remember", "yes")],
+    )
+    .await;
+    let code = code_of(&approved);
+    costs.push(("consent → code", calls() - before));
+
+    let before = calls();
+    // The same browser comes back: it sends its cookie, as a browser would.
+    let response = server
+        .get(
+            &format!(
+                "/oauth/authorize?{}",
+                serde_urlencoded::to_string(&query).unwrap()
+            ),
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert!(
+        response.header("set-cookie").is_none(),
+        "the browser keeps its cookie"
+    );
+    let answer = http()
+        .get(response.header("location").unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback_path = answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    let remembered = server.get(&callback_path, &[("cookie", &cookie)]).await;
+    assert_eq!(
+        remembered.status,
+        StatusCode::FOUND,
+        "{}",
+        remembered.text()
+    );
+    costs.push(("whole sign-in, consent remembered", calls() - before));
+
+    println!("DynamoDB requests per federated step: {costs:?}");
+    assert_eq!(
+        costs,
+        vec![
+            ("authorize → provider", 2),
+            ("callback → consent page", 4),
+            ("consent → code", 4),
+            ("whole sign-in, consent remembered", 6),
+        ]
+    );
+
+    let mut dump = String::new();
+    for (_, name) in handler::store::dynamo::schema::tables(store.tables()) {
+        let scan = store.client().scan().table_name(name).send().await.unwrap();
+        dump.push_str(&format!("{:?}", scan.items()));
+    }
+    let upstream_state: HashMap<String, String> =
+        url::Url::parse(&format!("{BASE}{callback_path}"))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+    for secret in [
+        upstream_state["state"].as_str(),
+        cookie.split('=').nth(1).unwrap(),
+        code.as_str(),
+        CLIENT_SECRET,
+    ] {
+        assert!(!dump.contains(secret), "a table dump holds a usable value");
+    }
+}
