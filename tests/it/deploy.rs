@@ -132,6 +132,15 @@ async fn deploy_update_code_only_status_diff_destroy() {
             .is_some_and(|j| j.contains("\"kty\":\"EC\"") && !j.contains("\"d\"")),
         "public JWKS only: {variables:?}"
     );
+    // config/dev.yaml signs users in as the dev user; no upstream provider, so no MCP_OIDC_*.
+    assert_eq!(
+        variables.get("MCP_IDENTITY").map(String::as_str),
+        Some("dev")
+    );
+    assert!(
+        !variables.keys().any(|name| name.starts_with("MCP_OIDC_")),
+        "{variables:?}"
+    );
     assert!(
         auth.role().is_some_and(|r| r.contains(":role/")),
         "the function has its role"
@@ -186,6 +195,7 @@ async fn deploy_update_code_only_status_diff_destroy() {
         "/dcr",
         "/oauth/token",
         "/oauth/authorize",
+        "/oauth/callback",
         "/clients/{clientId}",
     ] {
         assert!(paths.contains(&path), "route {path} missing: {paths:?}");

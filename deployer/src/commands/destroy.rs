@@ -1,5 +1,6 @@
 //! `mcpctl destroy`: deletes a stage's stack with progress. Production tables (and their data)
-//! survive: the template gives them a Retain policy, and the command says which remain.
+//! and a production Cognito user pool (and its users) survive: the template gives them a Retain
+//! policy, and the command says which remain.
 
 use std::process::ExitCode;
 
@@ -50,6 +51,15 @@ pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
     } else {
         Vec::new()
     };
+    let retained_user_pool: Option<String> = if config.production {
+        stack
+            .outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(stage::names::output::COGNITO_USER_POOL_ID))
+            .and_then(|o| o.output_value().map(str::to_owned))
+    } else {
+        None
+    };
     if !args.yes {
         if !ui.interactive {
             return Err(miette!(
@@ -59,10 +69,12 @@ pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
         }
         let question = format!(
             "delete stack {stack_name}{}?",
-            if config.production {
-                " (production: the tables and their data are kept)"
-            } else {
-                " and all its data"
+            match (config.production, &retained_user_pool) {
+                (true, Some(_)) => {
+                    " (production: the tables and their data, and the user pool and its users, are kept)"
+                }
+                (true, None) => " (production: the tables and their data are kept)",
+                (false, _) => " and all its data",
             }
         );
         if !ui.confirm(&question) {
@@ -95,7 +107,7 @@ pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
     match args.output {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::json!({"stack_name": stack_name, "status": "DELETE_COMPLETE", "retained_tables": retained})
+            serde_json::json!({"stack_name": stack_name, "status": "DELETE_COMPLETE", "retained_tables": retained, "retained_user_pool": retained_user_pool})
         ),
         OutputFormat::Text => {
             println!("deleted stack {stack_name}");
@@ -106,6 +118,14 @@ pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
                 );
                 println!(
                     "delete them with the AWS console or CLI once you no longer need the data"
+                );
+            }
+            if let Some(pool) = &retained_user_pool {
+                println!(
+                    "kept (production retention policy): Cognito user pool {pool}, with deletion protection on"
+                );
+                println!(
+                    "to delete it and its users, turn deletion protection off in the AWS console or CLI first"
                 );
             }
         }

@@ -178,10 +178,9 @@ fn print_ready(
     let client_config = serde_json::json!({ "mcpServers": { "mcpctl-dev": { "type": "http", "url": config.resource() } } });
     let callback = config.url("/oauth/callback");
     let (identity, upstream) = match &config.identity {
-        IdentityMode::Oidc(settings) => (
-            "oidc",
-            Some(settings.issuer.as_str().trim_end_matches('/')),
-        ),
+        IdentityMode::Oidc(settings) => {
+            ("oidc", Some(settings.issuer.as_str().trim_end_matches('/')))
+        }
         IdentityMode::Dev { .. } => ("dev", None),
         IdentityMode::Disabled => ("disabled", None),
     };

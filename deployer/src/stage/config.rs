@@ -53,6 +53,8 @@ pub(crate) struct StageConfig {
     pub(crate) oauth: OAuthConfig,
     /// CloudWatch alarm thresholds and where they notify.
     pub(crate) alarms: AlarmsConfig,
+    /// Who signs users in for the authorization-code flow.
+    pub(crate) identity: IdentityConfig,
 }
 
 /// Settings shared by the three functions.
@@ -150,6 +152,130 @@ pub(crate) struct AlarmsConfig {
     pub(crate) dynamodb_throttles: u32,
     /// DynamoDB system errors (HTTP 500 from DynamoDB) per table.
     pub(crate) dynamodb_system_errors: u32,
+}
+
+/// How users sign in before the consent page: the auth function's `MCP_IDENTITY` and `MCP_OIDC_*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct IdentityConfig {
+    /// Which identity source signs users in.
+    pub(crate) mode: IdentityMode,
+    /// The upstream OpenID provider (`mode: oidc` only).
+    pub(crate) oidc: Option<OidcConfig>,
+    /// The Cognito user pool this stack creates (`mode: cognito` only).
+    pub(crate) cognito: Option<CognitoConfig>,
+    /// Which upstream ID-token claims carry the user's e-mail, name and groups.
+    pub(crate) claims: ClaimsConfig,
+    /// Who may sign in (empty lists: anyone the identity source signs in).
+    pub(crate) allow: AllowConfig,
+    /// Days a user's consent to a client is remembered; 0 asks every time.
+    pub(crate) remember_consent_days: u32,
+}
+
+/// The identity source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum IdentityMode {
+    /// No user sign-in: only the client_credentials grant issues tokens.
+    #[default]
+    None,
+    /// A fixed local user approves every request (never in production).
+    Dev,
+    /// An upstream OpenID Connect provider.
+    Oidc,
+    /// A Cognito user pool created by the stack, used as an OpenID provider.
+    Cognito,
+}
+
+impl IdentityMode {
+    /// The name in the stage file and the `IdentityMode` template parameter.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Dev => "dev",
+            Self::Oidc => "oidc",
+            Self::Cognito => "cognito",
+        }
+    }
+}
+
+/// An upstream OpenID Connect provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OidcConfig {
+    /// The issuer URL; discovery is `<issuer>/.well-known/openid-configuration`.
+    pub(crate) issuer: String,
+    /// Our client id at the provider.
+    pub(crate) client_id: String,
+    /// Secrets Manager secret holding the client secret; none for a public client with PKCE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_secret_arn: Option<String>,
+    /// Scopes requested from the provider; must include `openid`.
+    #[serde(default = "default_scopes")]
+    pub(crate) scopes: Vec<String>,
+}
+
+/// The Cognito user pool of `mode: cognito`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CognitoConfig {
+    /// Prefix of the hosted sign-in domain `https://<prefix>.auth.<region>.amazoncognito.com`.
+    pub(crate) domain_prefix: String,
+}
+
+/// Names of the upstream ID-token claims the server reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ClaimsConfig {
+    /// The claim with the user's e-mail address.
+    pub(crate) email: String,
+    /// The claim with the user's display name.
+    pub(crate) name: String,
+    /// The claim with the user's groups (Cognito: always `cognito:groups`).
+    pub(crate) groups: String,
+}
+
+/// Allow-lists applied after sign-in; an empty list allows everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct AllowConfig {
+    /// E-mail domains allowed to sign in, e.g. `example.com`.
+    pub(crate) email_domains: Vec<String>,
+    /// Groups allowed to sign in: a user needs at least one.
+    pub(crate) groups: Vec<String>,
+}
+
+/// The scopes a provider gets unless the stage names others.
+pub(crate) const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "profile"];
+
+fn default_scopes() -> Vec<String> {
+    DEFAULT_SCOPES.map(str::to_owned).to_vec()
+}
+
+/// The groups claim of Cognito ID tokens; the template sets it in `mode: cognito`.
+pub(crate) const COGNITO_GROUPS_CLAIM: &str = "cognito:groups";
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            mode: IdentityMode::None,
+            oidc: None,
+            cognito: None,
+            claims: ClaimsConfig::default(),
+            allow: AllowConfig::default(),
+            remember_consent_days: 30,
+        }
+    }
+}
+
+impl Default for ClaimsConfig {
+    fn default() -> Self {
+        Self {
+            email: "email".into(),
+            name: "name".into(),
+            groups: "groups".into(),
+        }
+    }
 }
 
 impl Default for LambdaConfig {
@@ -453,6 +579,18 @@ impl FromEnv for Architecture {
     }
 }
 
+impl FromEnv for IdentityMode {
+    fn from_env(value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "none" => Ok(Self::None),
+            "dev" => Ok(Self::Dev),
+            "oidc" => Ok(Self::Oidc),
+            "cognito" => Ok(Self::Cognito),
+            other => Err(format!("`{other}` is not none, dev, oidc or cognito")),
+        }
+    }
+}
+
 type Setter = fn(&mut StageConfig, &str) -> Result<(), String>;
 
 macro_rules! env_fields {
@@ -465,8 +603,9 @@ macro_rules! env_fields {
 }
 
 /// The fields the environment can override, by dotted path; the variable is `MCPCTL_` + the path
-/// in upper case with `_` for `.`. Not overridable: `stage` (it names the file: use `--stage`)
-/// and `api.custom_domain` (two values that only make sense together: use the file).
+/// in upper case with `_` for `.`. Not overridable: `stage` (it names the file: use `--stage`),
+/// and `api.custom_domain`, `identity.oidc` and `identity.cognito` (blocks whose values only make
+/// sense together: use the file).
 pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "production" => production;
     "stack_name" => stack_name;
@@ -492,6 +631,13 @@ pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "alarms.api_latency_p99_ms" => alarms.api_latency_p99_ms;
     "alarms.dynamodb_throttles" => alarms.dynamodb_throttles;
     "alarms.dynamodb_system_errors" => alarms.dynamodb_system_errors;
+    "identity.mode" => identity.mode;
+    "identity.claims.email" => identity.claims.email;
+    "identity.claims.name" => identity.claims.name;
+    "identity.claims.groups" => identity.claims.groups;
+    "identity.allow.email_domains" => identity.allow.email_domains;
+    "identity.allow.groups" => identity.allow.groups;
+    "identity.remember_consent_days" => identity.remember_consent_days;
 };
 
 /// The environment variable overriding the field at `path`.
@@ -580,7 +726,7 @@ impl StageConfig {
     fn validate(&self) -> Result<(), Violation> {
         let Self {
             stage,
-            production: _,
+            production,
             stack_name,
             region,
             tracing: _,
@@ -588,6 +734,7 @@ impl StageConfig {
             api,
             oauth,
             alarms,
+            identity,
         } = self;
         if stage.is_empty()
             || stage.len() > 128
@@ -625,7 +772,8 @@ impl StageConfig {
         lambda.validate()?;
         api.validate(region.as_deref())?;
         oauth.validate()?;
-        alarms.validate(lambda.timeout_seconds)
+        alarms.validate(lambda.timeout_seconds)?;
+        identity.validate(*production, region.as_deref())
     }
 }
 
@@ -793,6 +941,283 @@ impl AlarmsConfig {
             count,
         )
     }
+}
+
+impl IdentityConfig {
+    fn validate(&self, production: bool, region: Option<&str>) -> Result<(), Violation> {
+        let Self {
+            mode,
+            oidc,
+            cognito,
+            claims,
+            allow,
+            remember_consent_days,
+        } = self;
+        // The error names identity.mode, so an MCPCTL_IDENTITY_MODE override is what gets blamed
+        // when it leaves a block of the file unused.
+        let unused = |block: &str| {
+            violation(
+                "identity.mode",
+                format!(
+                    "is `{}`, so the identity.{block} block would be ignored",
+                    mode.as_str()
+                ),
+                format!("set identity.mode: {block}, or remove the identity.{block} block"),
+            )
+        };
+        if oidc.is_some() && *mode != IdentityMode::Oidc {
+            return Err(unused("oidc"));
+        }
+        if cognito.is_some() && *mode != IdentityMode::Cognito {
+            return Err(unused("cognito"));
+        }
+        // The function applies the allow-lists only to users of an upstream provider; accepting
+        // them otherwise would promise a restriction that does not exist.
+        let upstream = matches!(mode, IdentityMode::Oidc | IdentityMode::Cognito);
+        for (field, list) in [
+            ("identity.allow.email_domains", &allow.email_domains),
+            ("identity.allow.groups", &allow.groups),
+        ] {
+            if !upstream && !list.is_empty() {
+                return Err(violation(
+                    field,
+                    format!(
+                        "restricts who signs in, but identity.mode `{}` has no upstream sign-in to restrict",
+                        mode.as_str()
+                    ),
+                    "leave the allow-lists empty, or set identity.mode: oidc or cognito",
+                ));
+            }
+        }
+        match mode {
+            IdentityMode::None => {}
+            IdentityMode::Dev if production => {
+                return Err(violation(
+                    "identity.mode",
+                    "`dev` is refused in a production stage: the dev identity approves every authorization request as one fixed local user (dev-user), without anyone signing in",
+                    "use `cognito` (a user pool the stack creates), `oidc` (your identity provider), or `none` (client_credentials only)",
+                ));
+            }
+            IdentityMode::Dev => {}
+            IdentityMode::Oidc => {
+                let Some(oidc) = oidc else {
+                    return Err(violation(
+                        "identity.oidc",
+                        "is missing, but identity.mode `oidc` signs users in with an upstream OpenID provider",
+                        "add identity.oidc with the provider's issuer and our client_id (config/dev.yaml shows the fields)",
+                    ));
+                };
+                oidc.validate(region)?;
+            }
+            IdentityMode::Cognito => {
+                let Some(CognitoConfig { domain_prefix }) = cognito else {
+                    return Err(violation(
+                        "identity.cognito.domain_prefix",
+                        "is missing, but identity.mode `cognito` creates a hosted sign-in domain that needs a prefix",
+                        "add identity.cognito.domain_prefix, e.g. my-mcp-prod (unique in the region)",
+                    ));
+                };
+                if let Err(problem) = check_domain_prefix(domain_prefix) {
+                    return Err(violation(
+                        "identity.cognito.domain_prefix",
+                        format!("`{domain_prefix}` {problem}"),
+                        "use 1 to 63 lower-case letters, digits and `-`, not starting or ending with `-`, without aws, amazon or cognito",
+                    ));
+                }
+                if claims.groups != ClaimsConfig::default().groups
+                    && claims.groups != COGNITO_GROUPS_CLAIM
+                {
+                    return Err(violation(
+                        "identity.claims.groups",
+                        format!(
+                            "is `{}`, but Cognito puts a user's groups in `{COGNITO_GROUPS_CLAIM}` and the stack sets that itself",
+                            claims.groups
+                        ),
+                        "leave identity.claims.groups out with identity.mode `cognito`",
+                    ));
+                }
+            }
+        }
+        for (field, claim) in [
+            ("identity.claims.email", &claims.email),
+            ("identity.claims.name", &claims.name),
+            ("identity.claims.groups", &claims.groups),
+        ] {
+            if claim.is_empty() || claim.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(violation(
+                    field,
+                    format!("`{claim}` is not a claim name"),
+                    "name the ID-token claim without spaces, e.g. email, name or groups",
+                ));
+            }
+        }
+        for domain in &allow.email_domains {
+            if !is_domain_name(domain) {
+                return Err(violation(
+                    "identity.allow.email_domains",
+                    format!("`{domain}` is not an e-mail domain"),
+                    "list lower-case domains such as example.com (no @, no scheme)",
+                ));
+            }
+        }
+        for group in &allow.groups {
+            if group.is_empty()
+                || group.trim() != group
+                || group.contains(',')
+                || group.chars().any(char::is_control)
+            {
+                return Err(violation(
+                    "identity.allow.groups",
+                    format!("`{group}` is not a usable group name"),
+                    "list group names without commas or surrounding spaces, e.g. mcp-users",
+                ));
+            }
+        }
+        in_range(
+            "identity.remember_consent_days",
+            *remember_consent_days,
+            0,
+            365,
+        )
+    }
+}
+
+impl OidcConfig {
+    fn validate(&self, region: Option<&str>) -> Result<(), Violation> {
+        let Self {
+            issuer,
+            client_id,
+            client_secret_arn,
+            scopes,
+        } = self;
+        if let Err(problem) = check_issuer(issuer) {
+            return Err(violation(
+                "identity.oidc.issuer",
+                format!("`{issuer}` {problem}"),
+                "use the provider's issuer exactly as its /.well-known/openid-configuration says, e.g. https://login.example.com (http only on a loopback host)",
+            ));
+        }
+        if client_id.is_empty()
+            || client_id
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(violation(
+                "identity.oidc.client_id",
+                format!("`{client_id}` is not a client id"),
+                "use the client id the provider gave this server's registration",
+            ));
+        }
+        if let Some(arn) = client_secret_arn {
+            let Some(secret_region) = secret_region(arn) else {
+                return Err(violation(
+                    "identity.oidc.client_secret_arn",
+                    format!("`{arn}` is not a Secrets Manager secret ARN"),
+                    "use arn:aws:secretsmanager:<region>:<account>:secret:<name> of the secret holding the client secret, or leave it out for a public client (PKCE)",
+                ));
+            };
+            if let Some(region) = region
+                && secret_region != region
+            {
+                return Err(violation(
+                    "identity.oidc.client_secret_arn",
+                    format!("the secret is in {secret_region} but the stage deploys to {region}"),
+                    format!(
+                        "the auth function reads secrets in its own region: put the secret in {region}"
+                    ),
+                ));
+            }
+        }
+        if let Some(scope) = scopes.iter().find(|scope| !is_scope_token(scope)) {
+            return Err(violation(
+                "identity.oidc.scopes",
+                format!("`{scope}` is not a scope"),
+                "list scopes as separate items without spaces or quotes, e.g. [openid, email, profile]",
+            ));
+        }
+        if !scopes.iter().any(|scope| scope == "openid") {
+            return Err(violation(
+                "identity.oidc.scopes",
+                format!("[{}] lacks openid", scopes.join(", ")),
+                "include openid: without it the provider returns no ID token",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks an issuer: an absolute https URL (http on loopback) without query or fragment.
+fn check_issuer(issuer: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(issuer).map_err(|_| "is not a URL")?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(host)) => host == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("has no host"),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err("is http on a host that is not loopback"),
+        _ => return Err("is not an https URL"),
+    }
+    // OpenID Connect Discovery 1.0 §3: an issuer has no query or fragment.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("has a query or fragment");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("has credentials in it");
+    }
+    Ok(())
+}
+
+/// Cognito's rules for a hosted UI domain prefix.
+fn check_domain_prefix(prefix: &str) -> Result<(), &'static str> {
+    if prefix.is_empty() || prefix.len() > 63 {
+        return Err("is not 1 to 63 characters long");
+    }
+    if !prefix
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("has characters other than lower-case letters, digits and `-`");
+    }
+    if prefix.starts_with('-') || prefix.ends_with('-') {
+        return Err("starts or ends with `-`");
+    }
+    if ["aws", "amazon", "cognito"]
+        .iter()
+        .any(|reserved| prefix.contains(reserved))
+    {
+        return Err("contains aws, amazon or cognito, which Cognito reserves");
+    }
+    Ok(())
+}
+
+/// The region of a Secrets Manager secret ARN.
+fn secret_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let [prefix, partition, service, region, account, kind, name] = parts.as_slice() else {
+        return None;
+    };
+    let ok = *prefix == "arn"
+        && partition.starts_with("aws")
+        && *service == "secretsmanager"
+        && is_region(region)
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && *kind == "secret"
+        && !name.is_empty()
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(*region)
+}
+
+/// RFC 6749 §3.3 `scope-token`: printable ASCII without space, `"` and `\`.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 fn is_region(region: &str) -> bool {
@@ -1017,6 +1442,14 @@ mod tests {
         );
     }
 
+    /// Fields set only in the file (see [`ENV_FIELDS`]).
+    const FILE_ONLY: [&str; 4] = [
+        "stage",
+        "api.custom_domain",
+        "identity.oidc",
+        "identity.cognito",
+    ];
+
     /// Every field is either overridable from the environment or deliberately not.
     #[test]
     fn every_field_has_an_environment_variable_or_a_reason() {
@@ -1029,13 +1462,22 @@ mod tests {
             domain_name: "mcp.example.com".into(),
             certificate_arn: "arn".into(),
         });
+        full.identity.oidc = Some(OidcConfig {
+            issuer: "https://login.example.com".into(),
+            client_id: "abc".into(),
+            client_secret_arn: Some("arn".into()),
+            scopes: default_scopes(),
+        });
+        full.identity.cognito = Some(CognitoConfig {
+            domain_prefix: "my-mcp".into(),
+        });
         let mut leaves = Vec::new();
         collect_leaves(&yaml::to_value(&full).unwrap(), String::new(), &mut leaves);
         let mut covered: Vec<String> = ENV_FIELDS
             .iter()
             .map(|(path, _)| (*path).to_owned())
             .collect();
-        covered.extend(["stage", "api.custom_domain"].map(str::to_owned));
+        covered.extend(FILE_ONLY.map(str::to_owned));
         covered.sort();
         leaves.sort();
         assert_eq!(leaves, covered);
@@ -1043,7 +1485,7 @@ mod tests {
 
     fn collect_leaves(value: &yaml::Value, prefix: String, out: &mut Vec<String>) {
         match value {
-            yaml::Value::Mapping(mapping) if prefix != "api.custom_domain" => {
+            yaml::Value::Mapping(mapping) if !FILE_ONLY.contains(&prefix.as_str()) => {
                 for (key, value) in mapping {
                     let key = key.as_str().unwrap();
                     let path = if prefix.is_empty() {
@@ -1056,6 +1498,322 @@ mod tests {
             }
             _ => out.push(prefix),
         }
+    }
+
+    const OIDC: &str = "identity:\n  mode: oidc\n  oidc:\n    issuer: https://login.example.com\n    client_id: abc123\n";
+
+    #[test]
+    fn identity_defaults_to_none_and_parses_every_mode() {
+        let config = parse("").unwrap();
+        assert_eq!(config.identity, IdentityConfig::default());
+        assert_eq!(config.identity.mode, IdentityMode::None);
+        assert_eq!(config.identity.remember_consent_days, 30);
+
+        let config = parse(&format!(
+            "{OIDC}    client_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-oidc-AbCdEf\n    scopes: [openid, email]\n  claims: {{ email: mail, name: display_name, groups: roles }}\n  allow: {{ email_domains: [example.com], groups: [mcp-users] }}\n  remember_consent_days: 0\n"
+        ))
+        .unwrap();
+        let oidc = config.identity.oidc.unwrap();
+        assert_eq!(oidc.scopes, ["openid", "email"]);
+        assert_eq!(config.identity.claims.groups, "roles");
+        assert_eq!(config.identity.allow.email_domains, ["example.com"]);
+
+        let config = parse(OIDC).unwrap();
+        assert_eq!(config.identity.oidc.unwrap().scopes, DEFAULT_SCOPES);
+
+        let config =
+            parse("identity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp-prod\n")
+                .unwrap();
+        assert_eq!(config.identity.mode, IdentityMode::Cognito);
+        assert!(parse("production: true\nidentity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp-prod\n  claims:\n    groups: cognito:groups\n").is_ok());
+    }
+
+    #[test]
+    fn the_dev_identity_is_refused_in_production() {
+        let message = error("production: true\nidentity:\n  mode: dev\n");
+        assert!(
+            message.starts_with("config/test.yaml: identity.mode: `dev` is refused in a production stage: the dev identity approves every authorization request as one fixed local user"),
+            "{message}"
+        );
+        assert!(message.contains("use `cognito`"), "{message}");
+        assert!(parse("identity:\n  mode: dev\n").is_ok());
+        // The mode is blamed, so the variable that set it is named.
+        let env = BTreeMap::from([("MCPCTL_IDENTITY_MODE".to_owned(), "dev".to_owned())]);
+        let message = from_yaml("production: true\n", "config/test.yaml", "test", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("MCPCTL_IDENTITY_MODE: identity.mode: `dev` is refused"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn each_upstream_mode_needs_its_block_and_only_its_block() {
+        let message = error("identity:\n  mode: oidc\n");
+        assert!(
+            message.starts_with(
+                "config/test.yaml: identity.oidc: is missing, but identity.mode `oidc`"
+            ),
+            "{message}"
+        );
+        let message = error("identity:\n  mode: cognito\n");
+        assert!(
+            message.starts_with("config/test.yaml: identity.cognito.domain_prefix: is missing"),
+            "{message}"
+        );
+        let message = error("identity:\n  mode: cognito\n  cognito: {}\n");
+        assert!(
+            message.contains("identity.cognito: missing field `domain_prefix`"),
+            "{message}"
+        );
+        let message = error("identity:\n  cognito:\n    domain_prefix: my-mcp\n");
+        assert_eq!(
+            message,
+            "config/test.yaml: identity.mode: is `none`, so the identity.cognito block would be ignored; set identity.mode: cognito, or remove the identity.cognito block"
+        );
+        let message = error(&OIDC.replace("mode: oidc", "mode: dev"));
+        assert!(
+            message
+                .contains("identity.mode: is `dev`, so the identity.oidc block would be ignored"),
+            "{message}"
+        );
+        let message =
+            error("identity:\n  mode: oidc\n  oidc:\n    issuer: https://login.example.com\n");
+        assert!(message.contains("missing field `client_id`"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_cognito_domain_prefix_is_named() {
+        for (prefix, problem) in [
+            ("My-Mcp", "has characters other than lower-case letters"),
+            ("-mcp", "starts or ends with `-`"),
+            ("mcp-", "starts or ends with `-`"),
+            ("my-aws-mcp", "contains aws, amazon or cognito"),
+            ("mycognitomcp", "contains aws, amazon or cognito"),
+            ("amazon", "contains aws, amazon or cognito"),
+            ("my_mcp", "has characters other than"),
+            ("\"\"", "is not 1 to 63 characters long"),
+        ] {
+            let message = error(&format!(
+                "identity:\n  mode: cognito\n  cognito:\n    domain_prefix: {prefix}\n"
+            ));
+            assert!(
+                message.starts_with("config/test.yaml: identity.cognito.domain_prefix: `")
+                    && message.contains(problem),
+                "{prefix}: {message}"
+            );
+        }
+        let long = "a".repeat(64);
+        let message = error(&format!(
+            "identity:\n  mode: cognito\n  cognito:\n    domain_prefix: {long}\n"
+        ));
+        assert!(
+            message.contains("is not 1 to 63 characters long"),
+            "{message}"
+        );
+        assert!(
+            parse(&format!(
+                "identity:\n  mode: cognito\n  cognito:\n    domain_prefix: {}\n",
+                "a".repeat(63)
+            ))
+            .is_ok()
+        );
+        let message = error(
+            "identity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp\n  claims:\n    groups: roles\n",
+        );
+        assert!(
+            message.contains("identity.claims.groups: is `roles`, but Cognito puts a user's groups in `cognito:groups`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_bad_client_secret_arn_is_named() {
+        for arn in [
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/x",
+            "arn:aws:secretsmanager:eu-west-1:1234:secret:x",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:",
+            "my-secret",
+        ] {
+            let message = error(&format!("{OIDC}    client_secret_arn: \"{arn}\"\n"));
+            assert!(
+                message.starts_with(&format!(
+                    "config/test.yaml: identity.oidc.client_secret_arn: `{arn}` is not a Secrets Manager secret ARN; use arn:aws:secretsmanager:"
+                )),
+                "{message}"
+            );
+        }
+        let message = error(&format!(
+            "region: eu-west-1\n{OIDC}    client_secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf\n"
+        ));
+        assert!(
+            message.contains("the secret is in us-east-1 but the stage deploys to eu-west-1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_bad_issuer_is_named() {
+        for (issuer, problem) in [
+            ("login.example.com", "is not a URL"),
+            (
+                "http://login.example.com",
+                "is http on a host that is not loopback",
+            ),
+            ("ftp://login.example.com", "is not an https URL"),
+            (
+                "https://login.example.com/?tenant=1",
+                "has a query or fragment",
+            ),
+            ("https://user:pw@login.example.com", "has credentials in it"),
+        ] {
+            let message = error(&OIDC.replace("https://login.example.com", issuer));
+            assert!(
+                message.starts_with(&format!(
+                    "config/test.yaml: identity.oidc.issuer: `{issuer}` {problem}; use the provider's issuer"
+                )),
+                "{message}"
+            );
+        }
+        for issuer in [
+            "http://localhost:8080/realms/mcp",
+            "http://127.0.0.1:9000",
+            "http://[::1]:9000",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf",
+        ] {
+            assert!(
+                parse(&OIDC.replace("https://login.example.com", issuer)).is_ok(),
+                "{issuer}"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_claims_allow_lists_and_consent_days_are_checked() {
+        let message = error(&format!("{OIDC}    scopes: [email, profile]\n"));
+        assert!(
+            message.contains("identity.oidc.scopes: [email, profile] lacks openid; include openid"),
+            "{message}"
+        );
+        let message = error(&format!("{OIDC}    scopes: [\"openid email\"]\n"));
+        assert!(
+            message.contains("identity.oidc.scopes: `openid email` is not a scope"),
+            "{message}"
+        );
+        let message = error("identity:\n  claims:\n    email: \"e mail\"\n");
+        assert!(
+            message.contains("identity.claims.email: `e mail` is not a claim name"),
+            "{message}"
+        );
+        let message = error(&format!(
+            "{OIDC}  allow:\n    email_domains: [\"@example.com\"]\n"
+        ));
+        assert!(
+            message
+                .contains("identity.allow.email_domains: `@example.com` is not an e-mail domain"),
+            "{message}"
+        );
+        let message = error(&format!("{OIDC}  allow:\n    groups: [\"a,b\"]\n"));
+        assert!(
+            message.contains("identity.allow.groups: `a,b` is not a usable group name"),
+            "{message}"
+        );
+        let message = error("identity:\n  mode: dev\n  allow:\n    groups: [mcp-users]\n");
+        assert!(
+            message.contains("identity.allow.groups: restricts who signs in, but identity.mode `dev` has no upstream sign-in to restrict"),
+            "{message}"
+        );
+        let message = error("identity:\n  allow:\n    email_domains: [example.com]\n");
+        assert!(
+            message.contains(
+                "identity.allow.email_domains: restricts who signs in, but identity.mode `none`"
+            ),
+            "{message}"
+        );
+        assert_eq!(
+            error("identity:\n  remember_consent_days: 366\n"),
+            "config/test.yaml: identity.remember_consent_days: 366 is above 365; use 0..=365"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_under_identity_are_errors() {
+        let message = error("identity:\n  mode: none\n  provider: google\n");
+        assert!(
+            message.starts_with("config/test.yaml: identity: unknown field `provider`"),
+            "{message}"
+        );
+        let message = error(&format!("{OIDC}    client_secret: hunter2\n"));
+        assert!(
+            message.contains("identity.oidc: unknown field `client_secret`")
+                && message.contains("`client_secret_arn`"),
+            "{message}"
+        );
+        let message = error(
+            "identity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp\n    domain: x\n",
+        );
+        assert!(
+            message.contains("identity.cognito: unknown field `domain`"),
+            "{message}"
+        );
+        let message = error("identity:\n  mode: google\n");
+        assert!(
+            message.contains("identity.mode: unknown variant `google`"),
+            "{message}"
+        );
+        let message = error("identity:\n  allow:\n    domains: [example.com]\n");
+        assert!(
+            message.contains("identity.allow: unknown field `domains`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn identity_scalars_come_from_the_environment() {
+        let env = BTreeMap::from([
+            ("MCPCTL_IDENTITY_MODE".to_owned(), "cognito".to_owned()),
+            (
+                "MCPCTL_IDENTITY_ALLOW_EMAIL_DOMAINS".to_owned(),
+                "example.com, example.org".to_owned(),
+            ),
+            (
+                "MCPCTL_IDENTITY_REMEMBER_CONSENT_DAYS".to_owned(),
+                "0".to_owned(),
+            ),
+        ]);
+        let config = from_yaml(
+            "identity:\n  cognito:\n    domain_prefix: my-mcp\n",
+            "config/test.yaml",
+            "test",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(config.identity.mode, IdentityMode::Cognito);
+        assert_eq!(
+            config.identity.allow.email_domains,
+            ["example.com", "example.org"]
+        );
+        assert_eq!(config.identity.remember_consent_days, 0);
+        let env = BTreeMap::from([("MCPCTL_IDENTITY_MODE".to_owned(), "saml".to_owned())]);
+        let message = from_yaml("", "config/test.yaml", "test", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(
+                "MCPCTL_IDENTITY_MODE: identity.mode: `saml` is not none, dev, oidc or cognito"
+            ),
+            "{message}"
+        );
+        // An override that leaves a block of the file unused blames the variable.
+        let env = BTreeMap::from([("MCPCTL_IDENTITY_MODE".to_owned(), "none".to_owned())]);
+        let message = from_yaml(OIDC, "config/test.yaml", "test", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("MCPCTL_IDENTITY_MODE: identity.mode: is `none`, so the identity.oidc block would be ignored"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -1079,6 +1837,8 @@ mod tests {
         assert!(!dev.production);
         let prod = load(&dir, "prod", &BTreeMap::new()).unwrap();
         assert!(prod.production);
+        assert_eq!(dev.identity.mode, IdentityMode::Dev);
+        assert_eq!(prod.identity.mode, IdentityMode::None);
         assert!(prod.lambda.log_retention_days >= 365);
     }
 }

@@ -48,7 +48,10 @@ pub(crate) mod output {
     pub(crate) const ALARM_TOPIC_ARN: &str = "AlarmTopicArn";
     /// The `CodeKey` parameter of the last deploy (the zip's content hash is in the key).
     pub(crate) const CODE_KEY: &str = "CodeKey";
-    /// Every output the template must have (`CustomDomainTarget` is extra and conditional).
+    /// The Cognito user pool of `identity.mode: cognito` (conditional, so not in [`REQUIRED`]).
+    pub(crate) const COGNITO_USER_POOL_ID: &str = "CognitoUserPoolId";
+    /// Every output the template must have (`CustomDomainTarget` and the Cognito outputs are
+    /// extra and conditional).
     pub(crate) const REQUIRED: [&str; 15] = [
         API_URL,
         MCP_URL,

@@ -19,13 +19,16 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{
-    config::{AlarmsConfig, ApiConfig, CustomDomain, LambdaConfig, OAuthConfig, StageConfig},
+    config::{
+        self, AlarmsConfig, AllowConfig, ApiConfig, ClaimsConfig, CognitoConfig, CustomDomain,
+        IdentityConfig, LambdaConfig, OAuthConfig, OidcConfig, StageConfig,
+    },
     names,
     yaml::{self, Mapping, Value},
 };
 
 /// The fragments built into the binary, in the order their sections are merged.
-const EMBEDDED: [(&str, &str); 6] = [
+const EMBEDDED: [(&str, &str); 7] = [
     (
         "parameters.yaml",
         include_str!("../../../templates/parameters.yaml"),
@@ -37,6 +40,10 @@ const EMBEDDED: [(&str, &str); 6] = [
     (
         "functions.yaml",
         include_str!("../../../templates/functions.yaml"),
+    ),
+    (
+        "identity.yaml",
+        include_str!("../../../templates/identity.yaml"),
     ),
     ("api.yaml", include_str!("../../../templates/api.yaml")),
     (
@@ -60,6 +67,9 @@ const TABLE_OVERLAY_KEYS: [&str; 5] = [
     "TimeToLiveSpecification",
     "DeletionProtectionEnabled",
 ];
+
+/// The resource type whose retention and deletion protection the renderer owns, like the tables'.
+const USER_POOL_TYPE: &str = "AWS::Cognito::UserPool";
 
 /// Where the fragments come from.
 #[derive(Debug, Clone)]
@@ -374,6 +384,7 @@ pub(crate) fn render(
     template.check_checkov_skips()?;
     template.overlay_parameters(config)?;
     template.overlay_tables(config.production)?;
+    template.overlay_user_pools(config.production)?;
     template.description = format!(
         "mcpctl: remote MCP server with its own OAuth 2.1 authorization server on API Gateway REST + Lambda + DynamoDB (stack {}, stage {}{})",
         config.stack_name,
@@ -626,6 +637,46 @@ impl Template {
         Ok(())
     }
 
+    /// Gives every Cognito user pool the protection of the tables: in production `Retain` and
+    /// deletion protection, because deleting a pool deletes its users and their passwords.
+    fn overlay_user_pools(&mut self, production: bool) -> Result<(), TemplateError> {
+        let ids: Vec<String> = self
+            .resources
+            .iter()
+            .filter(|(_, resource)| resource.kind == USER_POOL_TYPE)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let origin = self.origin("Resources", &id);
+            let Some(resource) = self.resources.get_mut(&id) else {
+                continue;
+            };
+            if resource.properties.contains_key("DeletionProtection")
+                || resource.deletion_policy.is_some()
+                || resource.update_replace_policy.is_some()
+            {
+                return Err(invalid(
+                    &origin,
+                    &id,
+                    "sets DeletionProtection, DeletionPolicy or UpdateReplacePolicy, which the renderer owns",
+                    "remove them: `production: true` in config/<stage>.yaml retains the user pool",
+                ));
+            }
+            let policy = if production {
+                Policy::Retain
+            } else {
+                Policy::Delete
+            };
+            resource.deletion_policy = Some(policy);
+            resource.update_replace_policy = Some(policy);
+            resource.properties.insert(
+                yaml::string("DeletionProtection"),
+                yaml::string(if production { "ACTIVE" } else { "INACTIVE" }),
+            );
+        }
+        Ok(())
+    }
+
     /// Names the API deployment after a hash of the template and makes it depend on every method
     /// and gateway response, so each change creates a new deployment of the stage.
     fn seal_deployment(&mut self) -> Result<(), TemplateError> {
@@ -860,6 +911,7 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         api,
         oauth,
         alarms,
+        identity,
     } = config;
     let LambdaConfig {
         memory_mb,
@@ -897,6 +949,42 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         }) => (domain_name.as_str(), certificate_arn.as_str()),
         None => ("", ""),
     };
+    let IdentityConfig {
+        mode,
+        oidc,
+        cognito,
+        claims,
+        allow,
+        remember_consent_days,
+    } = identity;
+    let ClaimsConfig {
+        email: email_claim,
+        name: name_claim,
+        groups: groups_claim,
+    } = claims;
+    let AllowConfig {
+        email_domains,
+        groups: allowed_groups,
+    } = allow;
+    let default_scopes = config::DEFAULT_SCOPES.map(str::to_owned).to_vec();
+    let (issuer, client_id, client_secret_arn, scopes) = match oidc {
+        Some(OidcConfig {
+            issuer,
+            client_id,
+            client_secret_arn,
+            scopes,
+        }) => (
+            issuer.as_str(),
+            client_id.as_str(),
+            client_secret_arn.as_deref().unwrap_or_default(),
+            scopes,
+        ),
+        None => ("", "", "", &default_scopes),
+    };
+    let domain_prefix = cognito
+        .as_ref()
+        .map(|CognitoConfig { domain_prefix }| domain_prefix.as_str())
+        .unwrap_or_default();
     let flag = |value: bool| yaml::string(if value { "true" } else { "false" });
     let email = email.as_deref().unwrap_or_default();
     #[rustfmt::skip]
@@ -925,6 +1013,18 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         ("ApiLatencyP99Threshold", "alarms.api_latency_p99_ms", Value::from(*api_latency_p99_ms)),
         ("DynamoDbThrottlesThreshold", "alarms.dynamodb_throttles", Value::from(*dynamodb_throttles)),
         ("DynamoDbSystemErrorsThreshold", "alarms.dynamodb_system_errors", Value::from(*dynamodb_system_errors)),
+        ("IdentityMode", "identity.mode", yaml::string(mode.as_str())),
+        ("OidcIssuer", "identity.oidc.issuer", yaml::string(issuer)),
+        ("OidcClientId", "identity.oidc.client_id", yaml::string(client_id)),
+        ("OidcClientSecretArn", "identity.oidc.client_secret_arn", yaml::string(client_secret_arn)),
+        ("OidcScopes", "identity.oidc.scopes", yaml::string(scopes.join(" "))),
+        ("OidcClaimEmail", "identity.claims.email", yaml::string(email_claim.as_str())),
+        ("OidcClaimName", "identity.claims.name", yaml::string(name_claim.as_str())),
+        ("OidcClaimGroups", "identity.claims.groups", yaml::string(groups_claim.as_str())),
+        ("AllowedEmailDomains", "identity.allow.email_domains", yaml::string(email_domains.join(","))),
+        ("AllowedGroups", "identity.allow.groups", yaml::string(allowed_groups.join(","))),
+        ("RememberConsentDays", "identity.remember_consent_days", Value::from(*remember_consent_days)),
+        ("CognitoDomainPrefix", "identity.cognito.domain_prefix", yaml::string(domain_prefix)),
     ];
     values
 }
@@ -986,6 +1086,10 @@ mod tests {
         let result = render(&stage("dev"), &TemplateSource::Dir(dir.clone()));
         std::fs::remove_dir_all(&dir).unwrap();
         result
+    }
+
+    fn fragment(name: &str) -> &'static str {
+        EMBEDDED.iter().find(|(known, _)| *known == name).unwrap().1
     }
 
     fn render_error(extra: &[(&str, &str)]) -> String {
@@ -1113,6 +1217,17 @@ mod tests {
                 "MCP_ACCESS_TOKEN_TTL_SECONDS",
                 "MCP_REFRESH_TOKEN_TTL_SECONDS",
                 "MCP_REGISTRATION_OPEN",
+                "MCP_IDENTITY",
+                "MCP_OIDC_ISSUER",
+                "MCP_OIDC_CLIENT_ID",
+                "MCP_OIDC_CLIENT_SECRET_ARN",
+                "MCP_OIDC_SCOPES",
+                "MCP_OIDC_CLAIM_EMAIL",
+                "MCP_OIDC_CLAIM_NAME",
+                "MCP_OIDC_CLAIM_GROUPS",
+                "MCP_ALLOWED_EMAIL_DOMAINS",
+                "MCP_ALLOWED_GROUPS",
+                "MCP_REMEMBER_CONSENT_DAYS",
             ]
             .map(str::to_owned),
         );
@@ -1147,6 +1262,105 @@ mod tests {
         assert_eq!(body.matches("Resource: '*'").count(), 1);
         let xray = yaml::to_string(&roles["Resources"]["XRayPolicy"]).unwrap();
         assert!(xray.contains("Resource: '*'") && xray.contains("Condition: TracingEnabled"));
+    }
+
+    fn rendered_from(text: &str) -> Rendered {
+        let config = config::from_yaml(text, "config/test.yaml", "test", &BTreeMap::new()).unwrap();
+        render(&config, &TemplateSource::Embedded).unwrap()
+    }
+
+    const COGNITO: &str =
+        "identity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp-test\n";
+
+    #[test]
+    fn identity_values_become_parameter_defaults() {
+        let template = rendered_from(
+            "identity:\n  mode: oidc\n  oidc:\n    issuer: https://login.example.com\n    client_id: abc\n    client_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf\n    scopes: [openid, email]\n  allow:\n    email_domains: [example.com, example.org]\n    groups: [mcp-users]\n  remember_consent_days: 7\n",
+        )
+        .template;
+        let default = |name: &str| template.parameters[name].default.clone().unwrap();
+        assert_eq!(default("IdentityMode"), "oidc");
+        assert_eq!(default("OidcIssuer"), "https://login.example.com");
+        assert_eq!(default("OidcClientId"), "abc");
+        assert_eq!(
+            default("OidcClientSecretArn"),
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf"
+        );
+        assert_eq!(default("OidcScopes"), "openid email");
+        assert_eq!(default("OidcClaimGroups"), "groups");
+        assert_eq!(default("AllowedEmailDomains"), "example.com,example.org");
+        assert_eq!(default("AllowedGroups"), "mcp-users");
+        assert_eq!(default("RememberConsentDays"), 7);
+        assert_eq!(default("CognitoDomainPrefix"), "");
+
+        let template = rendered("prod").template;
+        let default = |name: &str| template.parameters[name].default.clone().unwrap();
+        assert_eq!(default("IdentityMode"), "none");
+        assert_eq!(default("OidcIssuer"), "");
+        assert_eq!(default("OidcClientSecretArn"), "");
+        assert_eq!(default("OidcScopes"), "openid email profile");
+        assert_eq!(
+            rendered("dev").template.parameters["IdentityMode"].default,
+            Some(yaml::string("dev"))
+        );
+    }
+
+    #[test]
+    fn the_user_pool_is_retained_and_protected_in_production_only() {
+        for (production, policy, protection) in
+            [(false, "Delete", "INACTIVE"), (true, "Retain", "ACTIVE")]
+        {
+            let body = body_value(&rendered_from(&format!(
+                "production: {production}\n{COGNITO}"
+            )));
+            let pool = &body["Resources"]["UserPool"];
+            assert_eq!(pool["Condition"], "IdentityCognito");
+            assert_eq!(pool["DeletionPolicy"], policy);
+            assert_eq!(pool["UpdateReplacePolicy"], policy);
+            assert_eq!(pool["Properties"]["DeletionProtection"], protection);
+        }
+        // Every stage renders the same resources; the condition decides what is created.
+        let prod = body_value(&rendered("prod"));
+        assert_eq!(prod["Resources"]["UserPool"]["DeletionPolicy"], "Retain");
+        assert_eq!(prod["Parameters"]["IdentityMode"]["Default"], "none");
+    }
+
+    #[test]
+    fn the_cognito_client_is_public_and_calls_back_to_the_public_url() {
+        let body = body_value(&rendered_from(COGNITO));
+        let client = &body["Resources"]["UserPoolClient"]["Properties"];
+        assert_eq!(client["GenerateSecret"], false);
+        assert_eq!(client["AllowedOAuthFlows"][0], "code");
+        let callback = &client["CallbackURLs"][0];
+        let (tag, arguments) = yaml::as_tagged(callback).unwrap();
+        assert_eq!(tag, "If");
+        assert_eq!(arguments[0], "HasCustomDomain");
+        let issuer = &body["Resources"]["AuthFunction"]["Properties"]["Environment"]["Variables"]["MCP_PUBLIC_URL"];
+        let (_, issuer) = yaml::as_tagged(issuer).unwrap();
+        for branch in [1, 2] {
+            let (_, url) = yaml::as_tagged(&arguments[branch]).unwrap();
+            let (_, public) = yaml::as_tagged(&issuer[branch]).unwrap();
+            assert_eq!(
+                url.as_str().unwrap(),
+                format!("{}/oauth/callback", public.as_str().unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn the_callback_route_reaches_the_auth_function() {
+        let body = body_value(&rendered("prod"));
+        let resource = &body["Resources"]["OAuthCallbackResource"]["Properties"];
+        assert_eq!(resource["PathPart"], "callback");
+        let method = &body["Resources"]["OAuthCallbackGetMethod"]["Properties"];
+        assert_eq!(method["HttpMethod"], "GET");
+        assert_eq!(method["AuthorizationType"], "NONE");
+        let (tag, uri) = yaml::as_tagged(&method["Integration"]["Uri"]).unwrap();
+        assert_eq!(tag, "Sub");
+        assert!(
+            uri.as_str().unwrap().contains("${AuthFunction.Arn}"),
+            "{uri:?}"
+        );
     }
 
     #[test]
@@ -1234,7 +1448,7 @@ mod tests {
 
     #[test]
     fn fragments_cannot_set_what_the_renderer_owns() {
-        let tables = EMBEDDED[1].1.replace(
+        let tables = fragment("tables.yaml").replace(
             "      BillingMode: PAY_PER_REQUEST\n",
             "      BillingMode: PAY_PER_REQUEST\n      KeySchema: []\n",
         );
@@ -1244,12 +1458,22 @@ mod tests {
             "{message}"
         );
 
-        let parameters = EMBEDDED[0].1.replace(
+        let parameters = fragment("parameters.yaml").replace(
             "    Description: Memory of each function",
             "    Default: 512\n    Description: Memory of each function",
         );
         let message = render_error(&[("parameters.yaml", &parameters)]);
         assert!(message.contains("LambdaMemorySize: has a Default, but its value comes from the stage setting `lambda.memory_mb`"), "{message}");
+
+        let identity = fragment("identity.yaml").replace(
+            "      UserPoolTier: ESSENTIALS\n",
+            "      UserPoolTier: ESSENTIALS\n      DeletionProtection: ACTIVE\n",
+        );
+        let message = render_error(&[("identity.yaml", &identity)]);
+        assert!(
+            message.contains("UserPool: sets DeletionProtection, DeletionPolicy or UpdateReplacePolicy, which the renderer owns"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -1289,9 +1513,8 @@ mod tests {
 
     #[test]
     fn missing_contract_items_are_named() {
-        let outputs = EMBEDDED[5]
-            .1
-            .replace("  AlarmTopicArn:\n    Value: !Ref AlarmTopic\n", "");
+        let outputs =
+            fragment("outputs.yaml").replace("  AlarmTopicArn:\n    Value: !Ref AlarmTopic\n", "");
         let message = render_error(&[("outputs.yaml", &outputs)]);
         assert_eq!(message, "templates: AlarmTopicArn: output is missing");
     }

@@ -1,12 +1,15 @@
-//! Every shipped stage passes cfn-lint (no error, no warning) and checkov (no failed check; the
-//! only skips are written in the templates next to their resource, each with a reason).
+//! Every shipped stage and every test fixture stage passes cfn-lint (no error, no warning) and
+//! checkov (no failed check; the only skips are written in the templates next to their resource,
+//! each with a reason).
 //!
 //! The linters live in venvs that `tests/harness/install.sh` builds from pinned lock files; a
 //! missing venv fails the test (it never skips silently).
 
 use std::{path::Path, process::Command};
 
-use crate::support::{mcpctl, run, scratch_dir, shipped_stages, workspace_root};
+use crate::support::{
+    FIXTURE_CONFIG_DIR, fixture_stages, mcpctl, run, scratch_dir, shipped_stages, workspace_root,
+};
 
 fn tool(venv: &str, binary: &str) -> std::path::PathBuf {
     let path = workspace_root()
@@ -22,19 +25,26 @@ fn tool(venv: &str, binary: &str) -> std::path::PathBuf {
     path
 }
 
-fn render_to(stage: &str, dir: &Path) -> std::path::PathBuf {
+fn render_to(stage: &str, config_dir: &str, dir: &Path) -> std::path::PathBuf {
     let file = dir.join(format!("{stage}.yaml"));
-    let out = run(mcpctl().args(["render", "--stage", stage, "-o"]).arg(&file));
+    let out = run(mcpctl()
+        .args(["render", "--stage", stage, "--config-dir", config_dir, "-o"])
+        .arg(&file));
     assert!(out.status.success(), "{stage}: {}", out.stderr);
     file
 }
 
-/// Every template mcpctl deploys: each shipped stage, rendered, and the bootstrap stack's.
+/// Every template mcpctl deploys: each shipped stage, rendered, the test fixture stages (the
+/// identity modes the shipped stages leave out), and the bootstrap stack's.
 fn shipped_templates(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut templates: Vec<(String, std::path::PathBuf)> = shipped_stages()
         .into_iter()
-        .map(|stage| (stage.clone(), render_to(&stage, dir)))
+        .map(|stage| (stage.clone(), render_to(&stage, "config", dir)))
         .collect();
+    templates.extend(fixture_stages().into_iter().map(|stage| {
+        let file = render_to(&stage, FIXTURE_CONFIG_DIR, dir);
+        (format!("{FIXTURE_CONFIG_DIR}/{stage}"), file)
+    }));
     templates.push((
         "bootstrap".to_owned(),
         crate::support::workspace_root().join("templates/bootstrap/artifacts.yaml"),

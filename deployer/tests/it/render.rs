@@ -1,6 +1,11 @@
-//! `mcpctl render`: snapshots of every shipped stage, `-o FILE`, and the errors of bad input.
+//! `mcpctl render`: snapshots of every shipped stage, `-o FILE`, the errors of bad input, and
+//! what each identity mode gives the stack (the fixture stages of deployer/tests/fixtures/config).
 
-use crate::support::{mcpctl, run, scratch_dir, shipped_stages};
+use serde_yaml::{Mapping, Value};
+
+use crate::support::{
+    FIXTURE_CONFIG_DIR, fixture_stages, mcpctl, run, scratch_dir, shipped_stages,
+};
 
 #[test]
 fn shipped_stages_render_as_their_snapshots() {
@@ -119,4 +124,456 @@ fn a_templates_directory_with_a_duplicate_id_names_both_files() {
         out.stderr
     );
     assert!(out.message().contains("alarms.yaml and "), "{}", out.stderr);
+}
+
+// ---- identity: the test fixture stages (deployer/tests/fixtures/config) ----
+
+/// A rendered template read back, with CloudFormation's conditions evaluated for the parameter
+/// defaults (the stage values), so tests see what the stack would really get.
+struct Stack {
+    template: Value,
+    text: String,
+}
+
+impl Stack {
+    fn render(stage: &str, config_dir: &str) -> Self {
+        let out = run(mcpctl().args(["render", "--stage", stage, "--config-dir", config_dir]));
+        assert!(out.status.success(), "{stage}: {}", out.stderr);
+        Self {
+            template: serde_yaml::from_str(&out.stdout).unwrap(),
+            text: out.stdout,
+        }
+    }
+
+    fn fixture(stage: &str) -> Self {
+        Self::render(stage, FIXTURE_CONFIG_DIR)
+    }
+
+    fn parameter(&self, name: &str) -> String {
+        self.default(name)
+            .unwrap_or_else(|| panic!("parameter {name} has no default"))
+    }
+
+    /// A parameter's default; the deploy-time parameters have none.
+    fn default(&self, name: &str) -> Option<String> {
+        scalar(&self.template["Parameters"][name]["Default"])
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        self.truth(&self.template["Conditions"][name])
+    }
+
+    fn truth(&self, value: &Value) -> bool {
+        let (tag, inner) = tagged(value).unwrap_or_else(|| panic!("not a condition: {value:?}"));
+        let items = inner.as_sequence();
+        match tag.as_str() {
+            "Equals" => {
+                let items = items.unwrap();
+                self.resolve(&items[0]) == self.resolve(&items[1])
+            }
+            "Not" => !self.truth(&items.unwrap()[0]),
+            "And" => items.unwrap().iter().all(|item| self.truth(item)),
+            "Or" => items.unwrap().iter().any(|item| self.truth(item)),
+            "Condition" => self.condition(inner.as_str().unwrap()),
+            other => panic!("unexpected condition function {other}"),
+        }
+    }
+
+    /// The value with `!If` decided, `!Ref`s to parameters replaced by their defaults and
+    /// `AWS::NoValue` removed (`None`); other references stay as `Ref(Name)` or the `!Sub` text.
+    fn resolve(&self, value: &Value) -> Option<Value> {
+        if let Some((tag, inner)) = tagged(value) {
+            return match tag.as_str() {
+                "If" => {
+                    let items = inner.as_sequence().unwrap();
+                    let branch = if self.condition(items[0].as_str().unwrap()) {
+                        1
+                    } else {
+                        2
+                    };
+                    self.resolve(&items[branch])
+                }
+                "Ref" => {
+                    let name = inner.as_str().unwrap();
+                    if name == "AWS::NoValue" {
+                        None
+                    } else if let Some(default) = self.default(name) {
+                        Some(Value::String(default))
+                    } else {
+                        Some(Value::String(format!("Ref({name})")))
+                    }
+                }
+                "Sub" => {
+                    let Some(text) = inner.as_str() else {
+                        return Some(value.clone());
+                    };
+                    let mut text = text.to_owned();
+                    if let Some(parameters) = self.template["Parameters"].as_mapping() {
+                        for (name, _) in parameters {
+                            let name = name.as_str().unwrap();
+                            if let Some(default) = self.default(name) {
+                                text = text.replace(&format!("${{{name}}}"), &default);
+                            }
+                        }
+                    }
+                    Some(Value::String(text))
+                }
+                _ => Some(value.clone()),
+            };
+        }
+        Some(match value {
+            Value::Sequence(items) => {
+                Value::Sequence(items.iter().filter_map(|item| self.resolve(item)).collect())
+            }
+            Value::Mapping(mapping) => Value::Mapping(
+                mapping
+                    .iter()
+                    .filter_map(|(key, item)| Some((key.clone(), self.resolve(item)?)))
+                    .collect::<Mapping>(),
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// A resource as the stack would create it, or `None` when its condition is false.
+    fn resource(&self, id: &str) -> Option<Value> {
+        let resource = &self.template["Resources"][id];
+        assert!(!resource.is_null(), "no resource {id}");
+        if let Some(condition) = resource["Condition"].as_str()
+            && !self.condition(condition)
+        {
+            return None;
+        }
+        self.resolve(resource)
+    }
+
+    fn output(&self, id: &str) -> Option<Value> {
+        let output = &self.template["Outputs"][id];
+        assert!(!output.is_null(), "no output {id}");
+        if let Some(condition) = output["Condition"].as_str()
+            && !self.condition(condition)
+        {
+            return None;
+        }
+        self.resolve(&output["Value"])
+    }
+
+    /// The environment a function gets.
+    fn environment(&self, function: &str) -> std::collections::BTreeMap<String, String> {
+        let function = self.resource(function).unwrap();
+        function["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(key, value)| (key.as_str().unwrap().to_owned(), scalar(value).unwrap()))
+            .collect()
+    }
+
+    /// The statements of a role granting `secretsmanager:GetSecretValue`, as (Sid, resource).
+    fn secret_grants(&self, role: &str) -> Vec<(String, String)> {
+        let role = self.resource(role).unwrap();
+        let mut grants = Vec::new();
+        for policy in role["Properties"]["Policies"].as_sequence().unwrap() {
+            for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                let actions = serde_yaml::to_string(&statement["Action"]).unwrap();
+                if actions.contains("secretsmanager:") {
+                    assert!(
+                        actions.trim() == "secretsmanager:GetSecretValue",
+                        "{actions}"
+                    );
+                    grants.push((
+                        statement["Sid"].as_str().unwrap_or("(no Sid)").to_owned(),
+                        scalar(&statement["Resource"]).unwrap(),
+                    ));
+                }
+            }
+        }
+        grants
+    }
+}
+
+fn tagged(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        )),
+        _ => None,
+    }
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+/// What the auth function gets only with an upstream provider (oidc or cognito).
+const UPSTREAM_VARIABLES: [&str; 10] = [
+    "MCP_OIDC_ISSUER",
+    "MCP_OIDC_CLIENT_ID",
+    "MCP_OIDC_CLIENT_SECRET_ARN",
+    "MCP_OIDC_SCOPES",
+    "MCP_OIDC_CLAIM_EMAIL",
+    "MCP_OIDC_CLAIM_NAME",
+    "MCP_OIDC_CLAIM_GROUPS",
+    "MCP_ALLOWED_EMAIL_DOMAINS",
+    "MCP_ALLOWED_GROUPS",
+    "MCP_REMEMBER_CONSENT_DAYS",
+];
+
+/// Only the auth function learns anything about identity (or any secret's ARN).
+fn assert_verify_only_functions_have_no_identity(stack: &Stack) {
+    for function in ["McpFunction", "AuthorizerFunction"] {
+        let env = stack.environment(function);
+        let identity = ["MCP_IDENTITY", "MCP_SIGNING_KEY_SECRET_ARN"];
+        for name in UPSTREAM_VARIABLES.iter().chain(&identity) {
+            assert!(!env.contains_key(*name), "{function} gets {name}");
+        }
+    }
+}
+
+const SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-oidc-AbCdEf";
+
+#[test]
+fn fixture_stages_render() {
+    for stage in fixture_stages() {
+        let stack = Stack::fixture(&stage);
+        assert_eq!(stack.parameter("StageName"), stage);
+    }
+}
+
+#[test]
+fn an_oidc_stage_gives_the_auth_function_its_provider_and_that_one_secret() {
+    let stack = Stack::fixture("oidc");
+    let env = stack.environment("AuthFunction");
+    let get = |name: &str| env.get(name).map(String::as_str);
+    assert_eq!(get("MCP_IDENTITY"), Some("oidc"));
+    assert_eq!(
+        get("MCP_OIDC_ISSUER"),
+        Some("https://login.example.com/realms/mcp")
+    );
+    assert_eq!(get("MCP_OIDC_CLIENT_ID"), Some("mcpctl-oidc-fixture"));
+    assert_eq!(get("MCP_OIDC_CLIENT_SECRET_ARN"), Some(SECRET_ARN));
+    assert_eq!(get("MCP_OIDC_SCOPES"), Some("openid email profile groups"));
+    assert_eq!(get("MCP_OIDC_CLAIM_EMAIL"), Some("email"));
+    assert_eq!(get("MCP_OIDC_CLAIM_NAME"), Some("preferred_username"));
+    assert_eq!(get("MCP_OIDC_CLAIM_GROUPS"), Some("roles"));
+    assert_eq!(get("MCP_ALLOWED_EMAIL_DOMAINS"), Some(""));
+    assert_eq!(get("MCP_ALLOWED_GROUPS"), Some("mcp-users,admins"));
+    assert_eq!(get("MCP_REMEMBER_CONSENT_DAYS"), Some("0"));
+    assert_eq!(
+        get("MCP_PUBLIC_URL"),
+        Some("https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/oidc")
+    );
+    assert_verify_only_functions_have_no_identity(&stack);
+
+    // The auth role may read the signing key and exactly the configured client secret.
+    assert_eq!(
+        stack.secret_grants("AuthRole"),
+        [
+            (
+                "SigningKey".to_owned(),
+                "Ref(SigningKeySecretArn)".to_owned()
+            ),
+            ("OidcClientSecret".to_owned(), SECRET_ARN.to_owned()),
+        ]
+    );
+    for role in ["McpRole", "AuthorizerRole"] {
+        assert!(stack.secret_grants(role).is_empty(), "{role}");
+    }
+
+    // No Cognito in this mode.
+    for id in ["UserPool", "UserPoolDomain", "UserPoolClient"] {
+        assert!(stack.resource(id).is_none(), "{id} would be created");
+    }
+    for id in ["CognitoUserPoolId", "CognitoSignInUrl"] {
+        assert!(stack.output(id).is_none(), "{id} would be an output");
+    }
+}
+
+#[test]
+fn a_cognito_stage_creates_a_public_pkce_client_calling_back_to_the_public_url() {
+    let stack = Stack::fixture("cognito");
+    let env = stack.environment("AuthFunction");
+    let get = |name: &str| env.get(name).map(String::as_str);
+    assert_eq!(get("MCP_IDENTITY"), Some("oidc"));
+    assert_eq!(
+        get("MCP_OIDC_ISSUER"),
+        Some("https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}")
+    );
+    assert_eq!(get("MCP_OIDC_CLIENT_ID"), Some("Ref(UserPoolClient)"));
+    assert_eq!(
+        get("MCP_OIDC_CLIENT_SECRET_ARN"),
+        None,
+        "a public client has no secret"
+    );
+    assert_eq!(get("MCP_OIDC_SCOPES"), Some("openid email profile"));
+    assert_eq!(get("MCP_OIDC_CLAIM_GROUPS"), Some("cognito:groups"));
+    assert_eq!(get("MCP_ALLOWED_EMAIL_DOMAINS"), Some("example.com"));
+    assert_eq!(get("MCP_ALLOWED_GROUPS"), Some("mcp-users"));
+    assert_eq!(get("MCP_REMEMBER_CONSENT_DAYS"), Some("30"));
+    assert_eq!(get("MCP_PUBLIC_URL"), Some("https://mcp.example.com"));
+    assert_verify_only_functions_have_no_identity(&stack);
+    let grants = stack.secret_grants("AuthRole");
+    assert_eq!(grants.len(), 1, "the signing key only: {grants:?}");
+    assert_eq!(grants[0].0, "SigningKey");
+
+    let client = stack.resource("UserPoolClient").unwrap();
+    let client = &client["Properties"];
+    assert_eq!(client["GenerateSecret"], Value::Bool(false));
+    assert_eq!(client["AllowedOAuthFlowsUserPoolClient"], Value::Bool(true));
+    assert_eq!(
+        client["AllowedOAuthFlows"],
+        serde_yaml::from_str::<Value>("[code]").unwrap()
+    );
+    assert_eq!(
+        client["AllowedOAuthScopes"],
+        serde_yaml::from_str::<Value>("[openid, email, profile]").unwrap()
+    );
+    assert_eq!(
+        client["CallbackURLs"],
+        serde_yaml::from_str::<Value>("[https://mcp.example.com/oauth/callback]").unwrap()
+    );
+    assert_eq!(
+        client["SupportedIdentityProviders"],
+        serde_yaml::from_str::<Value>("[COGNITO]").unwrap()
+    );
+    assert_eq!(client["PreventUserExistenceErrors"], "ENABLED");
+    assert_eq!(client["EnableTokenRevocation"], Value::Bool(true));
+    assert_eq!(client["UserPoolId"], "Ref(UserPool)");
+
+    let pool = stack.resource("UserPool").unwrap();
+    assert_eq!(
+        pool["DeletionPolicy"], "Retain",
+        "a production stage keeps its users"
+    );
+    assert_eq!(pool["UpdateReplacePolicy"], "Retain");
+    let pool = &pool["Properties"];
+    assert_eq!(pool["DeletionProtection"], "ACTIVE");
+    assert_eq!(
+        pool["UsernameAttributes"],
+        serde_yaml::from_str::<Value>("[email]").unwrap()
+    );
+    assert_eq!(
+        pool["AutoVerifiedAttributes"],
+        serde_yaml::from_str::<Value>("[email]").unwrap()
+    );
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        Value::Bool(true)
+    );
+    let password = &pool["Policies"]["PasswordPolicy"];
+    assert!(
+        password["MinimumLength"].as_u64() >= Some(12),
+        "{password:?}"
+    );
+    for class in [
+        "RequireLowercase",
+        "RequireUppercase",
+        "RequireNumbers",
+        "RequireSymbols",
+    ] {
+        assert_eq!(password[class], Value::Bool(true), "{class}");
+    }
+    let domain = stack.resource("UserPoolDomain").unwrap();
+    assert_eq!(domain["Properties"]["Domain"], "mcpctl-fixture");
+
+    assert_eq!(stack.output("CognitoUserPoolId").unwrap(), "Ref(UserPool)");
+    assert_eq!(
+        stack.output("CognitoSignInUrl").unwrap(),
+        "https://mcpctl-fixture.auth.${AWS::Region}.amazoncognito.com"
+    );
+}
+
+#[test]
+fn the_cognito_callback_follows_the_default_url_without_a_custom_domain() {
+    let dir = scratch_dir("render-cognito-default-url");
+    std::fs::write(
+        dir.join("pool.yaml"),
+        "identity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp-pool\n",
+    )
+    .unwrap();
+    let stack = Stack::render("pool", dir.to_str().unwrap());
+    let client = stack.resource("UserPoolClient").unwrap();
+    let public_url = stack.environment("AuthFunction")["MCP_PUBLIC_URL"].clone();
+    assert_eq!(
+        public_url,
+        "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/pool"
+    );
+    assert_eq!(
+        client["Properties"]["CallbackURLs"][0].as_str(),
+        Some(format!("{public_url}/oauth/callback").as_str())
+    );
+    let pool = stack.resource("UserPool").unwrap();
+    assert_eq!(pool["DeletionPolicy"], "Delete");
+    assert_eq!(pool["Properties"]["DeletionProtection"], "INACTIVE");
+}
+
+#[test]
+fn no_template_holds_a_client_secret() {
+    for (stage, config_dir) in fixture_stages()
+        .into_iter()
+        .map(|stage| (stage, FIXTURE_CONFIG_DIR))
+        .chain(shipped_stages().into_iter().map(|stage| (stage, "config")))
+    {
+        let stack = Stack::render(&stage, config_dir);
+        // The only secret-shaped values are ARNs: no ClientSecret property, no secret variable.
+        assert!(!stack.text.contains(" ClientSecret:"), "{stage}");
+        assert!(
+            !stack
+                .text
+                .replace("client_secret_arn", "")
+                .contains("client_secret"),
+            "{stage}"
+        );
+        assert!(
+            !stack.text.contains("GenerateSecret: true"),
+            "{stage}: the Cognito client must stay public"
+        );
+        for (name, _) in stack.environment("AuthFunction") {
+            assert!(
+                !name.contains("SECRET") || name.ends_with("_SECRET_ARN"),
+                "{stage}: {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn shipped_stages_keep_their_identity_modes() {
+    let dev = Stack::render("dev", "config");
+    let env = dev.environment("AuthFunction");
+    assert_eq!(env["MCP_IDENTITY"], "dev");
+    for name in UPSTREAM_VARIABLES {
+        assert!(!env.contains_key(name), "dev gets {name}");
+    }
+    assert!(dev.resource("UserPool").is_none());
+    let prod = Stack::render("prod", "config");
+    let env = prod.environment("AuthFunction");
+    assert_eq!(env["MCP_IDENTITY"], "disabled");
+    for name in UPSTREAM_VARIABLES {
+        assert!(!env.contains_key(name), "prod gets {name}");
+    }
+    assert_eq!(prod.secret_grants("AuthRole").len(), 1);
+    assert!(prod.resource("UserPool").is_none());
+}
+
+#[test]
+fn a_production_stage_refuses_the_dev_identity() {
+    let out = render_config(
+        "render-production-dev-identity",
+        "production: true\nidentity:\n  mode: dev\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.message().contains(
+            "bad.yaml: identity.mode: `dev` is refused in a production stage: the dev identity approves every authorization request as one fixed local user"
+        ),
+        "{}",
+        out.stderr
+    );
 }

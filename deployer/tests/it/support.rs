@@ -80,3 +80,23 @@ pub fn shipped_stages() -> Vec<String> {
     assert!(stages.contains(&"dev".to_owned()) && stages.contains(&"prod".to_owned()));
     stages
 }
+
+/// Stage files that exist only for tests (`deployer/tests/fixtures/config`), relative to the
+/// workspace root, the directory `mcpctl` runs in.
+pub const FIXTURE_CONFIG_DIR: &str = "deployer/tests/fixtures/config";
+
+/// The stages of [`FIXTURE_CONFIG_DIR`]: configurations the shipped stages do not cover.
+pub fn fixture_stages() -> Vec<String> {
+    let mut stages: Vec<String> = std::fs::read_dir(workspace_root().join(FIXTURE_CONFIG_DIR))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    stages.sort();
+    assert!(stages.contains(&"cognito".to_owned()) && stages.contains(&"oidc".to_owned()));
+    stages
+}
