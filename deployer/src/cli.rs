@@ -104,21 +104,14 @@ pub(crate) struct DevArgs {
     /// `oidc` (sign-in at an upstream OpenID provider, then the consent page).
     #[arg(long, value_enum, default_value_t)]
     pub(crate) identity: IdentityKind,
-    /// The upstream provider's issuer URL (`--identity oidc`); its callback is <public url>/oauth/callback.
+    /// The upstream provider's issuer URL, exactly as the provider writes it (`--identity oidc`);
+    /// register <public url>/oauth/callback there. The client secret, if any, is read from
+    /// MCPCTL_OIDC_CLIENT_SECRET (never a flag: flags show in the process list).
     #[arg(long, value_name = "URL", required_if_eq("identity", "oidc"))]
-    pub(crate) oidc_issuer: Option<url::Url>,
+    pub(crate) oidc_issuer: Option<String>,
     /// Our client id at the upstream provider (`--identity oidc`).
     #[arg(long, value_name = "ID", required_if_eq("identity", "oidc"))]
     pub(crate) oidc_client_id: Option<String>,
-    /// Our client secret at the upstream provider; from the environment only, so it never shows
-    /// in the process list. Unset: a public client (PKCE only).
-    #[arg(
-        long,
-        env = "MCPCTL_OIDC_CLIENT_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
-    pub(crate) oidc_client_secret: Option<String>,
     /// Scopes asked of the provider (repeatable; `openid` is always included).
     #[arg(long = "oidc-scope", value_name = "SCOPE", default_values_t = ["openid".to_owned(), "email".to_owned(), "profile".to_owned()])]
     pub(crate) oidc_scopes: Vec<String>,

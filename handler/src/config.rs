@@ -60,8 +60,10 @@ impl Default for ClaimNames {
 /// Sign-in through an upstream OpenID provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcSettings {
-    /// The provider's issuer URL (its discovery document is `{issuer}/.well-known/openid-configuration`).
-    pub issuer: Url,
+    /// The provider's issuer identifier exactly as the provider writes it (a trailing slash
+    /// matters: discovery compares it byte for byte); its discovery document is
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
     /// Our client id at the provider.
     pub client_id: String,
     /// Our client secret at the provider; none for a public client (PKCE only).
@@ -81,9 +83,9 @@ pub struct OidcSettings {
 impl OidcSettings {
     /// Settings with the defaults: scopes `openid email profile`, standard claim names, no
     /// allow-lists, consent asked every time.
-    pub fn new(issuer: Url, client_id: impl Into<String>) -> Self {
+    pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
         Self {
-            issuer,
+            issuer: issuer.into(),
             client_id: client_id.into(),
             client_secret: None,
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
@@ -271,7 +273,8 @@ fn identity_from_env() -> Result<IdentityMode, ConfigError> {
         Ok("oidc") => {
             let raw = std::env::var("MCP_OIDC_ISSUER")
                 .map_err(|_| ConfigError::Missing("MCP_OIDC_ISSUER"))?;
-            let issuer = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+            let issuer = raw.trim().to_owned();
+            Url::parse(&issuer).map_err(|e| ConfigError::Invalid {
                 name: "MCP_OIDC_ISSUER",
                 reason: format!("{e}; expected the provider's issuer URL"),
             })?;
@@ -301,9 +304,14 @@ fn identity_from_env() -> Result<IdentityMode, ConfigError> {
             if let Ok(groups) = std::env::var("MCP_ALLOWED_GROUPS") {
                 settings.allowed_groups = split_list(&groups);
             }
-            settings.remember_consent = env_u64("MCP_REMEMBER_CONSENT_DAYS")?
-                .filter(|days| *days > 0)
-                .map(|days| Duration::from_secs(days * 24 * 3600));
+            let days = env_u64("MCP_REMEMBER_CONSENT_DAYS")?.unwrap_or(0);
+            if days > 365 {
+                return Err(ConfigError::Invalid {
+                    name: "MCP_REMEMBER_CONSENT_DAYS",
+                    reason: format!("{days} is more than 365 days"),
+                });
+            }
+            settings.remember_consent = (days > 0).then(|| Duration::from_secs(days * 24 * 3600));
             Ok(IdentityMode::Oidc(Box::new(settings)))
         }
         Ok(other) => Err(ConfigError::Invalid {
@@ -336,7 +344,7 @@ fn env_u64(name: &'static str) -> Result<Option<u64>, ConfigError> {
             .map(Some)
             .map_err(|_| ConfigError::Invalid {
                 name,
-                reason: format!("`{value}` is not a whole number of seconds"),
+                reason: format!("`{value}` is not a whole number"),
             }),
         Err(_) => Ok(None),
     }

@@ -198,6 +198,17 @@ pub struct PendingSignIn {
     pub expires_at: u64,
 }
 
+/// The outcome of [`SignInStore::take_pending`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PendingTake {
+    /// Taken: it was live and belonged to this browser.
+    Taken(Box<PendingSignIn>),
+    /// It is live but belongs to another browser; it was left in place.
+    OtherBrowser,
+    /// Unknown, expired or already taken.
+    Absent,
+}
+
 /// A remembered consent: this user already approved this client for these scopes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsentGrant {
@@ -263,12 +274,15 @@ pub trait AuthCodeStore: Send + Sync + 'static {
 pub trait SignInStore: Send + Sync + 'static {
     /// Stores a pending sign-in; [`StoreError::Conflict`] if the handle exists.
     async fn put_pending(&self, pending: PendingSignIn) -> Result<(), StoreError>;
-    /// Atomically removes and returns a live pending sign-in (single use, like a code).
+    /// Atomically removes and returns a live pending sign-in (single use, like a code), but only
+    /// for the browser that started it: from another browser it stays, so whoever learns a
+    /// `state` cannot cancel someone else's sign-in.
     async fn take_pending(
         &self,
         handle_hash: &str,
+        browser_hash: &str,
         now: u64,
-    ) -> Result<Option<PendingSignIn>, StoreError>;
+    ) -> Result<PendingTake, StoreError>;
     /// Records (or renews) a consent.
     async fn remember_consent(&self, grant: ConsentGrant) -> Result<(), StoreError>;
     /// Reads a live remembered consent.

@@ -131,10 +131,18 @@ fn identity(args: &DevArgs) -> miette::Result<IdentityMode> {
                     "--identity oidc needs the upstream provider"
                 ));
             };
+            url::Url::parse(issuer)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "https" | "http"))
+                .ok_or_else(|| {
+                    miette!(
+                        help = "pass the provider's issuer, e.g. https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC or http://127.0.0.1:9000",
+                        "--oidc-issuer `{issuer}` is not an http(s) URL"
+                    )
+                })?;
             let mut settings = OidcSettings::new(issuer.clone(), client_id.clone());
-            settings.client_secret = args
-                .oidc_client_secret
-                .clone()
+            settings.client_secret = std::env::var("MCPCTL_OIDC_CLIENT_SECRET")
+                .ok()
                 .filter(|s| !s.is_empty())
                 .map(Secret);
             settings.scopes = args.oidc_scopes.clone();
@@ -178,9 +186,7 @@ fn print_ready(
     let client_config = serde_json::json!({ "mcpServers": { "mcpctl-dev": { "type": "http", "url": config.resource() } } });
     let callback = config.url("/oauth/callback");
     let (identity, upstream) = match &config.identity {
-        IdentityMode::Oidc(settings) => {
-            ("oidc", Some(settings.issuer.as_str().trim_end_matches('/')))
-        }
+        IdentityMode::Oidc(settings) => ("oidc", Some(settings.issuer.as_str())),
         IdentityMode::Dev { .. } => ("dev", None),
         IdentityMode::Disabled => ("disabled", None),
     };

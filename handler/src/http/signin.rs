@@ -37,7 +37,7 @@ use crate::{
         error::OAuthError,
     },
     state::AppState,
-    store::{ConsentGrant, PendingSignIn, UserClaims},
+    store::{ConsentGrant, PendingSignIn, PendingTake, UserClaims},
 };
 
 const COOKIE: &str = "mcp_signin";
@@ -117,10 +117,10 @@ pub(super) async fn start(
     let Some(upstream) = state.upstream.as_ref() else {
         return unavailable_page(&"no upstream identity provider is configured");
     };
-    let (browser, fresh) = match cookie(headers, COOKIE) {
-        Some(value) => (value, false),
+    let browser = match cookie(headers, COOKIE) {
+        Some(value) => value,
         None => match crypto::random_token(24) {
-            Ok(value) => (value, true),
+            Ok(value) => value,
             Err(e) => return failure(AuthorizeError::Page(e.into()), None),
         },
     };
@@ -165,9 +165,8 @@ pub(super) async fn start(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if fresh {
-        set_cookie(state, &mut response, COOKIE, &browser, "Lax");
-    }
+    // Set again even when the browser sent it: its 10 minutes restart with this sign-in.
+    set_cookie(state, &mut response, COOKIE, &browser, "Lax");
     LogFields {
         client_id: Some(request.client.client_id.clone()),
         ..LogFields::default()
@@ -193,14 +192,29 @@ async fn resume(
     headers: &HeaderMap,
     handle: &str,
 ) -> Result<(PendingSignIn, ValidAuthorization), Response> {
+    let other_browser = || {
+        logged(
+            pages::error_page(
+                StatusCode::FORBIDDEN,
+                "This sign-in was started in another browser",
+                "For your safety a sign-in must finish in the browser that started it (with cookies enabled). Start again from your application in this browser.",
+            ),
+            "signin_browser_mismatch",
+            None,
+        )
+    };
+    // Without our cookie this cannot be the browser that started; the hash of a fixed,
+    // never-issued value keeps the take below uniform (it can only answer OtherBrowser or Absent).
+    let browser_hash = crypto::hash_secret(&cookie(headers, COOKIE).unwrap_or_default());
     let pending = match state
         .stores
         .sign_ins
-        .take_pending(&crypto::hash_secret(handle), state.now())
+        .take_pending(&crypto::hash_secret(handle), &browser_hash, state.now())
         .await
     {
-        Ok(Some(pending)) => pending,
-        Ok(None) => {
+        Ok(PendingTake::Taken(pending)) => *pending,
+        Ok(PendingTake::OtherBrowser) => return Err(other_browser()),
+        Ok(PendingTake::Absent) => {
             return Err(logged(
                 pages::error_page(
                     StatusCode::BAD_REQUEST,
@@ -213,23 +227,6 @@ async fn resume(
         }
         Err(error) => return Err(failure(AuthorizeError::Page(error.into()), None)),
     };
-    let same_browser = cookie(headers, COOKIE).is_some_and(|c| {
-        crypto::constant_time_eq(
-            crypto::hash_secret(&c).as_bytes(),
-            pending.browser_hash.as_bytes(),
-        )
-    });
-    if !same_browser {
-        return Err(logged(
-            pages::error_page(
-                StatusCode::FORBIDDEN,
-                "This sign-in was started in another browser",
-                "For your safety a sign-in must finish in the browser that started it (with cookies enabled). Start again from your application in this browser.",
-            ),
-            "signin_browser_mismatch",
-            Some(&pending.client_id),
-        ));
-    }
     let client = match state.find_client(&pending.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
@@ -324,7 +321,7 @@ pub async fn callback(
         Ok(resumed) => resumed,
         Err(page) => return page,
     };
-    let provider = upstream.settings().issuer.as_str().trim_end_matches('/');
+    let provider = upstream.settings().issuer.trim_end_matches('/');
     if let Some(iss) = params.iss.as_deref()
         && iss.trim_end_matches('/') != provider
     {
@@ -341,9 +338,9 @@ pub async fn callback(
         let detail = params
             .error_description
             .as_deref()
-            .map(|d| format!(" ({})", d.chars().take(200).collect::<String>()))
+            .map(|d| format!(" ({})", plain(d, 200)))
             .unwrap_or_default();
-        let error: String = error.chars().take(64).collect();
+        let error = plain(error, 64);
         return refused(
             &state,
             &request,
@@ -451,12 +448,23 @@ pub async fn callback(
         .remember_consent
         .map(|d| d.as_secs().div_ceil(24 * 3600));
     let mut response = consent_page(&state, &request, &user, &hidden, remember_days);
+    // The consent stage gets its own 10 minutes; so must the cookie its form is bound to.
+    set_cookie(&state, &mut response, COOKIE, &browser, "Lax");
     LogFields {
         client_id: Some(request.client.client_id.clone()),
         ..LogFields::default()
     }
     .attach(&mut response);
     response
+}
+
+/// Provider text reduced to what an OAuth `error_description` may carry (RFC 6749 §5.2: printable
+/// ASCII without `"` and `\`), since it is echoed into the page and the return link.
+fn plain(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| (' '..='~').contains(c) && !matches!(c, '"' | '\\'))
+        .take(max)
+        .collect()
 }
 
 fn covers(granted: &str, requested: &str) -> bool {

@@ -29,11 +29,13 @@ pub fn user(
     identity: &UpstreamIdentity,
 ) -> Result<UserClaims, NotAllowed> {
     let claims = &identity.claims;
-    let verified = !matches!(claims.get("email_verified"), Some(Value::Bool(false)))
-        && !matches!(claims.get("email_verified"), Some(Value::String(s)) if s == "false");
+    // Only an address the provider vouches for counts: some providers omit `email_verified` for
+    // addresses the user typed in ("nOAuth"), which must not pass an e-mail-domain allow-list.
+    let verified = matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+        || matches!(claims.get("email_verified"), Some(Value::String(s)) if s == "true");
     let email = string(claims, &settings.claims.email).filter(|_| verified);
     let name = string(claims, &settings.claims.name);
-    let groups = strings(claims, &settings.claims.groups);
+    let mut groups = strings(claims, &settings.claims.groups);
 
     if !settings.allowed_email_domains.is_empty() {
         let domain = email
@@ -55,6 +57,8 @@ pub fn user(
     {
         return Err(NotAllowed::Group);
     }
+    // Tokens carry at most 64 groups (the allow-list above saw them all).
+    groups.truncate(64);
     Ok(UserClaims {
         sub: format!("{}#{}", identity.issuer, identity.subject),
         name,
@@ -74,7 +78,7 @@ fn string(claims: &Map<String, Value>, name: &str) -> Option<String> {
 
 // Providers send groups as an array of strings, or (some) as one space- or comma-separated string.
 fn strings(claims: &Map<String, Value>, name: &str) -> Vec<String> {
-    let mut groups: Vec<String> = match claims.get(name) {
+    match claims.get(name) {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
@@ -86,15 +90,12 @@ fn strings(claims: &Map<String, Value>, name: &str) -> Vec<String> {
             .map(str::to_owned)
             .collect(),
         _ => Vec::new(),
-    };
-    groups.truncate(64);
-    groups
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use url::Url;
 
     fn identity(claims: Value) -> UpstreamIdentity {
         UpstreamIdentity {
@@ -105,7 +106,7 @@ mod tests {
     }
 
     fn settings() -> OidcSettings {
-        OidcSettings::new(Url::parse("https://idp.example").unwrap(), "client")
+        OidcSettings::new("https://idp.example", "client")
     }
 
     #[test]
@@ -135,7 +136,13 @@ mod tests {
             user(&settings, &unverified),
             Err(NotAllowed::EmailDomain { email: None })
         );
-        let other = identity(serde_json::json!({"email": "a@evil.test"}));
+        let unstated = identity(serde_json::json!({"email": "a@example.com"}));
+        assert_eq!(
+            user(&settings, &unstated),
+            Err(NotAllowed::EmailDomain { email: None }),
+            "an address without email_verified is not vouched for"
+        );
+        let other = identity(serde_json::json!({"email": "a@evil.test", "email_verified": true}));
         assert!(matches!(
             user(&settings, &other),
             Err(NotAllowed::EmailDomain { .. })

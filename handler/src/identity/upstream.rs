@@ -129,11 +129,7 @@ impl Upstream {
     }
 
     fn issuer(&self) -> String {
-        self.settings
-            .issuer
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned()
+        self.settings.issuer.clone()
     }
 
     fn unavailable(&self, reason: impl std::fmt::Display) -> UpstreamError {

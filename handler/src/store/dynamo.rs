@@ -38,7 +38,8 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use super::{
     AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, ConsentGrant, PendingSignIn,
-    RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore, StoreError,
+    PendingTake, RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore,
+    StoreError,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -206,6 +207,18 @@ where
             unavailable(format!("{operation}: unreadable response from DynamoDB"))
         }
         _ => StoreError::Internal(format!("{operation}: {error}")),
+    }
+}
+
+/// The item a failed conditional `DeleteItem` saw (`ReturnValuesOnConditionCheckFailure`).
+fn condition_failure_item<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::delete_item::DeleteItemError, R>,
+) -> Option<Item> {
+    match error.as_service_error()? {
+        aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(
+            failure,
+        ) => failure.item().cloned().filter(|item| !item.is_empty()),
+        _ => None,
     }
 }
 
@@ -477,26 +490,42 @@ impl SignInStore for DynamoStore {
     async fn take_pending(
         &self,
         handle_hash: &str,
+        browser_hash: &str,
         now: u64,
-    ) -> Result<Option<PendingSignIn>, StoreError> {
+    ) -> Result<PendingTake, StoreError> {
         self.calls.record("DeleteItem");
         let result = self
             .client
             .delete_item()
             .table_name(&self.tables.codes)
             .key("code_hash", s(signin_key(handle_hash)))
-            .condition_expression("attribute_exists(code_hash) AND expires_at > :now")
+            .condition_expression(
+                "attribute_exists(code_hash) AND expires_at > :now AND browser_hash = :browser",
+            )
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":browser", s(browser_hash))
             .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(output) => output
+            Ok(output) => Ok(output
                 .attributes
                 .filter(|a| !a.is_empty())
                 .map(decode)
-                .transpose(),
-            Err(e) if is_conditional_failure(&e) => Ok(None),
+                .transpose()?
+                .map_or(PendingTake::Absent, |p| PendingTake::Taken(Box::new(p)))),
+            Err(e) if is_conditional_failure(&e) => {
+                // The item that failed the condition tells "another browser" from "gone".
+                let old: Option<PendingSignIn> =
+                    condition_failure_item(&e).map(decode).transpose()?;
+                Ok(match old {
+                    Some(p) if p.expires_at > now && p.browser_hash != browser_hash => {
+                        PendingTake::OtherBrowser
+                    }
+                    _ => PendingTake::Absent,
+                })
+            }
             Err(e) => Err(classify("DeleteItem", e)),
         }
     }

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, ConsentGrant, PendingSignIn,
-    RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore, StoreError,
+    PendingTake, RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore,
+    StoreError,
 };
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -145,14 +146,20 @@ impl SignInStore for MemoryStore {
     async fn take_pending(
         &self,
         handle_hash: &str,
+        browser_hash: &str,
         now: u64,
-    ) -> Result<Option<PendingSignIn>, StoreError> {
+    ) -> Result<PendingTake, StoreError> {
         let mut tables = self.lock()?;
-        let taken = tables.sign_ins.remove(handle_hash);
-        if taken.is_some() {
-            self.persist(&tables)?;
+        match tables.sign_ins.get(handle_hash) {
+            Some(p) if p.expires_at <= now => Ok(PendingTake::Absent),
+            Some(p) if p.browser_hash != browser_hash => Ok(PendingTake::OtherBrowser),
+            Some(_) => {
+                let taken = tables.sign_ins.remove(handle_hash);
+                self.persist(&tables)?;
+                Ok(taken.map_or(PendingTake::Absent, |p| PendingTake::Taken(Box::new(p))))
+            }
+            None => Ok(PendingTake::Absent),
         }
-        Ok(taken.filter(|p| p.expires_at > now))
     }
 
     async fn remember_consent(&self, grant: ConsentGrant) -> Result<(), StoreError> {

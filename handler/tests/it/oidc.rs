@@ -92,7 +92,7 @@ impl ScriptedProvider {
     }
 
     fn settings(&self) -> OidcSettings {
-        let mut settings = OidcSettings::new(url::Url::parse(&self.issuer).unwrap(), CLIENT_ID);
+        let mut settings = OidcSettings::new(self.issuer.clone(), CLIENT_ID);
         settings.client_secret = Some(Secret(CLIENT_SECRET.into()));
         settings
     }
@@ -524,11 +524,20 @@ async fn failures_are_pages_a_person_can_act_on() {
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert!(missing.text().contains("no state"));
 
-    // The callback in another browser (no cookie, or another one).
+    // The callback in another browser (no cookie, or another one) is refused, and does not cancel
+    // the sign-in of the browser that started it.
     let started = start(&server, None).await;
     let elsewhere = server.get(&started.callback, &[]).await;
     assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
     assert!(elsewhere.text().contains("another browser"));
+    let genuine = callback(&server, &started).await;
+    assert_eq!(genuine.status, StatusCode::OK, "{}", genuine.text());
+    assert!(
+        genuine
+            .header("set-cookie")
+            .is_some_and(|c| c.starts_with(&format!("{};", started.cookie))),
+        "the consent stage renews the browser cookie"
+    );
     let started = start(&server, None).await;
     let elsewhere = server
         .get(&started.callback, &[("cookie", "mcp_signin=someone-else")])
@@ -567,7 +576,7 @@ async fn an_unreachable_provider_is_a_page_not_a_redirect() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let mut settings = OidcSettings::new(url::Url::parse(&issuer).unwrap(), CLIENT_ID);
+    let mut settings = OidcSettings::new(issuer, CLIENT_ID);
     settings.client_secret = Some(Secret(CLIENT_SECRET.into()));
     let server = TestServer::with(|c| c.identity = IdentityMode::Oidc(Box::new(settings)));
     let client = server.register_public().await;
@@ -796,8 +805,10 @@ async fn federated_sign_in_on_dynamodb_costs_and_reveals_nothing() {
         )
         .await;
     assert!(
-        response.header("set-cookie").is_none(),
-        "the browser keeps its cookie"
+        response
+            .header("set-cookie")
+            .is_some_and(|c| c.starts_with(&format!("{cookie};"))),
+        "the browser keeps its cookie, renewed for another 10 minutes"
     );
     let answer = http()
         .get(response.header("location").unwrap())

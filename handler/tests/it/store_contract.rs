@@ -7,8 +7,8 @@ use handler::{
     crypto::hash_secret,
     state::Stores,
     store::{
-        AuthCodeRecord, ClientMetadata, ClientRecord, ConsentGrant, PendingSignIn, RefreshTokenKey,
-        RefreshTokenRecord, Rotation, StoreError, UserClaims, memory::MemoryStore,
+        AuthCodeRecord, ClientMetadata, ClientRecord, ConsentGrant, PendingSignIn, PendingTake,
+        RefreshTokenKey, RefreshTokenRecord, Rotation, StoreError, UserClaims, memory::MemoryStore,
     },
 };
 
@@ -315,6 +315,7 @@ fn pending(handle: &str, expires_at: u64) -> PendingSignIn {
 /// codes in the table they share; remembered consents expire.
 pub async fn sign_ins(stores: &Stores) {
     let sign_ins = &stores.sign_ins;
+    let browser = hash_secret("browser");
     sign_ins.put_pending(pending("p", NOW + 600)).await.unwrap();
     assert!(matches!(
         sign_ins.put_pending(pending("p", NOW + 600)).await,
@@ -326,25 +327,42 @@ pub async fn sign_ins(stores: &Stores) {
         "a pending sign-in is not a code"
     );
     assert_eq!(
-        sign_ins.take_pending(&hash_secret("p"), NOW).await.unwrap(),
-        Some(pending("p", NOW + 600))
+        sign_ins
+            .take_pending(&hash_secret("p"), &hash_secret("another browser"), NOW)
+            .await
+            .unwrap(),
+        PendingTake::OtherBrowser,
+        "another browser cannot take it"
     );
     assert_eq!(
-        sign_ins.take_pending(&hash_secret("p"), NOW).await.unwrap(),
-        None
+        sign_ins
+            .take_pending(&hash_secret("p"), &browser, NOW)
+            .await
+            .unwrap(),
+        PendingTake::Taken(Box::new(pending("p", NOW + 600))),
+        "and did not burn it"
+    );
+    assert_eq!(
+        sign_ins
+            .take_pending(&hash_secret("p"), &browser, NOW)
+            .await
+            .unwrap(),
+        PendingTake::Absent
     );
     sign_ins
         .put_pending(pending("old", NOW + 600))
         .await
         .unwrap();
-    assert_eq!(
-        sign_ins
-            .take_pending(&hash_secret("old"), NOW + 600)
-            .await
-            .unwrap(),
-        None,
-        "an expired pending sign-in reads as absent"
-    );
+    for who in [browser.as_str(), "someone else"] {
+        assert_eq!(
+            sign_ins
+                .take_pending(&hash_secret("old"), who, NOW + 600)
+                .await
+                .unwrap(),
+            PendingTake::Absent,
+            "an expired pending sign-in reads as absent"
+        );
+    }
 
     sign_ins
         .put_pending(pending("race", NOW + 600))
@@ -353,12 +371,15 @@ pub async fn sign_ins(stores: &Stores) {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let sign_ins = stores.sign_ins.clone();
+            let browser = browser.clone();
             tokio::spawn(async move {
-                sign_ins
-                    .take_pending(&hash_secret("race"), NOW)
-                    .await
-                    .unwrap()
-                    .is_some()
+                matches!(
+                    sign_ins
+                        .take_pending(&hash_secret("race"), &browser, NOW)
+                        .await
+                        .unwrap(),
+                    PendingTake::Taken(_)
+                )
             })
         })
         .collect();
