@@ -29,7 +29,6 @@ use super::{
     pages,
 };
 use crate::{
-    config::OidcSettings,
     crypto,
     identity::{claims, upstream::UpstreamError},
     oauth::{
@@ -68,10 +67,6 @@ fn consent_csrf(state: &AppState, cookie: &str, handle: &str) -> String {
 
 fn consent_key(user: &UserClaims, client_id: &str) -> String {
     crypto::hash_secret(&format!("{}\n{client_id}", user.sub))
-}
-
-fn settings(state: &AppState) -> Option<&OidcSettings> {
-    state.upstream.as_ref().map(|u| u.settings())
 }
 
 fn pending_for(
@@ -395,9 +390,7 @@ pub async fn callback(
             return refused(&state, &request, status, title, &error.to_string(), log);
         }
     };
-    let Some(settings) = settings(&state) else {
-        return unavailable_page(&"no upstream identity provider is configured");
-    };
+    let settings = upstream.settings();
     let user = match claims::user(settings, &identity) {
         Ok(user) => user,
         Err(not_allowed) => {
@@ -522,7 +515,10 @@ pub(super) async fn decide(
         );
     }
     if let (Some(ttl), Some("yes")) = (
-        settings(state).and_then(|s| s.remember_consent),
+        state
+            .upstream
+            .as_ref()
+            .and_then(|u| u.settings().remember_consent),
         form.get("remember").map(String::as_str),
     ) {
         let now = state.now();

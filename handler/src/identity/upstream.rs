@@ -123,11 +123,6 @@ impl Upstream {
         &self.settings
     }
 
-    /// Our callback URL, registered at the provider.
-    pub fn redirect_uri(&self) -> &str {
-        &self.redirect_uri
-    }
-
     fn issuer(&self) -> String {
         self.settings.issuer.clone()
     }

@@ -361,15 +361,15 @@ impl DynamoStore {
     }
 }
 
-#[async_trait::async_trait]
-impl ClientStore for DynamoStore {
-    async fn create(&self, client: ClientRecord) -> Result<(), StoreError> {
+impl DynamoStore {
+    /// Puts an item that must not exist yet (keyed by `key`): [`StoreError::Conflict`] if it does.
+    async fn put_new(&self, table: &str, key: &str, item: Item) -> Result<(), StoreError> {
         self.calls.record("PutItem");
         self.client
             .put_item()
-            .table_name(&self.tables.clients)
-            .set_item(Some(encode(&client)?))
-            .condition_expression("attribute_not_exists(client_id)")
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(format!("attribute_not_exists({key})"))
             .send()
             .await
             .map(|_| ())
@@ -380,6 +380,14 @@ impl ClientStore for DynamoStore {
                     classify("PutItem", e)
                 }
             })
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientStore for DynamoStore {
+    async fn create(&self, client: ClientRecord) -> Result<(), StoreError> {
+        self.put_new(&self.tables.clients, "client_id", encode(&client)?)
+            .await
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -414,22 +422,8 @@ impl ClientStore for DynamoStore {
 #[async_trait::async_trait]
 impl AuthCodeStore for DynamoStore {
     async fn put(&self, code: AuthCodeRecord) -> Result<(), StoreError> {
-        self.calls.record("PutItem");
-        self.client
-            .put_item()
-            .table_name(&self.tables.codes)
-            .set_item(Some(encode(&code)?))
-            .condition_expression("attribute_not_exists(code_hash)")
-            .send()
+        self.put_new(&self.tables.codes, "code_hash", encode(&code)?)
             .await
-            .map(|_| ())
-            .map_err(|e| {
-                if is_conditional_failure(&e) {
-                    StoreError::Conflict
-                } else {
-                    classify("PutItem", e)
-                }
-            })
     }
 
     async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError> {
@@ -469,22 +463,7 @@ impl SignInStore for DynamoStore {
     async fn put_pending(&self, pending: PendingSignIn) -> Result<(), StoreError> {
         let mut item = encode(&pending)?;
         item.insert("code_hash".into(), s(signin_key(&pending.handle_hash)));
-        self.calls.record("PutItem");
-        self.client
-            .put_item()
-            .table_name(&self.tables.codes)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(code_hash)")
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                if is_conditional_failure(&e) {
-                    StoreError::Conflict
-                } else {
-                    classify("PutItem", e)
-                }
-            })
+        self.put_new(&self.tables.codes, "code_hash", item).await
     }
 
     async fn take_pending(

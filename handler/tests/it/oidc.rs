@@ -253,6 +253,21 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// The `name=value` part of the response's `Set-Cookie`.
+fn cookie_of(response: &Response) -> String {
+    let set_cookie = response.header("set-cookie").unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Follows our redirect to the provider, which signs the user in at once and answers with our
+/// callback URL: returns its path and query.
+async fn through_provider(upstream: impl reqwest::IntoUrl) -> String {
+    let answer = http().get(upstream).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    location.strip_prefix(BASE).unwrap().to_owned()
+}
+
 /// One sign-in as far as our callback: authorize (→ provider) → provider (→ callback URL).
 struct Started {
     cookie: String,
@@ -280,7 +295,7 @@ async fn start(server: &TestServer, hint: Option<&str>) -> Started {
         set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
         "{set_cookie}"
     );
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let cookie = cookie_of(&response);
     let mut upstream = url::Url::parse(&response.header("location").unwrap()).unwrap();
     let params: HashMap<String, String> = upstream.query_pairs().into_owned().collect();
     assert_eq!(params["redirect_uri"], format!("{BASE}/oauth/callback"));
@@ -288,10 +303,7 @@ async fn start(server: &TestServer, hint: Option<&str>) -> Started {
     if let Some(hint) = hint {
         upstream.query_pairs_mut().append_pair("login_hint", hint);
     }
-    let answer = http().get(upstream).send().await.unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap().to_owned();
-    let callback = location.strip_prefix(BASE).unwrap().to_owned();
+    let callback = through_provider(upstream).await;
     Started {
         cookie,
         callback,
@@ -650,22 +662,10 @@ async fn allow_lists_and_remembered_consent() {
                 ("scope", "mcp email"),
             ])
             .await;
-        let upstream = response.header("location").unwrap();
-        let answer = http().get(&upstream).send().await.unwrap();
-        let callback = answer.headers()["location"]
-            .to_str()
-            .unwrap()
-            .strip_prefix(BASE)
-            .unwrap()
-            .to_owned();
-        let cookie = response
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        remembering.get(&callback, &[("cookie", &cookie)]).await
+        let callback = through_provider(response.header("location").unwrap()).await;
+        remembering
+            .get(&callback, &[("cookie", &cookie_of(&response))])
+            .await
     };
     assert_eq!(again.status, StatusCode::FOUND, "{}", again.text());
     code_of(&again);
@@ -760,24 +760,8 @@ async fn federated_sign_in_on_dynamodb_costs_and_reveals_nothing() {
     let before = calls();
     let response = server.authorize_raw(&query).await;
     costs.push(("authorize → provider", calls() - before));
-    let cookie = response
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let answer = http()
-        .get(response.header("location").unwrap())
-        .send()
-        .await
-        .unwrap();
-    let callback_path = answer.headers()["location"]
-        .to_str()
-        .unwrap()
-        .strip_prefix(BASE)
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_of(&response);
+    let callback_path = through_provider(response.header("location").unwrap()).await;
     let before = calls();
     let page = server.get(&callback_path, &[("cookie", &cookie)]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
@@ -810,17 +794,7 @@ async fn federated_sign_in_on_dynamodb_costs_and_reveals_nothing() {
             .is_some_and(|c| c.starts_with(&format!("{cookie};"))),
         "the browser keeps its cookie, renewed for another 10 minutes"
     );
-    let answer = http()
-        .get(response.header("location").unwrap())
-        .send()
-        .await
-        .unwrap();
-    let callback_path = answer.headers()["location"]
-        .to_str()
-        .unwrap()
-        .strip_prefix(BASE)
-        .unwrap()
-        .to_owned();
+    let callback_path = through_provider(response.header("location").unwrap()).await;
     let remembered = server.get(&callback_path, &[("cookie", &cookie)]).await;
     assert_eq!(
         remembered.status,
