@@ -30,6 +30,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "running the tests"
+# A failing test's panic message (it carries the context: stderr, server logs) is what a reader
+# needs; a backtrace of test-runner frames would push it out of view.
+export RUST_BACKTRACE=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else

@@ -150,13 +150,20 @@ impl RuntimeApi {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start cargo lambda watch: {e}"));
         let output = capture(&mut child);
-        let api = Self {
+        let mut api = Self {
             child,
             port,
             output,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            // An early exit (e.g. the port was taken meanwhile) must not pass for "listening".
+            if let Ok(Some(status)) = api.child.try_wait() {
+                panic!(
+                    "cargo lambda watch exited ({status}) before listening on port {port}:\n{}",
+                    api.output()
+                );
+            }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return api;
             }

@@ -327,26 +327,36 @@ async fn register_client_direct_then_clients_list_show_delete() {
         .send()
         .await
         .unwrap();
-    assert_eq!(token.status(), 200);
+    let status = token.status();
+    assert_eq!(
+        status,
+        200,
+        "{}\nserver log:\n{}",
+        token.text().await.unwrap_or_default(),
+        server.logs()
+    );
 
-    let (code, stdout, _) = mcpctl(
+    let (code, stdout, stderr) = mcpctl(
         &["clients", "list", "--stage", "ops", "--output", "json"],
         &env,
     );
-    assert_eq!(code, Some(0));
-    assert!(stdout.contains(&id) && stdout.contains("batch-job"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&id) && stdout.contains("batch-job"),
+        "{stdout}"
+    );
     assert!(
         !stdout.contains(&secret) && !stdout.contains("hash"),
         "never print secrets or hashes: {stdout}"
     );
-    let (code, stdout, _) = mcpctl(&["clients", "show", &id, "--stage", "ops"], &env);
-    assert_eq!(code, Some(0));
+    let (code, stdout, stderr) = mcpctl(&["clients", "show", &id, "--stage", "ops"], &env);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stdout.contains("confidential") && stdout.contains("client_credentials"),
         "{stdout}"
     );
-    let (code, _, _) = mcpctl(&["clients", "delete", &id, "--stage", "ops"], &env);
-    assert_eq!(code, Some(0));
+    let (code, _, stderr) = mcpctl(&["clients", "delete", &id, "--stage", "ops"], &env);
+    assert_eq!(code, Some(0), "{stderr}");
     let (code, _, stderr) = mcpctl(&["clients", "show", &id, "--stage", "ops"], &env);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("no client"), "{stderr}");

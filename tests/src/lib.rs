@@ -324,31 +324,40 @@ impl Moto {
             "{} is missing: run tests/harness/install.sh (tests/run.sh does) to install the pinned moto[server]",
             python.display()
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("no free port: {e}"));
         // One request at a time, so conditional writes are atomic as in DynamoDB (see moto_serial.py).
-        let child = Command::new(python)
+        // Port 0: moto binds a free port itself and prints it, so no other server can take the
+        // port between our choosing it and moto listening on it.
+        let mut child = Command::new(python)
             .arg(harness().join("moto_serial.py"))
-            .args(["127.0.0.1", &port.to_string()])
+            .args(["127.0.0.1", "0"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start moto_server: {e}"));
-        let moto = Self {
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            // Keep reading so moto never blocks on a full pipe.
+            lines.map_while(Result::ok).for_each(drop);
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(line)) => line.trim().parse::<u16>().ok(),
+            _ => None,
+        };
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "moto_server did not report its port within 30 s: run tests/harness/moto_serial.py 127.0.0.1 0 by hand to see why"
+            );
+        };
+        Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return moto;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("moto_server did not listen on port {port} within 30 s");
     }
 }
 
