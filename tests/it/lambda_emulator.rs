@@ -337,6 +337,19 @@ impl Function {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
+    /// Its output once it contains `needle` (or after 10 s): the reader threads see a log line
+    /// some time after the invocation it belongs to has answered, or the process has exited.
+    fn output_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = self.output();
+            if output.contains(needle) || Instant::now() > deadline {
+                return output;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Its output, and the emulator's, for failure messages.
     fn report(&self) -> String {
         format!(
@@ -704,8 +717,8 @@ async fn bootstrap_serves_the_three_roles_under_the_lambda_emulator() {
     assert_eq!(refusal["errorMessage"], "Unauthorized", "{refusal}");
 
     // ---- logs: one JSON line per request or decision, never a token or client secret ----
-    let auth_log = auth.output();
-    let authorizer_log = authorizer.output();
+    let auth_log = auth.output_with(r#""route":"/oauth/token","status":200"#);
+    let authorizer_log = authorizer.output_with(r#""decision":"unauthorized""#);
     for function in [&auth, &mcp, &authorizer] {
         let log = function.output();
         assert!(
@@ -775,7 +788,7 @@ async fn a_misconfigured_function_fails_its_init_with_the_cause_in_a_json_line()
             .wait_exit(Duration::from_secs(20))
             .unwrap_or_else(|| panic!("{} kept running\n{}", function.name, function.report()));
         assert!(!status.success(), "{}", function.report());
-        let log = function.output();
+        let log = function.output_with("the function could not start");
         let line = log
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -127,6 +127,19 @@ impl DevServer {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// [`DevServer::logs`] once they contain `needle` (or after 10 s): a request's log line
+    /// reaches the reader thread some time after its response reached the client.
+    pub fn logs_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || std::time::Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The MCP endpoint URL.
     pub fn mcp_url(&self) -> String {
         self.ready["mcp_url"]
