@@ -95,7 +95,9 @@ log "minting keys and tokens in $STATE"
 # The servers. mcpctl dev runs with --no-conformance-pack so both servers offer the same 3 tools.
 ours_cmd() { echo "$MCPCTL" dev --port "$1" --state-dir "$STATE" --no-conformance-pack --output json; }
 ours_default_cmd() { echo "$MCPCTL" dev --port "$1" --state-dir "$STATE" --output json; }
-bare_cmd() { echo "$BARE" "$1" "$STATE/jwks.json"; }
+# The baseline does the same bearer check as the handler, including its verified-token cache
+# (handler/src/oauth/verified_tokens.rs): ES256 once per token, exp/nbf on every request.
+bare_cmd() { echo env BARE_TOKEN_CACHE=1 "$BARE" "$1" "$STATE/jwks.json"; }
 
 wait_quiet() { # what
   local r

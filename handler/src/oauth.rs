@@ -13,3 +13,4 @@ pub mod registration;
 pub mod revoke;
 pub mod scope;
 pub mod token;
+pub mod verified_tokens;

@@ -8,7 +8,7 @@ use crate::{
     config::{HandlerConfig, IdentityMode},
     identity::upstream::Upstream,
     keys::KeyMaterial,
-    oauth::{cimd::CimdResolver, error::OAuthError},
+    oauth::{cimd::CimdResolver, error::OAuthError, verified_tokens::VerifiedTokens},
     store::{
         AuthCodeStore, ClientRecord, ClientStore, RefreshTokenStore, SignInStore,
         dynamo::DynamoStore, memory::MemoryStore,
@@ -69,6 +69,8 @@ pub struct Inner {
     pub cimd: CimdResolver,
     /// The upstream OpenID provider, in the `oidc` identity mode.
     pub upstream: Option<Upstream>,
+    /// Access tokens already verified by this process.
+    pub verified_tokens: VerifiedTokens,
 }
 
 impl Deref for AppState {
@@ -98,6 +100,7 @@ impl AppState {
             clock,
             cimd,
             upstream,
+            verified_tokens: VerifiedTokens::default(),
         }))
     }
 

@@ -79,15 +79,19 @@ pub fn parse_bearer(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Verifies the bearer token of a request against this server's issuer and resource.
+/// Verifies the bearer token of a request against this server's issuer and resource; a token
+/// this process verified before skips the signature check (see [`crate::oauth::verified_tokens`]).
 pub fn verify(state: &AppState, token: &str) -> Result<jwt::AccessClaims, jwt::TokenError> {
-    jwt::verify(
-        &state.keys.verifying,
-        token,
-        &state.config.issuer(),
-        &state.config.resource(),
-        state.now(),
-    )
+    let now = state.now();
+    state.verified_tokens.get_or_verify(token, now, || {
+        jwt::verify(
+            &state.keys.verifying,
+            token,
+            &state.config.issuer(),
+            &state.config.resource(),
+            now,
+        )
+    })
 }
 
 #[derive(Deserialize)]

@@ -101,14 +101,23 @@ async fn missing_and_bad_tokens_get_401_with_the_challenge() {
         Some("invalid_token"),
     );
 
+    // Used while valid (so the process remembers its verification), then expired: refused.
     let expired_token = sign(&server, &claims(&server));
-    server.clock.advance(61);
-    assert_challenge(
-        &server.mcp(Some(&expired_token), LIST, &[]).await,
-        Some("invalid_token"),
+    assert_eq!(
+        server.mcp(Some(&expired_token), LIST, &[]).await.status,
+        StatusCode::OK
     );
+    server.clock.advance(61);
+    let response = server.mcp(Some(&expired_token), LIST, &[]).await;
+    assert_challenge(&response, Some("invalid_token"));
+    assert!(response.text().contains("expired"), "{}", response.text());
 
+    // A remembered token lends nothing to a tampered copy that keeps its signature.
     let good = sign(&server, &claims(&server));
+    assert_eq!(
+        server.mcp(Some(&good), LIST, &[]).await.status,
+        StatusCode::OK
+    );
     let parts: Vec<&str> = good.split('.').collect();
     let mut widened = claims(&server);
     widened.client_id = "someone-else".into();
