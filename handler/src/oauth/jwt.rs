@@ -129,28 +129,30 @@ pub fn verify(
     Ok(claims)
 }
 
+/// Claims of a plain client token issued at `now` for 60 s, for unit tests.
+#[cfg(test)]
+pub(crate) fn sample_claims(now: u64) -> AccessClaims {
+    AccessClaims {
+        iss: "https://as".into(),
+        sub: "u".into(),
+        aud: "https://as/mcp".into(),
+        exp: now + 60,
+        iat: now,
+        nbf: now,
+        jti: "j".into(),
+        client_id: "c".into(),
+        scope: "mcp".into(),
+        name: None,
+        email: None,
+        groups: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-    use super::*;
-
-    fn claims(now: u64) -> AccessClaims {
-        AccessClaims {
-            iss: "https://as".into(),
-            sub: "u".into(),
-            aud: "https://as/mcp".into(),
-            exp: now + 60,
-            iat: now,
-            nbf: now,
-            jti: "j".into(),
-            client_id: "c".into(),
-            scope: "mcp".into(),
-            name: None,
-            email: None,
-            groups: Vec::new(),
-        }
-    }
+    use super::{sample_claims as claims, *};
 
     fn setup() -> (SigningKey, VerifyingKeys) {
         let key = SigningKey::generate().unwrap();

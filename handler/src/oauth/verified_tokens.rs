@@ -119,21 +119,14 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+    use crate::oauth::jwt::sample_claims;
 
     fn claims(exp: u64, nbf: u64) -> AccessClaims {
         AccessClaims {
-            iss: "https://as".into(),
-            sub: "u".into(),
-            aud: "https://as/mcp".into(),
             exp,
-            iat: nbf,
             nbf,
-            jti: "j".into(),
-            client_id: "c".into(),
-            scope: "mcp".into(),
-            name: None,
-            email: None,
-            groups: Vec::new(),
+            iat: nbf,
+            ..sample_claims(nbf)
         }
     }
 
