@@ -63,6 +63,7 @@ fn run() -> Result<(), String> {
             scope: "mcp".into(),
             name: None,
             email: None,
+            groups: Vec::new(),
         };
         let token = jwt::sign(signing, &claims).map_err(|e| e.to_string())?;
         // Self-check with the server's own verifier, so a bad token fails here and not mid-run.
