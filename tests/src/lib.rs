@@ -57,6 +57,30 @@ pub fn require_harness() {
     );
 }
 
+/// The first line `child` prints on stdout, waiting at most `timeout`; the rest of its stdout is
+/// drained so it never blocks on a full pipe. On a timeout the child is killed and the test fails
+/// with `what` and `hint`.
+fn first_line(child: &mut Child, what: &str, timeout: Duration, hint: &str) -> String {
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        lines.map_while(Result::ok).for_each(drop);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(line) if !line.is_empty() => line,
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} printed no first line within {} s{hint}",
+                timeout.as_secs()
+            );
+        }
+    }
+}
+
 /// A running `mcpctl dev`, stopped (by its PID) when dropped.
 pub struct DevServer {
     child: Child,
@@ -90,7 +114,6 @@ impl DevServer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start mcpctl dev: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
         let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
         let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = logs.clone();
@@ -102,19 +125,12 @@ impl DevServer {
                 }
             }
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("mcpctl dev {all:?} printed no ready line within 20 s");
-            }
-        };
+        let line = first_line(
+            &mut child,
+            &format!("mcpctl dev {all:?}"),
+            Duration::from_secs(20),
+            "",
+        );
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
             let _ = child.kill();
             panic!("mcpctl dev printed `{line}` instead of its JSON ready line: {e}")
@@ -203,20 +219,7 @@ impl UpstreamOp {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start node upstream-op.mjs (install Node.js >= 20 and run tests/harness/install.sh): {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("upstream-op.mjs printed no ready line within 20 s");
-            }
-        };
+        let line = first_line(&mut child, "upstream-op.mjs", Duration::from_secs(20), "");
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
             let _ = child.kill();
             panic!("upstream-op.mjs printed `{line}` instead of its JSON ready line ({e}); run tests/harness/install.sh")
@@ -348,25 +351,12 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start moto_server: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next().and_then(Result::ok));
-            // Keep reading so moto never blocks on a full pipe.
-            lines.map_while(Result::ok).for_each(drop);
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Some(line)) => line.trim().parse::<u16>().ok(),
-            _ => None,
-        };
-        let Some(port) = port else {
+        let hint = ": run tests/harness/moto_serial.py 127.0.0.1 0 by hand to see why";
+        let line = first_line(&mut child, "moto_serial.py", Duration::from_secs(30), hint);
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
             let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "moto_server did not report its port within 30 s: run tests/harness/moto_serial.py 127.0.0.1 0 by hand to see why"
-            );
-        };
+            panic!("moto_serial.py printed `{line}` instead of its port{hint}")
+        });
         Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

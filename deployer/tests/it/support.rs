@@ -65,9 +65,9 @@ pub fn run(command: &mut Command) -> Run {
     }
 }
 
-/// The stages shipped in config/.
-pub fn shipped_stages() -> Vec<String> {
-    let mut stages: Vec<String> = std::fs::read_dir(workspace_root().join("config"))
+/// The stage names (`*.yaml` file stems) in `dir`, relative to the workspace root, sorted.
+fn stages_in(dir: &str) -> Vec<String> {
+    let mut stages: Vec<String> = std::fs::read_dir(workspace_root().join(dir))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
@@ -77,6 +77,12 @@ pub fn shipped_stages() -> Vec<String> {
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     stages.sort();
+    stages
+}
+
+/// The stages shipped in config/.
+pub fn shipped_stages() -> Vec<String> {
+    let stages = stages_in("config");
     assert!(stages.contains(&"dev".to_owned()) && stages.contains(&"prod".to_owned()));
     stages
 }
@@ -87,16 +93,7 @@ pub const FIXTURE_CONFIG_DIR: &str = "deployer/tests/fixtures/config";
 
 /// The stages of [`FIXTURE_CONFIG_DIR`]: configurations the shipped stages do not cover.
 pub fn fixture_stages() -> Vec<String> {
-    let mut stages: Vec<String> = std::fs::read_dir(workspace_root().join(FIXTURE_CONFIG_DIR))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "yaml")
-        })
-        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    stages.sort();
+    let stages = stages_in(FIXTURE_CONFIG_DIR);
     assert!(stages.contains(&"cognito".to_owned()) && stages.contains(&"oidc".to_owned()));
     stages
 }
