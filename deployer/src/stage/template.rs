@@ -623,13 +623,7 @@ impl Template {
                     "remove them: `production: true` in config/<stage>.yaml retains the tables",
                 ));
             }
-            let policy = if production {
-                Policy::Retain
-            } else {
-                Policy::Delete
-            };
-            resource.deletion_policy = Some(policy);
-            resource.update_replace_policy = Some(policy);
+            retain_in_production(resource, production);
             resource
                 .properties
                 .extend(table_properties(&spec, production));
@@ -662,13 +656,7 @@ impl Template {
                     "remove them: `production: true` in config/<stage>.yaml retains the user pool",
                 ));
             }
-            let policy = if production {
-                Policy::Retain
-            } else {
-                Policy::Delete
-            };
-            resource.deletion_policy = Some(policy);
-            resource.update_replace_policy = Some(policy);
+            retain_in_production(resource, production);
             resource.properties.insert(
                 yaml::string("DeletionProtection"),
                 yaml::string(if production { "ACTIVE" } else { "INACTIVE" }),
@@ -762,6 +750,18 @@ impl Template {
             None => Ok(()),
         }
     }
+}
+
+/// Stateful resources (tables, user pools) survive a stack deletion or replacement in production
+/// and go with the stack elsewhere.
+fn retain_in_production(resource: &mut Resource, production: bool) {
+    let policy = if production {
+        Policy::Retain
+    } else {
+        Policy::Delete
+    };
+    resource.deletion_policy = Some(policy);
+    resource.update_replace_policy = Some(policy);
 }
 
 fn invalid(file: &str, id: &str, problem: &str, help: &str) -> TemplateError {
