@@ -83,6 +83,10 @@ pub(crate) struct DevArgs {
     /// Leave out the fixture tools, resources and prompts of the MCP conformance suite.
     #[arg(long)]
     pub(crate) no_conformance_pack: bool,
+    /// Fetch Client ID Metadata Documents over plain http and from loopback addresses (to test
+    /// a CIMD client on this machine). Other private addresses stay refused.
+    #[arg(long)]
+    pub(crate) allow_insecure_cimd: bool,
     /// Where the three tables live: in memory (optionally persisted with --state-dir) or in DynamoDB.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) store: StoreKind,

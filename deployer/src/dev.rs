@@ -1,4 +1,6 @@
 //! Pieces of `mcpctl dev` beyond the command itself.
 
 pub(crate) mod apigw;
+pub(crate) mod host_guard;
+pub(crate) mod operator_token;
 pub(crate) mod state_dir;

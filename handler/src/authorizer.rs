@@ -153,7 +153,7 @@ mod tests {
         clock::ManualClock,
         config::HandlerConfig,
         keys::{KeyMaterial, SigningKey, VerifyingKeys},
-        oauth::jwt,
+        oauth::jwt::{self, SubjectKind},
         state::Stores,
         store::memory::MemoryStore,
     };
@@ -204,6 +204,7 @@ mod tests {
             nbf: NOW,
             jti: "jti-1".into(),
             client_id: "client-1".into(),
+            kind: SubjectKind::Person,
             scope: "mcp openid".into(),
             name: None,
             email: None,

@@ -136,6 +136,9 @@ impl Default for CimdPolicy {
     }
 }
 
+/// Private-use redirect schemes of widely used MCP clients that are not in reverse-domain form.
+pub const DEFAULT_REDIRECT_SCHEMES: &[&str] = &["cursor", "vscode", "vscode-insiders", "windsurf"];
+
 /// The handler's configuration.
 #[derive(Debug, Clone)]
 pub struct HandlerConfig {
@@ -170,6 +173,19 @@ pub struct HandlerConfig {
     pub max_mcp_bytes: usize,
     /// Open registration at `/dcr`; when false, clients are created by operators only.
     pub registration_open: bool,
+    /// SHA-256 hashes ([`crate::crypto::hash_secret`]) of the RFC 7591 §3 initial access tokens
+    /// that authorise operator registrations at `/dcr` (machine clients, and registration while
+    /// `registration_open` is false). Empty: no operator registration through `/dcr`.
+    pub initial_access_token_hashes: Vec<String>,
+    /// Private-use redirect URI schemes allowed besides the RFC 8252 §7.1 reverse-domain form
+    /// (`com.example.app:/cb`): the schemes of known MCP clients, such as `cursor`.
+    pub redirect_schemes: Vec<String>,
+    /// Absolute lifetime of a refresh-token family, from the first sign-in, whatever the
+    /// idle TTL and the rotations.
+    pub refresh_max_lifetime: Duration,
+    /// The scope that releases the user's groups into tokens and `/oauth/userinfo`; `None`:
+    /// groups are never released. (`email` needs scope `email`, `name` needs `profile`.)
+    pub groups_scope: Option<String>,
 }
 
 impl HandlerConfig {
@@ -201,7 +217,22 @@ impl HandlerConfig {
             max_form_bytes: 16 * 1024,
             max_mcp_bytes: 1024 * 1024,
             registration_open: true,
+            initial_access_token_hashes: Vec::new(),
+            redirect_schemes: DEFAULT_REDIRECT_SCHEMES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            refresh_max_lifetime: Duration::from_secs(90 * 24 * 3600),
+            groups_scope: None,
         }
+    }
+
+    /// Names the scope that releases groups, and offers it.
+    pub fn set_groups_scope(&mut self, scope: String) {
+        if !self.scopes.contains(&scope) {
+            self.scopes.push(scope.clone());
+        }
+        self.groups_scope = Some(scope);
     }
 
     /// The issuer identifier: the public URL, byte-exact as in every metadata document.
@@ -230,7 +261,9 @@ impl HandlerConfig {
     /// `MCP_PUBLIC_URL` (required), `MCP_ALLOWED_ORIGINS` (comma-separated),
     /// `MCP_ALLOWED_HOSTS` (comma-separated, added to the public URL's host),
     /// `MCP_ACCESS_TOKEN_TTL_SECONDS`, `MCP_REFRESH_TOKEN_TTL_SECONDS`, `MCP_CONFORMANCE_PACK`,
-    /// `MCP_REGISTRATION_OPEN`.
+    /// `MCP_REGISTRATION_OPEN`, `MCP_REDIRECT_SCHEMES` (comma-separated; replaces the default
+    /// list), `MCP_REFRESH_MAX_LIFETIME_SECONDS`, `MCP_GROUPS_SCOPE`. The initial access token
+    /// comes from Secrets Manager (`MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN`), read by the Lambda `main`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let raw =
             std::env::var("MCP_PUBLIC_URL").map_err(|_| ConfigError::Missing("MCP_PUBLIC_URL"))?;
@@ -255,6 +288,17 @@ impl HandlerConfig {
         }
         config.conformance_pack = env_bool("MCP_CONFORMANCE_PACK")?.unwrap_or(false);
         config.registration_open = env_bool("MCP_REGISTRATION_OPEN")?.unwrap_or(true);
+        if let Ok(schemes) = std::env::var("MCP_REDIRECT_SCHEMES") {
+            config.redirect_schemes = split_list(&schemes);
+        }
+        if let Some(seconds) = env_u64("MCP_REFRESH_MAX_LIFETIME_SECONDS")? {
+            config.refresh_max_lifetime = Duration::from_secs(seconds);
+        }
+        if let Ok(scope) = std::env::var("MCP_GROUPS_SCOPE").map(|v| v.trim().to_owned())
+            && !scope.is_empty()
+        {
+            config.set_groups_scope(scope);
+        }
         config.identity = identity_from_env()?;
         Ok(config)
     }

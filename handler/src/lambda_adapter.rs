@@ -74,10 +74,14 @@ mod tests {
 
     const HOST: &str = "abc123.execute-api.us-east-1.amazonaws.com";
 
+    /// The stage's initial access token: machine clients are the operator's to register.
+    const OPERATOR_TOKEN: &str = "operator-initial-access-token-0123456789";
+
     fn state() -> AppState {
         let mut config =
             HandlerConfig::new(url::Url::parse(&format!("https://{HOST}/prod")).unwrap());
         config.identity = IdentityMode::Disabled;
+        config.initial_access_token_hashes = vec![handler::crypto::hash_secret(OPERATOR_TOKEN)];
         AppState::new(
             config,
             KeyMaterial::generate().unwrap(),
@@ -192,10 +196,23 @@ mod tests {
     async fn dcr_then_client_credentials_then_tools_list_through_lambda_events() {
         let registration = r#"{"client_name":"lambda-test","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post"}"#;
         let svc = service(handler::router(state()));
-        let request = lambda_http::request::from_str(&rest_event(
+        let anonymous = lambda_http::request::from_str(&rest_event(
             "POST",
             "/dcr",
             json!({"Content-Type": "application/json"}),
+            Some(registration),
+        ))
+        .unwrap();
+        let response = svc.clone().oneshot(anonymous).await.unwrap();
+        assert_eq!(
+            response.status(),
+            400,
+            "anonymous DCR never gets client_credentials"
+        );
+        let request = lambda_http::request::from_str(&rest_event(
+            "POST",
+            "/dcr",
+            json!({"Content-Type": "application/json", "Authorization": format!("Bearer {OPERATOR_TOKEN}")}),
             Some(registration),
         ))
         .unwrap();

@@ -17,8 +17,17 @@
 //!         self.0.lock().unwrap().insert(code.code_hash.clone(), code);
 //!         Ok(())
 //!     }
-//!     async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError> {
-//!         Ok(self.0.lock().unwrap().remove(code_hash).filter(|c| c.expires_at > now))
+//!     async fn take(&self, code_hash: &str, now: u64, family_id: Option<&str>) -> Result<CodeTake, StoreError> {
+//!         let mut map = self.0.lock().unwrap();
+//!         match map.get_mut(code_hash) {
+//!             Some(code) if code.used_at.is_some() => Ok(CodeTake::Replayed { family_id: code.family_id.clone() }),
+//!             Some(code) if code.expires_at > now => {
+//!                 code.used_at = Some(now);
+//!                 code.family_id = family_id.map(str::to_owned);
+//!                 Ok(CodeTake::Taken(Box::new(code.clone())))
+//!             }
+//!             _ => Ok(CodeTake::Absent),
+//!         }
 //!     }
 //! }
 //! ```
@@ -84,6 +93,29 @@ pub struct ClientMetadata {
     pub application_type: Option<String>,
 }
 
+/// Who created a client, which decides what it may do: only an operator's clients may use
+/// client_credentials (a token with no person behind it), and only they are "vetted", so an
+/// authorization error may redirect to them automatically (RFC 9700 §4.11.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientOrigin {
+    /// Anyone, through open Dynamic Client Registration (also every record written before
+    /// origins existed: the safe reading).
+    #[default]
+    Dcr,
+    /// A Client ID Metadata Document: the client is whoever controls its URL's host.
+    Cimd,
+    /// An operator: `mcpctl register-client`, or `/dcr` with an initial access token.
+    Operator,
+}
+
+impl ClientOrigin {
+    /// Whether an operator registered the client.
+    pub fn is_operator(self) -> bool {
+        self == Self::Operator
+    }
+}
+
 /// A row of the clients table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientRecord {
@@ -97,6 +129,9 @@ pub struct ClientRecord {
     pub metadata: ClientMetadata,
     /// Epoch seconds of registration.
     pub issued_at: u64,
+    /// Who registered it.
+    #[serde(default)]
+    pub origin: ClientOrigin,
 }
 
 /// What the server knows about the signed-in user.
@@ -136,6 +171,27 @@ pub struct AuthCodeRecord {
     pub issued_at: u64,
     /// Epoch seconds; also the DynamoDB TTL attribute.
     pub expires_at: u64,
+    /// When it was exchanged. A used code is kept until it expires so that a replay is
+    /// recognised and revokes what the code issued (RFC 6749 §4.1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<u64>,
+    /// The refresh-token family the exchange started, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_id: Option<String>,
+}
+
+/// The outcome of [`AuthCodeStore::take`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeTake {
+    /// Live and unused: it is now marked used.
+    Taken(Box<AuthCodeRecord>),
+    /// Already exchanged: a replay. Revoke the family it started.
+    Replayed {
+        /// The family the first exchange started.
+        family_id: Option<String>,
+    },
+    /// Unknown or expired.
+    Absent,
 }
 
 /// A row of the refresh-tokens table.
@@ -155,6 +211,10 @@ pub struct RefreshTokenRecord {
     pub resource: String,
     /// Epoch seconds.
     pub issued_at: u64,
+    /// Epoch seconds of the sign-in that started the family: the absolute lifetime counts from
+    /// here, across rotations. `None` on rows written before it existed (then `issued_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_started_at: Option<u64>,
     /// Epoch seconds; also the DynamoDB TTL attribute.
     pub expires_at: u64,
     /// When the token was exchanged for its successor.
@@ -214,6 +274,9 @@ pub enum PendingTake {
 pub struct ConsentGrant {
     /// SHA-256 of `<user sub>\n<client id>`.
     pub key_hash: String,
+    /// The client, so its consents can be forgotten when it is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// The approved scopes (space-separated).
     pub scope: String,
     /// Epoch seconds.
@@ -239,8 +302,12 @@ pub enum Rotation {
     /// The token was live and is now replaced by the successor.
     Rotated,
     /// The token was already rotated to exactly this successor within the grace window, and the
-    /// successor is still live: answer again with the same successor.
-    GraceReplay,
+    /// successor is still live: answer again with the same successor, with its stored scope
+    /// (not what the replay asked for).
+    GraceReplay {
+        /// The successor's scope.
+        scope: String,
+    },
     /// The token was already used outside the grace window: its whole family is now revoked.
     ReuseDetected,
     /// Unknown, expired or revoked.
@@ -263,9 +330,16 @@ pub trait ClientStore: Send + Sync + 'static {
 pub trait AuthCodeStore: Send + Sync + 'static {
     /// Stores a new code.
     async fn put(&self, code: AuthCodeRecord) -> Result<(), StoreError>;
-    /// Atomically removes and returns the code if it exists and has not expired at `now`.
-    /// Of many concurrent calls with one hash, at most one gets `Some`.
-    async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError>;
+    /// Atomically marks the code used (recording the refresh-token `family_id` the exchange
+    /// will start) and returns it, if it exists, is unused and has not expired at `now`. Of many
+    /// concurrent calls with one hash, at most one gets [`CodeTake::Taken`]; the others, and
+    /// every later call, get [`CodeTake::Replayed`] until the code expires.
+    async fn take(
+        &self,
+        code_hash: &str,
+        now: u64,
+        family_id: Option<&str>,
+    ) -> Result<CodeTake, StoreError>;
 }
 
 /// Sign-in state kept beside the codes (the codes table holds it under distinct key prefixes):
@@ -287,6 +361,8 @@ pub trait SignInStore: Send + Sync + 'static {
     async fn remember_consent(&self, grant: ConsentGrant) -> Result<(), StoreError>;
     /// Reads a live remembered consent.
     async fn consent(&self, key_hash: &str, now: u64) -> Result<Option<ConsentGrant>, StoreError>;
+    /// Deletes every remembered consent for a client (on client deletion).
+    async fn forget_consents(&self, client_id: &str) -> Result<(), StoreError>;
 }
 
 /// The refresh-tokens table.

@@ -38,7 +38,11 @@ async function clientCredentialsToken() {
     if (!md?.token_endpoint) throw new Error('no token_endpoint in AS metadata');
     let id = opt('--client-id'), secret = opt('--client-secret');
     if (!id) {
-      const reg = await registerClient(info.authorizationServerUrl, { metadata: md, clientMetadata: { client_name: 'bearer-proxy', redirect_uris: [], grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', ...(SCOPE ? { scope: SCOPE } : {}) } });
+      // Machine clients are the operator's: the registration carries the initial access token
+      // (RFC 7591 §3) from MCP_INITIAL_ACCESS_TOKEN; anonymous DCR gets no client_credentials.
+      const iat = process.env.MCP_INITIAL_ACCESS_TOKEN;
+      const fetchFn = iat ? (url, init) => fetch(url, { ...init, headers: { ...(init?.headers ?? {}), authorization: `Bearer ${iat}` } }) : undefined;
+      const reg = await registerClient(info.authorizationServerUrl, { metadata: md, fetchFn, clientMetadata: { client_name: 'bearer-proxy', redirect_uris: [], grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', ...(SCOPE ? { scope: SCOPE } : {}) } });
       id = reg.client_id; secret = reg.client_secret;
     }
     cc = { md, id, secret, resource: info.resourceMetadata?.resource };

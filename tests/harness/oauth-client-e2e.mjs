@@ -482,6 +482,12 @@ async function runStepUp(client, transport, provider, fetchFn) {
   await t2.close().catch(() => {});
 }
 
+function withInitialAccessToken(fetchFn) {
+  const iat = process.env.MCP_INITIAL_ACCESS_TOKEN;
+  if (!iat) return fetchFn;
+  return (url, init) => fetchFn(url, { ...init, headers: { ...(init?.headers ?? {}), authorization: `Bearer ${iat}` } });
+}
+
 async function runClientCredentials() {
   section = '[client_credentials] ';
   const ch = await step('401 challenge', () => checkChallenge()) ?? {};
@@ -492,7 +498,9 @@ async function runClientCredentials() {
   let clientId = opt('--client-id'), clientSecret = opt('--client-secret');
   if (!clientId) {
     const reg = await step('DCR for client_credentials (grant_types=[client_credentials], client_secret_basic)', () => registerClient(asInfo.authorizationServerUrl, {
-      metadata: md, fetchFn: makeLoggingFetch('dcr'),
+      // Machine clients are the operator's: the initial access token (RFC 7591 §3) from
+      // MCP_INITIAL_ACCESS_TOKEN authorises the registration.
+      metadata: md, fetchFn: withInitialAccessToken(makeLoggingFetch('dcr')),
       clientMetadata: { client_name: 'oauth-client-e2e (client_credentials)', redirect_uris: [], grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', ...(SCOPE ? { scope: SCOPE } : {}) }
     }));
     if (!reg) return;

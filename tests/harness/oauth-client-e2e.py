@@ -18,6 +18,7 @@ Install its deps with tests/harness/install.sh (venv at tests/harness/.venv, fro
 """
 from __future__ import annotations
 
+import os
 import argparse
 import asyncio
 import json
@@ -212,7 +213,10 @@ async def run_client_credentials() -> None:
                     "token_endpoint_auth_method": "client_secret_basic"}
             if args.scope:
                 body["scope"] = args.scope
-            rr = await http.post(as_md["registration_endpoint"], json=body)
+            # Machine clients are the operator's: the initial access token (RFC 7591 §3).
+            iat = os.environ.get("MCP_INITIAL_ACCESS_TOKEN")
+            headers = {"authorization": f"Bearer {iat}"} if iat else {}
+            rr = await http.post(as_md["registration_endpoint"], json=body, headers=headers)
             check(rr.status_code == 201, "DCR -> 201", str(rr.status_code))
             reg = rr.json()
             cid, secret = reg.get("client_id"), reg.get("client_secret")

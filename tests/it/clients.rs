@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{DevServer, counts, require_harness, run_tool};
+use e2e::{DevServer, counts, require_harness, run_tool_with_env};
 
 const ECHO_ARGS: &str = r#"{"text":"hello from the e2e test"}"#;
 
@@ -23,7 +23,9 @@ fn typescript(server: &DevServer, extra: &[&str]) {
         ECHO_ARGS,
     ];
     args.extend_from_slice(extra);
-    let run = run_tool("node", &args, Duration::from_secs(180));
+    let token = server.operator_token();
+    let env = [("MCP_INITIAL_ACCESS_TOKEN", token.as_str())];
+    let run = run_tool_with_env("node", &args, Duration::from_secs(180), &env);
     run.assert_clean("the TypeScript SDK client");
     let (passed, failed) =
         counts(run.last_line()).unwrap_or_else(|| panic!("no summary line: {}", run.last_line()));
@@ -44,7 +46,9 @@ fn python(server: &DevServer, extra: &[&str]) {
         ECHO_ARGS,
     ];
     args.extend_from_slice(extra);
-    let run = run_tool(".venv/bin/python", &args, Duration::from_secs(180));
+    let token = server.operator_token();
+    let env = [("MCP_INITIAL_ACCESS_TOKEN", token.as_str())];
+    let run = run_tool_with_env(".venv/bin/python", &args, Duration::from_secs(180), &env);
     run.assert_clean("the Python SDK client");
     let (passed, failed) =
         counts(run.last_line()).unwrap_or_else(|| panic!("no summary line: {}", run.last_line()));

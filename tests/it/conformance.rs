@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use e2e::{DevServer, require_harness, run_tool};
+use e2e::{DevServer, require_harness, run_tool_with_env};
 
 fn suite(name: &str, server_args: &[&str]) {
     require_harness();
@@ -12,10 +12,12 @@ fn suite(name: &str, server_args: &[&str]) {
         std::env::temp_dir().join(format!("mcpctl-conformance-{name}-{}", std::process::id()));
     let url = server.mcp_url();
     let results_arg = results.display().to_string();
-    let run = run_tool(
+    let token = server.operator_token();
+    let run = run_tool_with_env(
         "./conformance.sh",
         &[name, &url, &results_arg],
         Duration::from_secs(420),
+        &[("MCP_INITIAL_ACCESS_TOKEN", token.as_str())],
     );
     run.assert_clean(&format!("conformance suite `{name}`"));
 }

@@ -13,10 +13,13 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn client_credentials(issuer: &str) -> (String, String, String) {
+/// A machine client registered with the dev server's operator token, and a token for it.
+async fn client_credentials(server: &DevServer) -> (String, String, String) {
+    let issuer = &server.issuer();
     let http = client();
     let registration: Value = http
         .post(format!("{issuer}/dcr"))
+        .bearer_auth(server.operator_token())
         .json(&serde_json::json!({"client_name": "e2e", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}))
         .send()
         .await
@@ -124,7 +127,7 @@ async fn api_gateway_emulation_reproduces_both_behaviours() {
         .await
         .unwrap();
     assert_eq!(oidc["issuer"], server.issuer());
-    let (_, _, token) = client_credentials(&server.issuer()).await;
+    let (_, _, token) = client_credentials(&server).await;
     assert_eq!(tools_list(&server.mcp_url(), &token).await.status(), 200);
 }
 
@@ -166,7 +169,7 @@ async fn state_dir_keeps_keys_and_registrations_across_a_restart() {
     let dir_arg = dir.display().to_string();
     let (id, secret, token) = {
         let server = DevServer::start(&["--port", &port, "--state-dir", &dir_arg]);
-        client_credentials(&server.issuer()).await
+        client_credentials(&server).await
     };
     #[cfg(unix)]
     {
@@ -177,7 +180,13 @@ async fn state_dir_keeps_keys_and_registrations_across_a_restart() {
             .mode();
         assert_eq!(mode & 0o077, 0, "keys.json must be private to its owner");
     }
+    let operator_token = std::fs::read_to_string(dir.join("initial-access-token")).unwrap();
     let server = DevServer::start(&["--port", &port, "--state-dir", &dir_arg]);
+    assert_eq!(
+        server.operator_token(),
+        operator_token.trim(),
+        "the operator token is kept in --state-dir across restarts"
+    );
     assert_eq!(
         tools_list(&server.mcp_url(), &token).await.status(),
         200,
@@ -218,6 +227,7 @@ async fn logs_carry_one_json_line_per_request_and_never_a_secret() {
     let http = client();
     let registration: Value = http
         .post(format!("{}/dcr", server.issuer()))
+        .bearer_auth(server.operator_token())
         .json(&serde_json::json!({"client_name": "log-test", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}))
         .send()
         .await
@@ -263,6 +273,7 @@ async fn logs_carry_one_json_line_per_request_and_never_a_secret() {
         &secret,
         &token,
         &registration_token,
+        &server.operator_token(),
         &"wrong-secret-value".to_owned(),
     ] {
         assert!(
@@ -367,4 +378,129 @@ fn a_refusal_before_the_body_arrives_keeps_the_connection_usable() {
             );
         }
     }
+}
+
+fn authorize_url(server: &DevServer, client_id: &str, redirect_uri: &str) -> url::Url {
+    let mut url = url::Url::parse(&format!("{}/oauth/authorize", server.issuer())).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("code_challenge", &"a".repeat(43))
+        .append_pair("code_challenge_method", "S256");
+    url
+}
+
+/// Issue 10, point 7: what a web page on another origin, or a stranger's client, could try
+/// against a dev server on the developer's machine.
+#[tokio::test]
+async fn the_dev_server_refuses_dns_rebinding_and_unvetted_automation() {
+    let server = DevServer::start(&["--auto-approve"]);
+    let http = client();
+    // DNS rebinding: the attacker's name resolves to 127.0.0.1, the Host header keeps it.
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/dcr",
+        "/oauth/authorize",
+        "/mcp",
+    ] {
+        let response = http
+            .get(format!("{}{path}", server.origin()))
+            .header("host", "attacker.example:8787")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path} answered a foreign Host");
+    }
+    // Anonymous registration gets no machine client; the printed operator token does.
+    let anonymous = http
+        .post(format!("{}/dcr", server.issuer()))
+        .json(&serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 400);
+    // --auto-approve approves only applications on this machine.
+    let remote: Value = http
+        .post(format!("{}/dcr", server.issuer()))
+        .json(&serde_json::json!({"redirect_uris": ["https://attacker.example/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = http
+        .get(authorize_url(
+            &server,
+            remote["client_id"].as_str().unwrap(),
+            "https://attacker.example/cb",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        authorize.headers().get("location").is_none(),
+        "no code goes to a remote redirect URI without a click"
+    );
+    assert_eq!(authorize.status(), 400);
+    // CIMD over http (or to loopback) needs --allow-insecure-cimd.
+    let cimd = http
+        .get(authorize_url(
+            &server,
+            &format!("{}/.well-known/oauth-authorization-server", server.origin()),
+            "http://127.0.0.1:9/cb",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cimd.status(), 400);
+    assert!(cimd.headers().get("location").is_none());
+}
+
+/// `mcpctl register-client --url <issuer> --grant client_credentials --output json` against
+/// `mcpctl dev`, exactly as the issue writes it: the CLI finds the operator token the server
+/// published, and prints the client id and secret.
+#[tokio::test]
+async fn the_operator_registers_a_machine_client_against_mcpctl_dev() {
+    let server = DevServer::start(&[]);
+    let issuer = server.issuer();
+    let (code, stdout, stderr) = e2e::mcpctl(
+        &[
+            "register-client",
+            "--url",
+            &issuer,
+            "--name",
+            "CI bot",
+            "--grant",
+            "client_credentials",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let reply: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let id = reply["client_id"].as_str().unwrap();
+    let secret = reply["client_secret"].as_str().unwrap();
+    let token = token(&issuer, id, secret).await;
+    assert_eq!(tools_list(&server.mcp_url(), &token).await.status(), 200);
+    // With a wrong token in the environment the server refuses, and the CLI says so.
+    let (code, _, stderr) = e2e::mcpctl(
+        &[
+            "register-client",
+            "--url",
+            &issuer,
+            "--name",
+            "x",
+            "--grant",
+            "client_credentials",
+        ],
+        &[(
+            "MCPCTL_INITIAL_ACCESS_TOKEN",
+            "wrong-but-long-enough-0123456789abcdef",
+        )],
+    );
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("invalid_token"), "{stderr}");
 }

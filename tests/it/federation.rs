@@ -64,6 +64,9 @@ fn typescript_client_signs_in_at_the_upstream_provider_in_a_real_browser() {
             "#alice-0001",
             "--expect-whoami-email",
             "alice@example.com",
+            // Identity claims are released by scope only: e-mail needs `email`.
+            "--scope",
+            "mcp email",
         ],
         Duration::from_secs(240),
     );

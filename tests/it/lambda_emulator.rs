@@ -488,8 +488,13 @@ struct Stack {
     dynamodb: aws_sdk_dynamodb::Client,
     tables: TableNames,
     secret_arn: String,
+    /// The stage's initial access token (RFC 7591 §3), in Secrets Manager like a real stage's.
+    initial_access_token_arn: String,
     jwks: String,
 }
+
+/// The operator's initial access token the emulated stage accepts at `/dcr`.
+const INITIAL_ACCESS_TOKEN: &str = "emulated-stage-initial-access-token-0123456789";
 
 impl Stack {
     async fn create() -> Self {
@@ -506,11 +511,18 @@ impl Stack {
         )
         .await;
         let jwks = secret.jwks_json().unwrap();
+        let initial_access_token_arn = create_secret(
+            &moto,
+            "mcpctl/emulator/initial-access-token",
+            INITIAL_ACCESS_TOKEN,
+        )
+        .await;
         Self {
             moto,
             dynamodb,
             tables,
             secret_arn,
+            initial_access_token_arn,
             jwks,
         }
     }
@@ -526,6 +538,10 @@ impl Stack {
                 self.tables.refresh_tokens.clone(),
             ),
             ("MCP_SIGNING_KEY_SECRET_ARN", self.secret_arn.clone()),
+            (
+                "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN",
+                self.initial_access_token_arn.clone(),
+            ),
             ("MCP_JWKS", self.jwks.clone()),
             ("MCP_ACCESS_TOKEN_TTL_SECONDS", "3600".into()),
             ("MCP_REFRESH_TOKEN_TTL_SECONDS", "2592000".into()),
@@ -576,13 +592,23 @@ async fn bootstrap_serves_the_three_roles_under_the_lambda_emulator() {
     assert_eq!(served, serde_json::from_str::<Value>(&stack.jwks).unwrap());
 
     // ---- auth: DCR, into the table the environment names ----
-    let warm = Instant::now();
+    let machine = r#"{"client_name":"emulator","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","scope":"mcp"}"#;
     let (status, _, body) = auth
         .http(
             "POST",
             "/dcr",
             json!({"Content-Type": "application/json"}),
-            Some(r#"{"client_name":"emulator","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","scope":"mcp"}"#),
+            Some(machine),
+        )
+        .await;
+    assert_eq!(status, 400, "anonymous DCR gets no machine client: {body}");
+    let warm = Instant::now();
+    let (status, _, body) = auth
+        .http(
+            "POST",
+            "/dcr",
+            json!({"Content-Type": "application/json", "Authorization": format!("Bearer {INITIAL_ACCESS_TOKEN}")}),
+            Some(machine),
         )
         .await;
     let auth_dcr = warm.elapsed();

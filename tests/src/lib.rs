@@ -164,6 +164,15 @@ impl DevServer {
             .to_owned()
     }
 
+    /// The operator's initial access token (RFC 7591 §3) it printed: machine clients register
+    /// with it.
+    pub fn operator_token(&self) -> String {
+        self.ready["initial_access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The issuer URL.
     pub fn issuer(&self) -> String {
         self.ready["issuer"].as_str().unwrap_or_default().to_owned()
@@ -284,8 +293,19 @@ impl ToolRun {
 
 /// Runs `program args` in `tests/harness` with a deadline.
 pub fn run_tool(program: &str, args: &[&str], timeout: Duration) -> ToolRun {
+    run_tool_with_env(program, args, timeout, &[])
+}
+
+/// [`run_tool`] with extra environment variables (e.g. `MCP_INITIAL_ACCESS_TOKEN`).
+pub fn run_tool_with_env(
+    program: &str,
+    args: &[&str],
+    timeout: Duration,
+    env: &[(&str, &str)],
+) -> ToolRun {
     let mut command = Command::new("timeout");
     command
+        .envs(env.iter().copied())
         .arg("--kill-after=10")
         .arg(timeout.as_secs().to_string())
         .arg(program)

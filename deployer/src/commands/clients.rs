@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use handler::store::{
-    ClientRecord, ClientStore, RefreshTokenStore,
+    ClientOrigin, ClientRecord, ClientStore, RefreshTokenStore, SignInStore,
     dynamo::{DynamoStore, TableNames},
 };
 use miette::{IntoDiagnostic, miette};
@@ -57,6 +57,8 @@ struct Shown {
     redirect_uris: Vec<String>,
     scope: Option<String>,
     issued_at: u64,
+    /// `dcr` (anyone), `cimd` or `operator`.
+    origin: ClientOrigin,
 }
 
 impl From<ClientRecord> for Shown {
@@ -70,6 +72,7 @@ impl From<ClientRecord> for Shown {
             redirect_uris: record.metadata.redirect_uris,
             scope: record.metadata.scope,
             issued_at: record.issued_at,
+            origin: record.origin,
         }
     }
 }
@@ -218,6 +221,7 @@ pub(crate) async fn run(args: ClientsArgs) -> miette::Result<ExitCode> {
         }
         ClientsAction::Delete { client_id } => {
             store.revoke_client(client_id).await.map_err(failed)?;
+            store.forget_consents(client_id).await.map_err(failed)?;
             if !ClientStore::delete(&store, client_id)
                 .await
                 .map_err(failed)?

@@ -19,7 +19,7 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 
 use crate::{
     cli::{DevArgs, IdentityKind, OutputFormat, StoreKind},
-    dev::{apigw, state_dir},
+    dev::{apigw, host_guard, operator_token, state_dir},
 };
 
 /// Normalises `--base-path`: leading slash, no trailing slash, empty for the root.
@@ -66,7 +66,7 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     let mut config = HandlerConfig::new(public_url);
     config.identity = identity(&args)?;
     config.conformance_pack = !args.no_conformance_pack;
-    config.cimd.allow_insecure = true;
+    config.cimd.allow_insecure = args.allow_insecure_cimd;
     config.allowed_origins = if args.allow_origins.is_empty() {
         vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()]
     } else {
@@ -94,16 +94,26 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
             dynamodb_stores(args.dynamodb_endpoint.as_deref(), &args.table_prefix).await?
         }
     };
+    let (operator_token, _kept_at) = operator_token::load_or_create(args.state_dir.as_deref())?;
+    config.initial_access_token_hashes = vec![handler::crypto::hash_secret(&operator_token)];
+    // Removed again when the server stops (the guard lives until the end of `run`).
+    let _published = operator_token::publish(port, &operator_token)?;
     let state = AppState::new(config.clone(), keys, stores, Arc::new(SystemClock));
-    let app = apigw::host_router(state, &base_path, args.emulate_api_gateway);
+    let app = host_guard::layer(
+        apigw::host_router(state, &base_path, args.emulate_api_gateway),
+        host_guard::allowed_hosts(port, args.public_url.as_ref()),
+    );
 
     print_ready(
         &config,
-        &base_path,
-        port,
-        args.state_dir.as_deref(),
+        &Ready {
+            base_path: &base_path,
+            port,
+            state_dir: args.state_dir.as_deref(),
+            emulated: args.emulate_api_gateway,
+            operator_token: &operator_token,
+        },
         args.output,
-        args.emulate_api_gateway,
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::signals::interrupted())
@@ -175,14 +185,23 @@ async fn dynamodb_stores(endpoint: Option<&str>, prefix: &str) -> miette::Result
     Ok(Stores::dynamo(DynamoStore::new(client, names)))
 }
 
-fn print_ready(
-    config: &HandlerConfig,
-    base_path: &str,
+/// What the ready message reports besides the configuration.
+struct Ready<'a> {
+    base_path: &'a str,
     port: u16,
-    state_dir: Option<&Path>,
-    output: OutputFormat,
+    state_dir: Option<&'a Path>,
     emulated: bool,
-) {
+    operator_token: &'a str,
+}
+
+fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) {
+    let Ready {
+        base_path,
+        port,
+        state_dir,
+        emulated,
+        operator_token,
+    } = *ready;
     let client_config = serde_json::json!({ "mcpServers": { "mcpctl-dev": { "type": "http", "url": config.resource() } } });
     let callback = config.url("/oauth/callback");
     let (identity, upstream) = match &config.identity {
@@ -202,6 +221,8 @@ fn print_ready(
                 "identity": identity,
                 "oidc_issuer": upstream,
                 "oidc_callback": upstream.map(|_| &callback),
+                "initial_access_token": operator_token,
+                "who_can_get_a_token": who_can_get_a_token(config),
             });
             println!("{ready}");
         }
@@ -224,10 +245,34 @@ fn print_ready(
                     "  Shape:    API Gateway REST emulated (stage prefix, renamed WWW-Authenticate)"
                 );
             }
+            println!("  Tokens:   {}", who_can_get_a_token(config));
+            println!(
+                "  Operator: initial access token {operator_token}\n            (for machine clients: mcpctl register-client --url {} --grant client_credentials)",
+                config.resource()
+            );
             println!("\nClient configuration (paste into your MCP client):\n{client_config:#}\n");
             println!("Press Ctrl-C to stop.");
         }
     }
+}
+
+/// The one line on who can get a token from this dev server.
+fn who_can_get_a_token(config: &HandlerConfig) -> String {
+    let people = match &config.identity {
+        IdentityMode::Dev { auto_approve: true } => {
+            "any application on this machine, approved automatically as dev-user (--auto-approve)"
+                .to_owned()
+        }
+        IdentityMode::Dev { .. } => {
+            "applications you approve on the consent page, as the local user dev-user".to_owned()
+        }
+        IdentityMode::Oidc(settings) => format!(
+            "people who sign in at {} and approve the application",
+            settings.issuer
+        ),
+        IdentityMode::Disabled => "nobody signs in".to_owned(),
+    };
+    format!("{people}; machine clients only when registered with the operator token")
 }
 
 #[cfg(test)]

@@ -2,28 +2,39 @@
 //! with `--direct` straight into the clients table (for stages that close public registration).
 //! Input is validated locally with the server's own rules before any call. The secret is printed
 //! once and never logged.
+//!
+//! Machine clients (client_credentials) are the operator's: `--direct` writes them with AWS
+//! credentials, and through `/dcr` the request carries the operator's RFC 7591 §3 initial
+//! access token (`MCPCTL_INITIAL_ACCESS_TOKEN`, `--state-dir`, or the one a local `mcpctl dev`
+//! published). Anonymous registration never gets that grant.
 
-use std::{collections::HashSet, process::ExitCode, sync::Arc};
+use std::{collections::HashSet, path::PathBuf, process::ExitCode, sync::Arc};
 
 use handler::{
     clock::{Clock, SystemClock},
     config::HandlerConfig,
-    oauth::registration::{self, RegistrationRequest, RegistrationResponse},
-    store::{ClientStore, StoreError, dynamo::DynamoStore},
+    oauth::{
+        redirect_uri,
+        registration::{self, RegistrationRequest, RegistrationResponse},
+    },
+    store::{ClientOrigin, ClientStore, StoreError, dynamo::DynamoStore},
 };
 use miette::{IntoDiagnostic, miette};
 use url::Url;
 
-use crate::{cli::OutputFormat, discovery, target::StageArgs};
+use crate::{cli::OutputFormat, dev::operator_token, discovery, target::StageArgs};
 
 /// A grant type a client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub(crate) enum GrantType {
     /// Users sign in in a browser (MCP clients such as Claude, Cursor, VS Code).
+    #[value(alias = "authorization_code")]
     AuthorizationCode,
-    /// The client acts for itself with its secret (services, CI).
+    /// The client acts for itself with its secret (services, CI); operator only.
+    #[value(alias = "client_credentials")]
     ClientCredentials,
     /// Rotating refresh tokens (with authorization_code).
+    #[value(alias = "refresh_token")]
     RefreshToken,
 }
 
@@ -40,9 +51,13 @@ impl GrantType {
 /// Arguments of `mcpctl register-client`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RegisterClientArgs {
-    /// The server's MCP URL (e.g. from `mcpctl dev`); alternative to --stage.
+    /// The server's MCP URL or its issuer (e.g. from `mcpctl dev`); alternative to --stage.
     #[arg(long, conflicts_with = "stage", required_unless_present = "stage")]
     pub(crate) url: Option<Url>,
+    /// Read the operator's initial access token from this `mcpctl dev --state-dir` (otherwise
+    /// MCPCTL_INITIAL_ACCESS_TOKEN, or the token a local `mcpctl dev` published for its port).
+    #[arg(long, value_name = "DIR", conflicts_with = "direct")]
+    pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) target: StageArgs,
     /// Client name shown on the consent page.
@@ -53,7 +68,12 @@ pub(crate) struct RegisterClientArgs {
     pub(crate) redirect_uris: Vec<String>,
     /// Grant type (repeatable). Default: authorization_code + refresh_token with redirect URIs,
     /// client_credentials without.
-    #[arg(long = "grant-type", value_enum, value_name = "GRANT")]
+    #[arg(
+        long = "grant-type",
+        visible_alias = "grant",
+        value_enum,
+        value_name = "GRANT"
+    )]
     pub(crate) grant_types: Vec<GrantType>,
     /// Space-separated scopes the client may request.
     #[arg(long)]
@@ -70,8 +90,9 @@ pub(crate) struct RegisterClientArgs {
     pub(crate) output: OutputFormat,
 }
 
-/// Builds and validates the registration request locally, with the server's rules.
-fn request(args: &RegisterClientArgs) -> miette::Result<RegistrationRequest> {
+/// Builds and validates the registration request locally, with the server's rules, as
+/// registered by `origin`.
+fn request(args: &RegisterClientArgs, origin: ClientOrigin) -> miette::Result<RegistrationRequest> {
     let mut seen = HashSet::new();
     if let Some(duplicate) = args.redirect_uris.iter().find(|u| !seen.insert(u.as_str())) {
         return Err(miette!(
@@ -116,7 +137,21 @@ fn request(args: &RegisterClientArgs) -> miette::Result<RegistrationRequest> {
     };
     // The same validation the server runs, so bad input is refused before any call.
     let config = HandlerConfig::new(Url::parse("https://validation.invalid").into_diagnostic()?);
-    registration::validate(request.clone(), &config).map_err(|error| {
+    let machine = request
+        .grant_types
+        .as_ref()
+        .is_some_and(|g| g.iter().any(|g| g == "client_credentials"));
+    if machine && !origin.is_operator() {
+        return Err(miette!(
+            help = format!(
+                "against mcpctl dev: it prints its initial access token at start; export {}=<token>, or pass --state-dir DIR of a dev server started with one. Against a stage: --stage S --direct, or the stage's initial access token in {}",
+                operator_token::ENV,
+                operator_token::ENV
+            ),
+            "a client_credentials client is registered by the operator, and no initial access token was found"
+        ));
+    }
+    registration::validate(request.clone(), &config, origin).map_err(|error| {
         miette!(
             help = "see `mcpctl register-client --help`",
             "{}",
@@ -126,32 +161,73 @@ fn request(args: &RegisterClientArgs) -> miette::Result<RegistrationRequest> {
     Ok(request)
 }
 
+/// Writes an operator client for `request` straight into the stage's clients table (AWS
+/// credentials are the operator's authority), and returns the one-time registration response.
+pub(crate) async fn register_direct(
+    target: &StageArgs,
+    outputs: &crate::stack::StackOutputs,
+    request: RegistrationRequest,
+) -> miette::Result<RegistrationResponse> {
+    let issuer = Url::parse(outputs.get("Issuer")?).into_diagnostic()?;
+    let config = HandlerConfig::new(issuer);
+    let metadata = registration::validate(request, &config, ClientOrigin::Operator)
+        .map_err(|e| miette!("{}", e.description().unwrap_or("invalid client metadata")))?;
+    let new = registration::mint(metadata, &config, SystemClock.now(), ClientOrigin::Operator)
+        .map_err(|e| miette!("{e}"))?;
+    let names = handler::store::dynamo::TableNames {
+        clients: outputs.get("ClientsTableName")?.to_owned(),
+        codes: outputs.get("CodesTableName")?.to_owned(),
+        refresh_tokens: outputs.get("RefreshTokensTableName")?.to_owned(),
+    };
+    let client = aws_sdk_dynamodb::Client::new(&target.aws.sdk_config().await);
+    let store = Arc::new(DynamoStore::new(client, names));
+    store.create(new.record).await.map_err(|e| match e {
+        StoreError::Conflict => {
+            miette!("a client with the generated id already exists; run the command again")
+        }
+        other => miette!(
+            help =
+                "check your AWS credentials: --direct needs dynamodb:PutItem on the clients table",
+            "cannot write the client: {other}"
+        ),
+    })?;
+    Ok(new.response)
+}
+
+/// The MCP URL for `--url`, which may name the MCP endpoint or the issuer.
+fn mcp_url_of(url: &Url) -> String {
+    let url = url.as_str().trim_end_matches('/');
+    if url.ends_with("/mcp") {
+        url.to_owned()
+    } else {
+        format!("{url}/mcp")
+    }
+}
+
 pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
-    let request = request(&args)?;
+    let operator_token = if args.direct {
+        None
+    } else {
+        let loopback_port = args
+            .url
+            .as_ref()
+            .filter(|u| redirect_uri::is_loopback(u))
+            .and_then(Url::port_or_known_default);
+        operator_token::find(args.state_dir.as_deref(), loopback_port)?
+    };
+    let origin = if args.direct || operator_token.is_some() {
+        ClientOrigin::Operator
+    } else {
+        ClientOrigin::Dcr
+    };
+    let request = request(&args, origin)?;
     let outputs = args.target.outputs().await?;
     let response = if args.direct {
         let outputs = outputs.ok_or_else(|| miette!("--direct needs --stage"))?;
-        let issuer = Url::parse(outputs.get("Issuer")?).into_diagnostic()?;
-        let config = HandlerConfig::new(issuer);
-        let metadata = registration::validate(request, &config)
-            .map_err(|e| miette!("{}", e.description().unwrap_or("invalid client metadata")))?;
-        let new =
-            registration::mint(metadata, &config, SystemClock.now()).map_err(|e| miette!("{e}"))?;
-        let names = handler::store::dynamo::TableNames {
-            clients: outputs.get("ClientsTableName")?.to_owned(),
-            codes: outputs.get("CodesTableName")?.to_owned(),
-            refresh_tokens: outputs.get("RefreshTokensTableName")?.to_owned(),
-        };
-        let client = aws_sdk_dynamodb::Client::new(&args.target.aws.sdk_config().await);
-        let store = Arc::new(DynamoStore::new(client, names));
-        store.create(new.record).await.map_err(|e| match e {
-            StoreError::Conflict => miette!("a client with the generated id already exists; run the command again"),
-            other => miette!(help = "check your AWS credentials: --direct needs dynamodb:PutItem on the clients table", "cannot write the client: {other}"),
-        })?;
-        new.response
+        register_direct(&args.target, &outputs, request).await?
     } else {
         let mcp_url = match (&args.url, &outputs) {
-            (Some(url), _) => url.as_str().trim_end_matches('/').to_owned(),
+            (Some(url), _) => mcp_url_of(url),
             (None, Some(outputs)) => outputs.get("McpUrl")?.to_owned(),
             (None, None) => return Err(miette!("pass --url or --stage")),
         };
@@ -167,9 +243,11 @@ pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
             )
         })?;
         let body = serde_json::to_value(&request).into_diagnostic()?;
-        let reply = http
-            .post(&endpoint)
-            .json(&body)
+        let mut post = http.post(&endpoint).json(&body);
+        if let Some(token) = &operator_token {
+            post = post.bearer_auth(token);
+        }
+        let reply = post
             .send()
             .await
             .map_err(|e| miette!("cannot reach {endpoint}: {e}"))?;
@@ -226,6 +304,7 @@ mod tests {
     fn args(redirects: &[&str], grants: &[GrantType], public: bool) -> RegisterClientArgs {
         RegisterClientArgs {
             url: None,
+            state_dir: None,
             target: StageArgs {
                 stage: None,
                 stack_name: None,
@@ -242,6 +321,38 @@ mod tests {
             direct: false,
             output: OutputFormat::Text,
         }
+    }
+
+    fn request(args: &RegisterClientArgs) -> miette::Result<RegistrationRequest> {
+        super::request(args, ClientOrigin::Operator)
+    }
+
+    #[test]
+    fn machine_clients_need_the_operator() {
+        let error = super::request(
+            &args(&[], &[GrantType::ClientCredentials], false),
+            ClientOrigin::Dcr,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{error:?}").contains(operator_token::ENV),
+            "{error:?}"
+        );
+        assert!(
+            super::request(
+                &args(&["http://127.0.0.1/cb"], &[], true),
+                ClientOrigin::Dcr
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            mcp_url_of(&Url::parse("http://127.0.0.1:8787").unwrap()),
+            "http://127.0.0.1:8787/mcp"
+        );
+        assert_eq!(
+            mcp_url_of(&Url::parse("http://127.0.0.1:8787/mcp/").unwrap()),
+            "http://127.0.0.1:8787/mcp"
+        );
     }
 
     #[test]

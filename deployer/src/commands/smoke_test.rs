@@ -14,7 +14,7 @@ use handler::{
     keys::SigningKey,
     oauth::{
         discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata},
-        jwt::{self, AccessClaims},
+        jwt::{self, AccessClaims, SubjectKind},
         registration::RegistrationResponse,
         token::TokenResponse,
     },
@@ -35,6 +35,11 @@ pub(crate) struct SmokeTestArgs {
     pub(crate) url: Option<Url>,
     #[command(flatten)]
     pub(crate) target: StageArgs,
+    /// Read the operator's initial access token from this `mcpctl dev --state-dir` (otherwise
+    /// MCPCTL_INITIAL_ACCESS_TOKEN, the token a local `mcpctl dev` published for its port, or,
+    /// with --stage, a client written straight into the stage's table).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<std::path::PathBuf>,
     /// How many calls each MCP step makes (the median latency is reported).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) repeat: u32,
@@ -217,8 +222,24 @@ fn rfc8414_url(issuer: &Url) -> String {
     )
 }
 
+/// Who creates the smoke test's machine client: always the operator, never open registration.
+enum Registrar<'a> {
+    /// `/dcr` with the operator's initial access token.
+    Token(String),
+    /// Written into the stage's clients table with the operator's AWS credentials.
+    Direct {
+        target: &'a StageArgs,
+        outputs: crate::stack::StackOutputs,
+    },
+    /// No operator credential was found.
+    Nobody,
+}
+
+const THROWAWAY: &str = "mcpctl smoke-test (deleted after the run)";
+
 pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
-    let mcp_url = match (&args.url, args.target.outputs().await?) {
+    let outputs = args.target.outputs().await?;
+    let mcp_url = match (&args.url, &outputs) {
         (Some(url), _) => url.as_str().trim_end_matches('/').to_owned(),
         (None, Some(outputs)) => outputs.get("McpUrl")?.to_owned(),
         (None, None) => {
@@ -227,6 +248,22 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
                 "nothing to test"
             ));
         }
+    };
+    let loopback_port = args
+        .url
+        .as_ref()
+        .filter(|u| handler::oauth::redirect_uri::is_loopback(u))
+        .and_then(Url::port_or_known_default);
+    let registrar = match (
+        crate::dev::operator_token::find(args.state_dir.as_deref(), loopback_port)?,
+        outputs,
+    ) {
+        (Some(token), _) => Registrar::Token(token),
+        (None, Some(outputs)) => Registrar::Direct {
+            target: &args.target,
+            outputs,
+        },
+        (None, None) => Registrar::Nobody,
     };
     let http = Client::builder()
         .timeout(Duration::from_secs(args.timeout))
@@ -239,7 +276,7 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
         steps: Vec::new(),
         repeat: args.repeat,
     };
-    run_steps(&mut check, &mcp_url).await;
+    run_steps(&mut check, &mcp_url, &registrar).await;
 
     let passed = check.steps.iter().filter(|s| s.passed).count();
     let failed = check.steps.len() - passed;
@@ -289,7 +326,7 @@ fn print_table(report: &Report) {
     println!("\n{} passed, {} failed", report.passed, report.failed);
 }
 
-async fn run_steps(check: &mut Check, mcp_url: &str) {
+async fn run_steps(check: &mut Check, mcp_url: &str, registrar: &Registrar<'_>) {
     let http = check.http.clone();
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "mcpctl-smoke-test", "version": env!("CARGO_PKG_VERSION")}}});
@@ -434,28 +471,83 @@ async fn run_steps(check: &mut Check, mcp_url: &str) {
 
     let Some(metadata) = metadata else { return };
 
-    // 2. A throwaway client, a token, MCP calls.
-    let registration = match metadata.registration_endpoint.clone() {
-        Some(endpoint) => {
-            check
-                .step("register a throwaway client (RFC 7591)", async {
-                    let response = http
-                        .post(&endpoint)
-                        .json(&json!({"client_name": "mcpctl smoke-test (deleted after the run)", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if response.status() != StatusCode::CREATED {
-                        return Err(format!("expected 201, got HTTP {}: {}", response.status(), response.text().await.unwrap_or_default()));
+    // 2. Open registration must not hand out machine clients (the secure default).
+    if let Some(endpoint) = metadata.registration_endpoint.clone() {
+        check
+            .step("anonymous registration gets no client_credentials", async {
+                let response = http
+                    .post(&endpoint)
+                    .json(&json!({"client_name": THROWAWAY, "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match response.status() {
+                    StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
+                        Ok(((), format!("refused with HTTP {}", response.status())))
                     }
-                    let registration: RegistrationResponse = response.json().await.map_err(|e| format!("not an RFC 7591 response: {e}"))?;
-                    let detail = format!("client {}", registration.client_id);
-                    Ok((registration, detail))
-                })
+                    status => Err(format!(
+                        "HTTP {status}: a stranger can register a machine client and get a token without a person; upgrade the server"
+                    )),
+                }
+            })
+            .await;
+    }
+
+    // 3. A throwaway operator client, a token, MCP calls.
+    let request = json!({"client_name": THROWAWAY, "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"});
+    let registration = match (registrar, metadata.registration_endpoint.clone()) {
+        (Registrar::Token(token), Some(endpoint)) => {
+            check
+                .step(
+                    "register a throwaway machine client (RFC 7591, initial access token)",
+                    async {
+                        let response = http
+                            .post(&endpoint)
+                            .bearer_auth(token)
+                            .json(&request)
+                            .send()
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        if response.status() != StatusCode::CREATED {
+                            return Err(format!(
+                                "expected 201, got HTTP {}: {}",
+                                response.status(),
+                                response.text().await.unwrap_or_default()
+                            ));
+                        }
+                        let registration: RegistrationResponse = response
+                            .json()
+                            .await
+                            .map_err(|e| format!("not an RFC 7591 response: {e}"))?;
+                        let detail = format!("client {}", registration.client_id);
+                        Ok((registration, detail))
+                    },
+                )
                 .await
         }
-        None => {
-            check.record::<()>("register a throwaway client (RFC 7591)", None, Err("the server advertises no registration_endpoint (registration closed): use `mcpctl register-client --direct`".into()));
+        (Registrar::Direct { target, outputs }, _) => {
+            check
+                .step(
+                    "register a throwaway machine client (direct, clients table)",
+                    async {
+                        let request =
+                            serde_json::from_value(request.clone()).map_err(|e| e.to_string())?;
+                        let registration =
+                            super::register_client::register_direct(target, outputs, request)
+                                .await
+                                .map_err(|e| format!("{e}"))?;
+                        let detail = format!("client {}", registration.client_id);
+                        Ok((registration, detail))
+                    },
+                )
+                .await
+        }
+        (Registrar::Token(_), None) => {
+            check.record::<()>("register a throwaway machine client", None, Err("the server advertises no registration_endpoint; use --stage (the client is written into the table)".into()));
+            None
+        }
+        (Registrar::Nobody, _) => {
+            check.record::<()>("register a throwaway machine client", None, Err(format!("machine clients are the operator's: pass --stage, or the initial access token ({} or --state-dir; mcpctl dev prints it at start)", crate::dev::operator_token::ENV)));
             None
         }
     };
@@ -512,7 +604,7 @@ async fn run_steps(check: &mut Check, mcp_url: &str) {
             .await;
         }
 
-        // 3. Cleanup, whatever happened above.
+        // 4. Cleanup, whatever happened above.
         let management = registration.registration_access_token.clone();
         let uri = registration.registration_client_uri.clone();
         check
@@ -647,6 +739,7 @@ async fn negative_steps(
                 nbf: now,
                 jti: "smoke".into(),
                 client_id: registration.client_id.clone(),
+                kind: SubjectKind::Machine,
                 scope: "mcp".into(),
                 name: None,
                 email: None,

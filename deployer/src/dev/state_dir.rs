@@ -54,7 +54,7 @@ pub(crate) fn load(dir: &Path) -> miette::Result<(KeyMaterial, MemoryStore)> {
 }
 
 /// Writes a file readable only by its owner (it holds the private key).
-fn write_private(path: &Path, bytes: &[u8]) -> miette::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> miette::Result<()> {
     #[cfg(unix)]
     {
         use std::{io::Write, os::unix::fs::OpenOptionsExt};

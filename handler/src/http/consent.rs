@@ -22,9 +22,10 @@ use crate::{
     oauth::{
         authorize::{self, AuthorizeError, AuthorizeParams, ValidAuthorization},
         error::OAuthError,
+        redirect_uri,
     },
     state::AppState,
-    store::UserClaims,
+    store::{ClientOrigin, UserClaims},
 };
 
 const COOKIE: &str = "mcp_consent";
@@ -44,6 +45,17 @@ pub(super) fn failure(error: AuthorizeError, client_id: Option<&str>) -> Respons
         AuthorizeError::Redirect(location) => {
             (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
         }
+        AuthorizeError::ReturnLink {
+            location,
+            client_name,
+            error,
+        } => pages::error_page_with_return(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be completed",
+            error.description().unwrap_or_default(),
+            &client_name,
+            &location,
+        ),
         AuthorizeError::Page(error) => {
             let status = match &error {
                 OAuthError::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -146,6 +158,18 @@ pub async fn authorize_get(
     };
     match state.config.identity {
         IdentityMode::Dev { auto_approve: true } => {
+            // Auto-approval hands a code to whoever asks, so only to an application on this
+            // machine: a web page elsewhere must not get the dev user's code without a click.
+            let loopback = Url::parse(&request.redirect_uri)
+                .is_ok_and(|u| u.scheme() == "http" && redirect_uri::is_loopback(&u));
+            if !loopback {
+                return failure(
+                    AuthorizeError::Page(OAuthError::AccessDenied(
+                        "--auto-approve only approves applications on this machine (http loopback redirect URIs); restart mcpctl dev without --auto-approve to approve this one on the consent page".into(),
+                    )),
+                    Some(&request.client.client_id),
+                );
+            }
             approve(&state, &request, StatusCode::FOUND).await
         }
         IdentityMode::Dev {
@@ -157,14 +181,14 @@ pub async fn authorize_get(
                 "interactive sign-in is not configured on this server; use client_credentials"
                     .into(),
             );
-            let location = authorize::error_redirect(
-                &state,
-                &request.redirect_uri,
-                &error,
-                request.state.as_deref(),
-            );
             failure(
-                AuthorizeError::Redirect(location),
+                authorize::send_back(
+                    &state,
+                    &request.client,
+                    &request.redirect_uri,
+                    error,
+                    request.state.as_deref(),
+                ),
                 Some(&request.client.client_id),
             )
         }
@@ -233,10 +257,8 @@ pub(super) fn consent_page(
     remember_days: Option<u64>,
 ) -> Response {
     let redirect = Url::parse(&request.redirect_uri).ok();
-    let redirect_host = redirect
-        .as_ref()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| request.redirect_uri.clone());
+    // The full origin, port included: `http://127.0.0.1:8080` and `http://127.0.0.1:9090` are
+    // different applications.
     let redirect_origin = redirect
         .as_ref()
         .map(|u| match u.scheme() {
@@ -244,12 +266,27 @@ pub(super) fn consent_page(
             scheme => format!("{scheme}:"),
         })
         .unwrap_or_default();
+    let redirect_target = match redirect.as_ref().map(Url::scheme) {
+        Some("http" | "https") => redirect_origin.clone(),
+        _ => format!("{redirect_origin} (an application on this device)"),
+    };
     let client = &request.client;
     let client_name = client
         .metadata
         .client_name
         .as_deref()
         .unwrap_or(&client.client_id);
+    let publisher = match client.origin {
+        ClientOrigin::Cimd => format!(
+            "published by {}",
+            Url::parse(&client.client_id)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+        ClientOrigin::Dcr => "unverified application: it named itself".to_owned(),
+        ClientOrigin::Operator => "registered by this server's operator".to_owned(),
+    };
     let scopes: Vec<&str> = request.scope.split(' ').collect();
     let action = state.config.url("/oauth/authorize");
     let user_label = match (&user.name, &user.email) {
@@ -258,16 +295,40 @@ pub(super) fn consent_page(
         (None, Some(email)) => email.clone(),
         (None, None) => user.sub.clone(),
     };
+    let released = released_claims(state, &request.scope, user);
     pages::consent_page(&pages::ConsentView {
         client_name,
-        redirect_host: &redirect_host,
+        publisher: &publisher,
+        redirect_target: &redirect_target,
         redirect_origin: &redirect_origin,
         scopes: &scopes,
         user: &user_label,
+        released: &released,
         hidden,
         action: &action,
         remember_days,
     })
+}
+
+/// What the tokens of `scope` will say about `user`, for the consent page: the same rule as
+/// the token endpoint (`oauth::token`), `name` with `profile`, `email` with `email`, groups
+/// with the operator's groups scope.
+fn released_claims(state: &AppState, scope: &str, user: &UserClaims) -> Vec<String> {
+    let granted = |wanted: &str| scope.split(' ').any(|s| s == wanted);
+    let mut released = Vec::new();
+    if let Some(name) = user.name.as_deref().filter(|_| granted("profile")) {
+        released.push(format!("name ({name})"));
+    }
+    if let Some(email) = user.email.as_deref().filter(|_| granted("email")) {
+        released.push(format!("e-mail ({email})"));
+    }
+    if let Some(groups_scope) = &state.config.groups_scope
+        && granted(groups_scope)
+        && !user.groups.is_empty()
+    {
+        released.push(format!("groups ({})", user.groups.join(", ")));
+    }
+    released
 }
 
 /// `POST /oauth/authorize`: the consent decision.

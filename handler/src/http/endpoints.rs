@@ -13,6 +13,7 @@ use axum::{
 
 use super::{log::LogFields, mcp_guard};
 use crate::{
+    crypto,
     oauth::{
         clients, discovery,
         error::OAuthError,
@@ -21,7 +22,7 @@ use crate::{
         token::{self, ClientAuthentication, TokenRequest},
     },
     state::AppState,
-    store::StoreError,
+    store::{ClientOrigin, StoreError},
 };
 
 fn no_store(mut response: Response) -> Response {
@@ -94,7 +95,8 @@ async fn register(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(String, registration::RegistrationResponse), OAuthError> {
-    if !state.config.registration_open {
+    let origin = registrar(state, headers)?;
+    if !origin.is_operator() && !state.config.registration_open {
         return Err(OAuthError::AccessDenied(
             "open registration is disabled on this server; ask an operator to register the client"
                 .into(),
@@ -110,8 +112,8 @@ async fn register(
             "the registration request is not valid client metadata: {e}"
         ))
     })?;
-    let metadata = registration::validate(request, &state.config)?;
-    let new = registration::mint(metadata, &state.config, state.now())?;
+    let metadata = registration::validate(request, &state.config, origin)?;
+    let new = registration::mint(metadata, &state.config, state.now(), origin)?;
     let client_id = new.record.client_id.clone();
     state
         .stores
@@ -123,6 +125,33 @@ async fn register(
             other => other.into(),
         })?;
     Ok((client_id, new.response))
+}
+
+/// Who is registering: an operator presenting an initial access token (RFC 7591 §3), or
+/// anyone. A bearer that is not a valid initial access token is refused (RFC 6750 §3.1)
+/// rather than read as anonymous, so automation with a wrong token learns it at once.
+fn registrar(state: &AppState, headers: &HeaderMap) -> Result<ClientOrigin, OAuthError> {
+    if headers.get(header::AUTHORIZATION).is_none() {
+        return Ok(ClientOrigin::Dcr);
+    }
+    let token = bearer(headers).filter(|t| !t.is_empty()).ok_or_else(|| {
+        OAuthError::InvalidToken(
+            "registration accepts only a Bearer initial access token in Authorization".into(),
+        )
+    })?;
+    let presented = crypto::hash_secret(token);
+    let known = state
+        .config
+        .initial_access_token_hashes
+        .iter()
+        .any(|hash| crypto::constant_time_eq(hash.as_bytes(), presented.as_bytes()));
+    if known {
+        Ok(ClientOrigin::Operator)
+    } else {
+        Err(OAuthError::InvalidToken(
+            "the initial access token is not valid for this server".into(),
+        ))
+    }
 }
 
 /// `GET /clients/{client_id}` (RFC 7592 §2.1).
@@ -162,7 +191,7 @@ pub async fn token_post(
         fields.grant_type = Some(request.grant_type());
         let auth = ClientAuthentication::parse(header_str(&headers, header::AUTHORIZATION), &form)?;
         fields.client_id = Some(auth.client_id.chars().take(200).collect());
-        let client = token::authenticate(&state, &auth).await?;
+        let client = token::authenticate_for(&state, &auth, &request).await?;
         token::exchange(&state, &client, request).await
     }
     .await;
@@ -206,7 +235,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
     };
     match mcp_guard::verify(&state, token) {
         Ok(claims) => {
-            let mut body = serde_json::json!({ "sub": claims.sub, "client_id": claims.client_id, "scope": claims.scope });
+            let mut body = serde_json::json!({ "sub": claims.sub, "client_id": claims.client_id, "kind": claims.kind, "scope": claims.scope });
             if let Some(map) = body.as_object_mut() {
                 if let Some(name) = claims.name {
                     map.insert("name".into(), name.into());

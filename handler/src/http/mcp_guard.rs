@@ -172,10 +172,27 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             );
         }
     };
-    let mcp_method = serde_json::from_slice::<MethodOnly<'_>>(&bytes)
-        .ok()
-        .and_then(|m| m.method)
-        .map(|m| m.chars().take(64).collect());
+    let mcp_method = match serde_json::from_slice::<MethodOnly<'_>>(&bytes) {
+        Ok(m) => m.method.map(|m| m.chars().take(64).collect()),
+        // Not a JSON object: a batch (rmcp answers it), or not JSON at all, which JSON-RPC 2.0
+        // §5.1 answers with -32700. rmcp would answer 415 with a text body, which clients
+        // cannot read as a JSON-RPC error.
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() => {
+            let mut response = jsonrpc_refusal(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                "Parse error: the body is not JSON",
+            );
+            LogFields {
+                client_id: Some(claims.client_id),
+                error: Some("parse_error".into()),
+                ..LogFields::default()
+            }
+            .attach(&mut response);
+            return response;
+        }
+        Err(_) => None,
+    };
     let client_id = claims.client_id.clone();
     parts.extensions.insert(Caller::from(claims));
     let mut response = next

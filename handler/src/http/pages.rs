@@ -84,14 +84,20 @@ pub fn error_page_with_return(
 pub struct ConsentView<'a> {
     /// Client display name (or id).
     pub client_name: &'a str,
-    /// Host the browser will be sent back to.
-    pub redirect_host: &'a str,
+    /// Who vouches for the application: "published by <host>" (CIMD), "unverified
+    /// application" (open DCR), or "registered by this server's operator".
+    pub publisher: &'a str,
+    /// Where the browser will be sent back to: the full origin (scheme, host and port), or
+    /// the scheme of a native app.
+    pub redirect_target: &'a str,
     /// Origin (or scheme) the approval redirects to; allowed in `form-action`.
     pub redirect_origin: &'a str,
     /// Requested scopes.
     pub scopes: &'a [&'a str],
     /// Who is signed in.
     pub user: &'a str,
+    /// The identity claims the application will receive, e.g. `name (Ada)`.
+    pub released: &'a [String],
     /// Hidden form fields (the authorization request and the CSRF token).
     pub hidden: &'a [(&'a str, &'a str)],
     /// Form action URL.
@@ -126,15 +132,27 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
             )
         })
         .unwrap_or_default();
+    let released = if view.released.is_empty() {
+        "only an identifier for your account".to_owned()
+    } else {
+        view.released
+            .iter()
+            .map(|c| text(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let body = format!(
         "<h1>Allow {client} to use this MCP server?</h1>\
-<dl><dt>Application</dt><dd>{client}</dd><dt>Returns to</dt><dd><code>{host}</code></dd>\
-<dt>Access</dt><dd>{scopes}</dd><dt>Signed in as</dt><dd>{user}</dd></dl>\
+<dl><dt>Application</dt><dd>{client} <span class=\"publisher\">({publisher})</span></dd>\
+<dt>Returns to</dt><dd><code>{target}</code></dd>\
+<dt>Access</dt><dd>{scopes}</dd><dt>Signed in as</dt><dd>{user}</dd>\
+<dt>Shared with the application</dt><dd>{released}</dd></dl>\
 <form method=\"post\" action=\"{action}\">{hidden}{remember}<div class=\"actions\">\
 <button type=\"submit\" name=\"decision\" value=\"approve\" class=\"approve\">Approve</button>\
 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></div></form>",
         client = text(view.client_name),
-        host = text(view.redirect_host),
+        publisher = text(view.publisher),
+        target = text(view.redirect_target),
         user = text(view.user),
         action = attr(view.action),
     );

@@ -414,7 +414,16 @@ pub async fn callback(
             .consent(&consent_key(&user, &request.client.client_id), now)
             .await
         {
-            Ok(Some(grant)) if covers(&grant.scope, &request.scope) => {
+            // A consent older than the client is from an earlier client with this id (a CIMD
+            // URL can be deleted and come back): it never carries over.
+            Ok(Some(grant))
+                if covers(&grant.scope, &request.scope)
+                    && grant.granted_at >= request.client.issued_at
+                    && grant
+                        .client_id
+                        .as_deref()
+                        .is_none_or(|c| c == request.client.client_id) =>
+            {
                 return issue_code(&state, &request, user, StatusCode::FOUND).await;
             }
             Ok(_) => {}
@@ -524,6 +533,7 @@ pub(super) async fn decide(
         let now = state.now();
         let grant = ConsentGrant {
             key_hash: consent_key(&user, &request.client.client_id),
+            client_id: Some(request.client.client_id.clone()),
             scope: request.scope.clone(),
             granted_at: now,
             expires_at: now + ttl.as_secs(),

@@ -4,7 +4,10 @@
 use serde_json::{Map, Value};
 
 use super::upstream::UpstreamIdentity;
-use crate::{config::OidcSettings, store::UserClaims};
+use crate::{
+    config::{IdentityMode, OidcSettings},
+    store::UserClaims,
+};
 
 /// Why a signed-in user may not use this server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +24,9 @@ pub enum NotAllowed {
     /// The allow-list names groups and the user is in none of them.
     #[error("the account is not in a group allowed to use this server")]
     Group,
+    /// The user signed in through an identity mode or provider this server no longer uses.
+    #[error("the account was signed in by an identity provider this server no longer uses")]
+    Provider,
 }
 
 /// Our user for an upstream identity, or why it is refused.
@@ -36,7 +42,42 @@ pub fn user(
     let email = string(claims, &settings.claims.email).filter(|_| verified);
     let name = string(claims, &settings.claims.name);
     let mut groups = strings(claims, &settings.claims.groups);
+    check_allow_lists(settings, email.as_deref(), &groups)?;
+    // Tokens carry at most 64 groups (the allow-list above saw them all).
+    groups.truncate(64);
+    Ok(UserClaims {
+        sub: format!("{}#{}", identity.issuer, identity.subject),
+        name,
+        email,
+        groups,
+    })
+}
 
+/// Whether a user who signed in earlier may still use this server under the current
+/// configuration: checked on every refresh, so tightening an allow-list or changing provider
+/// ends existing sign-ins at their next refresh instead of at the family's absolute lifetime.
+pub fn still_allowed(identity: &IdentityMode, user: &UserClaims) -> Result<(), NotAllowed> {
+    match identity {
+        IdentityMode::Dev { .. } => Ok(()),
+        IdentityMode::Disabled => Err(NotAllowed::Provider),
+        IdentityMode::Oidc(settings) => {
+            let ours = user
+                .sub
+                .strip_prefix(settings.issuer.as_str())
+                .is_some_and(|rest| rest.starts_with('#'));
+            if !ours {
+                return Err(NotAllowed::Provider);
+            }
+            check_allow_lists(settings, user.email.as_deref(), &user.groups)
+        }
+    }
+}
+
+fn check_allow_lists(
+    settings: &OidcSettings,
+    email: Option<&str>,
+    groups: &[String],
+) -> Result<(), NotAllowed> {
     if !settings.allowed_email_domains.is_empty() {
         let domain = email
             .as_deref()
@@ -49,7 +90,9 @@ pub fn user(
                 .any(|a| a.trim_start_matches('@').eq_ignore_ascii_case(&d))
         });
         if !allowed {
-            return Err(NotAllowed::EmailDomain { email });
+            return Err(NotAllowed::EmailDomain {
+                email: email.map(str::to_owned),
+            });
         }
     }
     if !settings.allowed_groups.is_empty()
@@ -57,14 +100,7 @@ pub fn user(
     {
         return Err(NotAllowed::Group);
     }
-    // Tokens carry at most 64 groups (the allow-list above saw them all).
-    groups.truncate(64);
-    Ok(UserClaims {
-        sub: format!("{}#{}", identity.issuer, identity.subject),
-        name,
-        email,
-        groups,
-    })
+    Ok(())
 }
 
 fn string(claims: &Map<String, Value>, name: &str) -> Option<String> {

@@ -5,13 +5,15 @@ use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 use serde::Serialize;
 
-use crate::oauth::jwt::AccessClaims;
+use crate::oauth::jwt::{AccessClaims, SubjectKind};
 
 /// The verified caller of an MCP request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Caller {
     /// The OAuth client.
     pub client_id: String,
+    /// A person, or a machine client acting for itself.
+    pub kind: SubjectKind,
     /// The user (or the client itself for client_credentials).
     pub subject: String,
     /// Granted scopes.
@@ -39,6 +41,7 @@ impl From<AccessClaims> for Caller {
                 .map(str::to_owned)
                 .collect(),
             client_id: claims.client_id,
+            kind: claims.kind,
             subject: claims.sub,
             name: claims.name,
             email: claims.email,
@@ -49,6 +52,11 @@ impl From<AccessClaims> for Caller {
 }
 
 impl Caller {
+    /// Whether a person signed in for this request (not a machine client).
+    pub fn is_person(&self) -> bool {
+        self.kind == SubjectKind::Person
+    }
+
     /// The caller of the request behind `context`, if it passed the bearer guard.
     pub fn of(context: &RequestContext<RoleServer>) -> Option<&Caller> {
         context

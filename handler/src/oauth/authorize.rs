@@ -59,6 +59,42 @@ pub enum AuthorizeError {
     Page(OAuthError),
     /// Send the error to the client's redirect URI.
     Redirect(String),
+    /// The redirect URI matched, but the client is not vetted (open DCR, CIMD): show the
+    /// error on a page with a link back, never an automatic redirect (RFC 9700 §4.11.2), so
+    /// the server cannot be used to bounce people to an attacker's URI without a click.
+    ReturnLink {
+        /// The error redirect, behind a link.
+        location: String,
+        /// The application's name.
+        client_name: String,
+        /// What went wrong.
+        error: OAuthError,
+    },
+}
+
+/// Sends `error` back to a matched redirect URI: by redirect to a client the operator
+/// registered, behind a link otherwise.
+pub fn send_back(
+    state: &AppState,
+    client: &ClientRecord,
+    redirect: &str,
+    error: OAuthError,
+    client_state: Option<&str>,
+) -> AuthorizeError {
+    let location = error_redirect(state, redirect, &error, client_state);
+    if client.origin.is_operator() {
+        AuthorizeError::Redirect(location)
+    } else {
+        AuthorizeError::ReturnLink {
+            location,
+            client_name: client
+                .metadata
+                .client_name
+                .clone()
+                .unwrap_or_else(|| client.client_id.clone()),
+            error,
+        }
+    }
 }
 
 impl From<OAuthError> for AuthorizeError {
@@ -100,14 +136,8 @@ pub async fn validate(
     };
 
     // From here on the redirect URI is trusted: errors go back to the client.
-    let back = |error: OAuthError| {
-        AuthorizeError::Redirect(error_redirect(
-            state,
-            &redirect,
-            &error,
-            params.state.as_deref(),
-        ))
-    };
+    let back =
+        |error: OAuthError| send_back(state, &client, &redirect, error, params.state.as_deref());
     match params.response_type.as_deref() {
         Some("code") => {}
         Some(other) => {
@@ -186,14 +216,17 @@ pub async fn approve(
         user,
         issued_at: now,
         expires_at: now + state.config.auth_code_ttl.as_secs(),
+        used_at: None,
+        family_id: None,
     };
     state.stores.codes.put(record).await.map_err(|e| {
-        AuthorizeError::Redirect(error_redirect(
+        send_back(
             state,
+            &request.client,
             &request.redirect_uri,
-            &OAuthError::from(e),
+            OAuthError::from(e),
             request.state.as_deref(),
-        ))
+        )
     })?;
     Ok(redirect_with(
         state,

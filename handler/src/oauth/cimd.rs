@@ -16,7 +16,7 @@ use url::{Host, Url};
 use super::{error::OAuthError, registration};
 use crate::{
     config::{CimdPolicy, HandlerConfig},
-    store::ClientRecord,
+    store::{ClientOrigin, ClientRecord},
 };
 
 /// Fetches, validates and caches metadata documents.
@@ -244,7 +244,7 @@ impl CimdResolver {
         if request.grant_types.is_none() {
             request.grant_types = Some(vec!["authorization_code".into(), "refresh_token".into()]);
         }
-        let metadata = registration::validate(request, &self.config)
+        let metadata = registration::validate(request, &self.config, ClientOrigin::Cimd)
             .map_err(|e| bad(e.description().unwrap_or("").to_owned()))?;
         Ok(ClientRecord {
             client_id: client_id.to_owned(),
@@ -252,6 +252,7 @@ impl CimdResolver {
             registration_token_hash: None,
             metadata,
             issued_at: now,
+            origin: ClientOrigin::Cimd,
         })
     }
 }

@@ -64,7 +64,8 @@ pub async fn read(
     })
 }
 
-/// RFC 7592 §2.3 delete: the client and everything derived from it (refresh tokens, pending codes).
+/// RFC 7592 §2.3 delete: the client and everything derived from it (refresh tokens, pending
+/// codes, remembered consents).
 pub async fn delete(
     state: &AppState,
     client_id: &str,
@@ -73,6 +74,7 @@ pub async fn delete(
     authorize_management(state, client_id, bearer).await?;
     // Revoke first: if deleting the client then fails, no token of it survives anyway.
     state.stores.refresh_tokens.revoke_client(client_id).await?;
+    state.stores.sign_ins.forget_consents(client_id).await?;
     state.stores.clients.delete(client_id).await?;
     Ok(())
 }

@@ -7,6 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{SigningKey, VerifyingKeys};
 
+/// Whether a token speaks for a person or for a machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// A person signed in and approved the client (authorization_code, and its refreshes).
+    Person,
+    /// A client acting for itself (client_credentials): `sub` is the client id. Also what a
+    /// token without the claim reads as, so nothing is ever wrongly taken for a person.
+    #[default]
+    Machine,
+}
+
 /// The claims of our access tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -26,15 +38,19 @@ pub struct AccessClaims {
     pub jti: String,
     /// The client the token was issued to.
     pub client_id: String,
+    /// Person or machine.
+    #[serde(default)]
+    pub kind: SubjectKind,
     /// Space-separated granted scopes.
     pub scope: String,
-    /// User display name, when known.
+    /// User display name, when known and released (scope `profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// User e-mail, when known.
+    /// User e-mail, when known and released (scope `email`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// The user's groups at the upstream identity provider.
+    /// The user's groups at the upstream identity provider, when released (the operator's
+    /// groups scope).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
 }
@@ -141,6 +157,7 @@ pub(crate) fn sample_claims(now: u64) -> AccessClaims {
         nbf: now,
         jti: "j".into(),
         client_id: "c".into(),
+        kind: SubjectKind::Person,
         scope: "mcp".into(),
         name: None,
         email: None,

@@ -7,7 +7,7 @@ use super::{error::OAuthError, redirect_uri};
 use crate::{
     config::HandlerConfig,
     crypto,
-    store::{ClientMetadata, ClientRecord},
+    store::{ClientMetadata, ClientOrigin, ClientRecord},
 };
 
 const MAX_REDIRECT_URIS: usize = 10;
@@ -96,6 +96,25 @@ fn invalid(description: impl Into<String>) -> OAuthError {
     OAuthError::InvalidClientMetadata(description.into())
 }
 
+/// Unicode format characters (general category Cf) that can make a name on the consent page
+/// read differently from what it is: bidi overrides and isolates turn a name around,
+/// zero-width characters make two different names look alike. Hand-listed, because std has no
+/// general-category lookup and these are the Cf code points that render invisibly or reorder.
+fn is_format_character(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}' | '\u{110CD}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
 fn text(field: &str, value: Option<String>) -> Result<Option<String>, OAuthError> {
     match value {
         Some(v) if v.chars().count() > MAX_TEXT => Err(invalid(format!(
@@ -104,6 +123,9 @@ fn text(field: &str, value: Option<String>) -> Result<Option<String>, OAuthError
         Some(v) if v.chars().any(char::is_control) => {
             Err(invalid(format!("{field} contains control characters")))
         }
+        Some(v) if v.chars().any(is_format_character) => Err(invalid(format!(
+            "{field} contains invisible Unicode format characters (bidi or zero-width); remove them"
+        ))),
         other => Ok(other),
     }
 }
@@ -118,10 +140,15 @@ fn https_url(field: &str, value: Option<String>) -> Result<Option<String>, OAuth
     }
 }
 
-/// Validates metadata into a [`ClientMetadata`].
+/// Validates metadata into a [`ClientMetadata`] for a client registered by `origin`.
+///
+/// Only an operator's registration may ask for `client_credentials`: that grant issues a token
+/// with no person behind it, so anonymous registration (open DCR, CIMD) offering it would hand
+/// anyone on the internet a token.
 pub fn validate(
     request: RegistrationRequest,
     config: &HandlerConfig,
+    origin: ClientOrigin,
 ) -> Result<ClientMetadata, OAuthError> {
     let grant_types = request
         .grant_types
@@ -136,6 +163,11 @@ pub fn validate(
                 GRANT_TYPES.join(", ")
             )));
         }
+    }
+    if !origin.is_operator() && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(invalid(
+            "grant type `client_credentials` is not available through anonymous registration: it issues tokens with no person behind them. Register with authorization_code and refresh_token, or ask an operator for a machine client (mcpctl register-client --grant client_credentials, or /dcr with an initial access token)",
+        ));
     }
     let uses_code = grant_types.iter().any(|g| g == "authorization_code");
     let response_types = request.response_types.unwrap_or_else(|| {
@@ -234,6 +266,7 @@ pub fn mint(
     metadata: ClientMetadata,
     config: &HandlerConfig,
     now: u64,
+    origin: ClientOrigin,
 ) -> Result<NewClient, OAuthError> {
     let client_id = crypto::random_token(16)?;
     let client_secret = match metadata.token_endpoint_auth_method.as_str() {
@@ -247,6 +280,7 @@ pub fn mint(
         registration_token_hash: Some(crypto::hash_secret(&registration_token)),
         metadata: metadata.clone(),
         issued_at: now,
+        origin,
     };
     let response = RegistrationResponse {
         registration_client_uri: config.url(&format!("/clients/{client_id}")),
@@ -285,9 +319,10 @@ mod tests {
                 "unknown_field": {"tolerated": true}
             })),
             &config(),
+            ClientOrigin::Dcr,
         )
         .unwrap();
-        let new = mint(metadata, &config(), 10).unwrap();
+        let new = mint(metadata, &config(), 10, ClientOrigin::Dcr).unwrap();
         assert!(new.response.client_secret.is_none());
         assert!(new.record.secret_hash.is_none());
         let token = new.response.registration_access_token.clone().unwrap();
@@ -302,10 +337,12 @@ mod tests {
         let metadata = validate(
             request(serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"})),
             &config(),
+            ClientOrigin::Operator,
         )
         .unwrap();
         assert!(metadata.redirect_uris.is_empty());
-        let new = mint(metadata, &config(), 10).unwrap();
+        let new = mint(metadata, &config(), 10, ClientOrigin::Operator).unwrap();
+        assert_eq!(new.record.origin, ClientOrigin::Operator);
         let secret = new.response.client_secret.unwrap();
         assert!(crypto::verify_secret(
             &secret,
@@ -331,9 +368,58 @@ mod tests {
         ];
         for case in cases {
             assert!(
-                validate(request(case.clone()), &config()).is_err(),
+                validate(request(case.clone()), &config(), ClientOrigin::Operator).is_err(),
                 "{case} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn anonymous_registration_never_gets_client_credentials() {
+        for origin in [ClientOrigin::Dcr, ClientOrigin::Cimd] {
+            for grants in [
+                serde_json::json!(["client_credentials"]),
+                serde_json::json!(["authorization_code", "client_credentials"]),
+            ] {
+                let error = validate(
+                    request(serde_json::json!({"grant_types": grants, "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "client_secret_basic"})),
+                    &config(),
+                    origin,
+                )
+                .unwrap_err();
+                assert!(
+                    matches!(&error, OAuthError::InvalidClientMetadata(d) if d.contains("`client_credentials`")),
+                    "{error:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_with_invisible_format_characters_are_refused() {
+        for name in [
+            "Claude\u{202E}gnp.exe",
+            "Cl\u{200B}aude",
+            "\u{2066}Admin\u{2069}",
+            "A\u{FEFF}",
+            "x\u{E0041}",
+        ] {
+            let error = validate(
+                request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "client_name": name})),
+                &config(),
+                ClientOrigin::Dcr,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&error, OAuthError::InvalidClientMetadata(d) if d.contains("client_name")),
+                "{name:?}: {error:?}"
+            );
+        }
+        assert!(validate(
+            request(serde_json::json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Café ☕ 日本"})),
+            &config(),
+            ClientOrigin::Dcr,
+        )
+        .is_ok());
     }
 }

@@ -10,11 +10,17 @@ use std::collections::HashMap;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Serialize};
 
-use super::{authorize::resolve_resource, error::OAuthError, jwt, pkce, scope};
+use super::{
+    authorize::resolve_resource,
+    error::OAuthError,
+    jwt::{self, SubjectKind},
+    pkce, scope,
+};
 use crate::{
     crypto,
+    identity::claims,
     state::AppState,
-    store::{ClientRecord, RefreshTokenKey, RefreshTokenRecord, Rotation, UserClaims},
+    store::{ClientRecord, CodeTake, RefreshTokenKey, RefreshTokenRecord, Rotation, UserClaims},
 };
 
 /// A token request, by `grant_type`.
@@ -188,22 +194,53 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
-/// Authenticates the client: confidential clients must present their secret; public clients
-/// must not claim one they do not have.
+/// Authenticates the client: confidential clients must present their secret with the method
+/// they registered (RFC 7591 §2 `token_endpoint_auth_method`); public clients must not claim
+/// one they do not have.
 pub async fn authenticate(
     state: &AppState,
     auth: &ClientAuthentication,
 ) -> Result<ClientRecord, OAuthError> {
+    let client = state.find_client(&auth.client_id).await?;
+    verify_client(client, auth)
+}
+
+fn verify_client(
+    client: Option<ClientRecord>,
+    auth: &ClientAuthentication,
+) -> Result<ClientRecord, OAuthError> {
     let unknown = || OAuthError::InvalidClient("client authentication failed".into());
-    let client = state
-        .find_client(&auth.client_id)
-        .await?
-        .ok_or_else(unknown)?;
+    let client = client.ok_or_else(unknown)?;
+    let registered = client.metadata.token_endpoint_auth_method.as_str();
+    if client.secret_hash.is_some() && auth.secret.is_some() && auth.method != registered {
+        return Err(OAuthError::InvalidClient(format!(
+            "this client is registered with token_endpoint_auth_method {registered}; authenticate with that method"
+        )));
+    }
     match (&client.secret_hash, &auth.secret) {
         (Some(hash), Some(secret)) if crypto::verify_secret(secret, hash) => Ok(client),
         (None, None) => Ok(client),
         _ => Err(unknown()),
     }
+}
+
+/// [`authenticate`] for a token request: a refresh token presented by a client that no longer
+/// exists is an `invalid_grant` (RFC 6749 §5.2), so the app signs in again instead of giving up
+/// on a client error it cannot fix.
+pub async fn authenticate_for(
+    state: &AppState,
+    auth: &ClientAuthentication,
+    request: &TokenRequest,
+) -> Result<ClientRecord, OAuthError> {
+    let client = state.find_client(&auth.client_id).await?;
+    if client.is_none() && matches!(request, TokenRequest::RefreshToken { .. }) {
+        return Err(refresh_invalid());
+    }
+    verify_client(client, auth)
+}
+
+fn refresh_invalid() -> OAuthError {
+    OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
 }
 
 /// Runs a grant for an authenticated client.
@@ -226,18 +263,43 @@ pub async fn exchange(
                 ));
             }
             let now = state.now();
+            // The family is named before the code is consumed, and recorded with it, so a
+            // replay of the code can revoke what the first exchange issued.
+            let family_id = if allowed("refresh_token") {
+                Some(crypto::random_token(16)?)
+            } else {
+                None
+            };
             // The code is consumed before any check: a code presented wrongly is burned, so an
             // attacker who steals one gets no second try.
-            let record = state
+            let record = match state
                 .stores
                 .codes
-                .take(&crypto::hash_secret(&code), now)
+                .take(&crypto::hash_secret(&code), now, family_id.as_deref())
                 .await?
-                .ok_or_else(|| {
-                    OAuthError::InvalidGrant(
+            {
+                CodeTake::Taken(record) => *record,
+                CodeTake::Replayed { family_id } => {
+                    // RFC 6749 §4.1.2: a code used twice means it leaked; what it issued is
+                    // revoked. (Its access token is a self-contained JWT and lives out its TTL.)
+                    if let Some(family_id) = family_id {
+                        state
+                            .stores
+                            .refresh_tokens
+                            .revoke_family(&family_id)
+                            .await?;
+                    }
+                    tracing::warn!(client_id = %client.client_id, "authorization code replayed; the refresh family it issued is revoked");
+                    return Err(OAuthError::InvalidGrant(
                         "the authorization code is invalid, expired or already used".into(),
-                    )
-                })?;
+                    ));
+                }
+                CodeTake::Absent => {
+                    return Err(OAuthError::InvalidGrant(
+                        "the authorization code is invalid, expired or already used".into(),
+                    ));
+                }
+            };
             if record.client_id != client.client_id {
                 return Err(OAuthError::InvalidGrant(
                     "the authorization code was issued to another client".into(),
@@ -256,28 +318,29 @@ pub async fn exchange(
                     "resource differs from the authorization request".into(),
                 ));
             }
-            let refresh_token = if allowed("refresh_token") {
-                let family_id = crypto::random_token(16)?;
-                let token = format!("{family_id}.{}", crypto::random_token(32)?);
-                let record = refresh_record(
-                    state,
-                    &token,
-                    family_id,
-                    client,
-                    &record.user,
-                    &record.scope,
-                    &record.resource,
-                    now,
-                );
-                state.stores.refresh_tokens.put(record).await?;
-                Some(token)
-            } else {
-                None
+            let refresh_token = match family_id {
+                Some(family_id) => {
+                    let token = format!("{family_id}.{}", crypto::random_token(32)?);
+                    let row = refresh_record(
+                        state,
+                        &token,
+                        family_id,
+                        client,
+                        &record.user,
+                        &record.scope,
+                        &record.resource,
+                        now,
+                        now,
+                    );
+                    state.stores.refresh_tokens.put(row).await?;
+                    Some(token)
+                }
+                None => None,
             };
             issue(
                 state,
                 client,
-                &record.user,
+                Subject::Person(&record.user),
                 record.scope,
                 record.resource,
                 refresh_token,
@@ -295,20 +358,30 @@ pub async fn exchange(
                 ));
             }
             let now = state.now();
-            let invalid = || {
-                OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
-            };
-            let key = refresh_key(&refresh_token).ok_or_else(invalid)?;
+            let key = refresh_key(&refresh_token).ok_or_else(refresh_invalid)?;
             let old = state
                 .stores
                 .refresh_tokens
                 .get(&key, now)
                 .await?
-                .ok_or_else(invalid)?;
+                .ok_or_else(refresh_invalid)?;
             if old.client_id != client.client_id {
                 return Err(OAuthError::InvalidGrant(
                     "the refresh token was issued to another client".into(),
                 ));
+            }
+            let started_at = old.family_started_at.unwrap_or(old.issued_at);
+            let ends_at = started_at.saturating_add(state.config.refresh_max_lifetime.as_secs());
+            if now >= ends_at {
+                return Err(OAuthError::InvalidGrant(format!(
+                    "the sign-in behind this refresh token is older than {} days; sign in again",
+                    state.config.refresh_max_lifetime.as_secs() / 86_400
+                )));
+            }
+            // The allow-lists of today, not of the day the user signed in.
+            if let Err(reason) = claims::still_allowed(&state.config.identity, &old.user) {
+                tracing::info!(client_id = %client.client_id, %reason, "refresh refused: the user is no longer allowed");
+                return Err(OAuthError::InvalidGrant(format!("{reason}; sign in again")));
             }
             let narrowed = scope::narrow(&old.scope, requested_scope.as_deref())?;
             if let Some(resource) = resource.as_deref()
@@ -334,36 +407,47 @@ pub async fn exchange(
                 &narrowed,
                 &old.resource,
                 now,
+                started_at,
             );
-            match state
+            let scope = match state
                 .stores
                 .refresh_tokens
                 .rotate(&key, record, now, state.config.refresh_grace.as_secs())
                 .await?
             {
-                Rotation::Rotated | Rotation::GraceReplay => issue(
-                    state,
-                    client,
-                    &old.user,
-                    narrowed,
-                    old.resource,
-                    Some(successor),
-                    now,
-                ),
+                Rotation::Rotated => narrowed,
+                // The successor was stored with the scope of the first rotation; a replay that
+                // asks for another must not get a token that disagrees with it.
+                Rotation::GraceReplay { scope } => scope,
                 Rotation::ReuseDetected => {
                     tracing::warn!(client_id = %client.client_id, "refresh token reuse detected; grant family revoked");
-                    Err(invalid())
+                    return Err(refresh_invalid());
                 }
-                Rotation::Invalid => Err(invalid()),
-            }
+                Rotation::Invalid => return Err(refresh_invalid()),
+            };
+            issue(
+                state,
+                client,
+                Subject::Person(&old.user),
+                scope,
+                old.resource,
+                Some(successor),
+                now,
+            )
         }
         TokenRequest::ClientCredentials {
             scope: requested_scope,
             resource,
         } => {
-            if client.secret_hash.is_none() || !allowed("client_credentials") {
+            // Secure by default: a token with no person behind it only for a client an operator
+            // created. Anonymous registration never gets this grant (registration.rs); this
+            // check also covers rows written before that rule.
+            if client.secret_hash.is_none()
+                || !allowed("client_credentials")
+                || !client.origin.is_operator()
+            {
                 return Err(OAuthError::UnauthorizedClient(
-                    "this client may not use the client_credentials grant (register it as a confidential client with that grant type)".into(),
+                    "this client may not use the client_credentials grant; machine clients are registered by an operator (mcpctl register-client --grant client_credentials)".into(),
                 ));
             }
             let config = &state.config;
@@ -374,15 +458,25 @@ pub async fn exchange(
                 &config.mcp_scope,
             )?;
             let audience = resolve_resource(state, resource.as_deref())?;
-            let user = UserClaims {
-                sub: client.client_id.clone(),
-                name: client.metadata.client_name.clone(),
-                email: None,
-                groups: Vec::new(),
-            };
-            issue(state, client, &user, granted, audience, None, state.now())
+            issue(
+                state,
+                client,
+                Subject::Machine,
+                granted,
+                audience,
+                None,
+                state.now(),
+            )
         }
     }
+}
+
+/// Who a token speaks for.
+enum Subject<'a> {
+    /// A signed-in person.
+    Person(&'a UserClaims),
+    /// The client itself.
+    Machine,
 }
 
 /// The store key of a presented refresh token (`<family_id>.<secret>`); `None` if malformed.
@@ -414,7 +508,11 @@ fn refresh_record(
     scope: &str,
     resource: &str,
     now: u64,
+    family_started_at: u64,
 ) -> RefreshTokenRecord {
+    let idle_end = now + state.config.refresh_token_ttl.as_secs();
+    let absolute_end =
+        family_started_at.saturating_add(state.config.refresh_max_lifetime.as_secs());
     RefreshTokenRecord {
         token_hash: crypto::hash_secret(token),
         family_id,
@@ -423,7 +521,8 @@ fn refresh_record(
         scope: scope.to_owned(),
         resource: resource.to_owned(),
         issued_at: now,
-        expires_at: now + state.config.refresh_token_ttl.as_secs(),
+        family_started_at: Some(family_started_at),
+        expires_at: idle_end.min(absolute_end),
         rotated_at: None,
         successor_hash: None,
         revoked: false,
@@ -433,7 +532,7 @@ fn refresh_record(
 fn issue(
     state: &AppState,
     client: &ClientRecord,
-    user: &UserClaims,
+    subject: Subject<'_>,
     scope: String,
     audience: String,
     refresh_token: Option<String>,
@@ -446,19 +545,42 @@ fn issue(
         )
     })?;
     let ttl = state.config.access_token_ttl.as_secs();
+    let granted = |wanted: &str| scope.split(' ').any(|s| s == wanted);
+    let (sub, kind, name, email, groups) = match subject {
+        // Identity claims are released by scope only (OpenID Connect Core §5.4); a client's
+        // self-chosen name never stands in for a person's.
+        Subject::Person(user) => (
+            user.sub.clone(),
+            SubjectKind::Person,
+            user.name.clone().filter(|_| granted("profile")),
+            user.email.clone().filter(|_| granted("email")),
+            match &state.config.groups_scope {
+                Some(groups_scope) if granted(groups_scope) => user.groups.clone(),
+                _ => Vec::new(),
+            },
+        ),
+        Subject::Machine => (
+            client.client_id.clone(),
+            SubjectKind::Machine,
+            None,
+            None,
+            Vec::new(),
+        ),
+    };
     let claims = jwt::AccessClaims {
         iss: state.config.issuer(),
-        sub: user.sub.clone(),
+        sub,
         aud: audience,
         exp: now + ttl,
         iat: now,
         nbf: now,
         jti: crypto::random_token(16)?,
         client_id: client.client_id.clone(),
+        kind,
         scope: scope.clone(),
-        name: user.name.clone(),
-        email: user.email.clone(),
-        groups: user.groups.clone(),
+        name,
+        email,
+        groups,
     };
     let access_token =
         jwt::sign(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;

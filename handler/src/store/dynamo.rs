@@ -37,9 +37,9 @@ use aws_sdk_dynamodb::{
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use super::{
-    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, ConsentGrant, PendingSignIn,
-    PendingTake, RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore,
-    StoreError,
+    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, CodeTake, ConsentGrant,
+    PendingSignIn, PendingTake, RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation,
+    SignInStore, StoreError,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -207,6 +207,18 @@ where
             unavailable(format!("{operation}: unreadable response from DynamoDB"))
         }
         _ => StoreError::Internal(format!("{operation}: {error}")),
+    }
+}
+
+/// The item a failed conditional `UpdateItem` saw (`ReturnValuesOnConditionCheckFailure`).
+fn update_condition_failure_item<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> Option<Item> {
+    match error.as_service_error()? {
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+            failure,
+        ) => failure.item().cloned().filter(|item| !item.is_empty()),
+        _ => None,
     }
 }
 
@@ -426,26 +438,50 @@ impl AuthCodeStore for DynamoStore {
             .await
     }
 
-    async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError> {
-        self.calls.record("DeleteItem");
-        let result = self
+    async fn take(
+        &self,
+        code_hash: &str,
+        now: u64,
+        family_id: Option<&str>,
+    ) -> Result<CodeTake, StoreError> {
+        // Marked used, not deleted: the row stays until its TTL so a replay is recognised and
+        // revokes the family the first exchange started (RFC 6749 §4.1.2).
+        self.calls.record("UpdateItem");
+        let mut update = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.tables.codes)
             .key("code_hash", s(code_hash))
-            .condition_expression("attribute_exists(code_hash) AND expires_at > :now")
+            .condition_expression(
+                "attribute_exists(code_hash) AND expires_at > :now AND attribute_not_exists(used_at)",
+            )
             .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => output
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match family_id {
+            Some(family) => update
+                .update_expression("SET used_at = :now, family_id = :family")
+                .expression_attribute_values(":family", s(family)),
+            None => update.update_expression("SET used_at = :now"),
+        };
+        match update.send().await {
+            Ok(output) => Ok(output
                 .attributes
                 .filter(|a| !a.is_empty())
                 .map(decode)
-                .transpose(),
-            Err(e) if is_conditional_failure(&e) => Ok(None),
-            Err(e) => Err(classify("DeleteItem", e)),
+                .transpose()?
+                .map_or(CodeTake::Absent, |c| CodeTake::Taken(Box::new(c)))),
+            Err(e) if is_conditional_failure(&e) => {
+                let old: Option<AuthCodeRecord> =
+                    update_condition_failure_item(&e).map(decode).transpose()?;
+                Ok(match old {
+                    Some(code) if code.used_at.is_some() => CodeTake::Replayed {
+                        family_id: code.family_id,
+                    },
+                    _ => CodeTake::Absent,
+                })
+            }
+            Err(e) => Err(classify("UpdateItem", e)),
         }
     }
 }
@@ -536,6 +572,46 @@ impl SignInStore for DynamoStore {
             .map_err(|e| classify("GetItem", e))?;
         let grant: Option<ConsentGrant> = output.item.map(decode).transpose()?;
         Ok(grant.filter(|g| g.expires_at > now))
+    }
+
+    async fn forget_consents(&self, client_id: &str) -> Result<(), StoreError> {
+        // A scan, because consents are keyed by user and client together and the codes table
+        // has no index by client: client deletion is rare and the table holds only short-lived
+        // rows besides consents. The consent check also ignores consents older than the
+        // client, so a consent this misses can never be used.
+        let mut start: Option<Item> = None;
+        loop {
+            self.calls.record("Scan");
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.codes)
+                .filter_expression("begins_with(code_hash, :consent) AND client_id = :client")
+                .expression_attribute_values(":consent", s("consent#"))
+                .expression_attribute_values(":client", s(client_id))
+                .projection_expression("code_hash")
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("Scan", e))?;
+            for item in page.items() {
+                if let Some(key) = item.get("code_hash") {
+                    self.calls.record("DeleteItem");
+                    self.client
+                        .delete_item()
+                        .table_name(&self.tables.codes)
+                        .key("code_hash", key.clone())
+                        .send()
+                        .await
+                        .map_err(|e| classify("DeleteItem", e))?;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(()),
+            }
+        }
     }
 }
 
@@ -690,8 +766,14 @@ impl RefreshTokenStore for DynamoStore {
             && previous.successor_hash.as_deref() == Some(successor.token_hash.as_str())
         {
             let current = self.get_token_item(&successor.token_hash).await?;
-            if current.is_some_and(|c| !c.revoked && c.rotated_at.is_none() && c.expires_at > now) {
-                return Ok(Rotation::GraceReplay);
+            if let Some(current) = current
+                && !current.revoked
+                && current.rotated_at.is_none()
+                && current.expires_at > now
+            {
+                return Ok(Rotation::GraceReplay {
+                    scope: current.scope,
+                });
             }
         }
         self.revoke_family(&old.family_id).await?;

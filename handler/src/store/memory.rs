@@ -12,9 +12,9 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, ConsentGrant, PendingSignIn,
-    PendingTake, RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation, SignInStore,
-    StoreError,
+    AuthCodeRecord, AuthCodeStore, ClientRecord, ClientStore, CodeTake, ConsentGrant,
+    PendingSignIn, PendingTake, RefreshTokenKey, RefreshTokenRecord, RefreshTokenStore, Rotation,
+    SignInStore, StoreError,
 };
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -119,13 +119,30 @@ impl AuthCodeStore for MemoryStore {
         self.persist(&tables)
     }
 
-    async fn take(&self, code_hash: &str, now: u64) -> Result<Option<AuthCodeRecord>, StoreError> {
+    async fn take(
+        &self,
+        code_hash: &str,
+        now: u64,
+        family_id: Option<&str>,
+    ) -> Result<CodeTake, StoreError> {
         let mut tables = self.lock()?;
-        let taken = tables.codes.remove(code_hash);
-        if taken.is_some() {
-            self.persist(&tables)?;
-        }
-        Ok(taken.filter(|code| code.expires_at > now))
+        // Used codes are kept until they expire (to recognise replays); drop the dead ones.
+        tables.codes.retain(|_, code| code.expires_at > now);
+        let outcome = match tables.codes.get_mut(code_hash) {
+            None => return Ok(CodeTake::Absent),
+            Some(code) if code.used_at.is_some() => {
+                return Ok(CodeTake::Replayed {
+                    family_id: code.family_id.clone(),
+                });
+            }
+            Some(code) => {
+                code.used_at = Some(now);
+                code.family_id = family_id.map(str::to_owned);
+                CodeTake::Taken(Box::new(code.clone()))
+            }
+        };
+        self.persist(&tables)?;
+        Ok(outcome)
     }
 }
 
@@ -175,6 +192,14 @@ impl SignInStore for MemoryStore {
             .get(key_hash)
             .filter(|g| g.expires_at > now)
             .cloned())
+    }
+
+    async fn forget_consents(&self, client_id: &str) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        tables
+            .consents
+            .retain(|_, g| g.client_id.as_deref() != Some(client_id));
+        self.persist(&tables)
     }
 }
 
@@ -253,7 +278,12 @@ impl RefreshTokenStore for MemoryStore {
                         .get(successor_hash)
                         .is_some_and(|s| live(s, now) && s.rotated_at.is_none()) =>
             {
-                return Ok(Rotation::GraceReplay);
+                let scope = tables
+                    .refresh_tokens
+                    .get(successor_hash)
+                    .map(|s| s.scope.clone())
+                    .unwrap_or_default();
+                return Ok(Rotation::GraceReplay { scope });
             }
             _ => {
                 revoke_family(&mut tables, &old.family_id);

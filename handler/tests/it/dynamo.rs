@@ -358,9 +358,10 @@ async fn a_failing_conditional_write_is_the_right_oauth_error() {
     let client = server.register_public().await;
     let pkce = Pkce::new();
     let code = server.authorize(&client, &pkce).await;
-    // The conditional delete of the code fails (as when another request consumed it first).
+    // The conditional update that marks the code used fails (as when another request consumed
+    // it first).
     proxy.fail(
-        "DeleteItem",
+        "UpdateItem",
         StatusCode::BAD_REQUEST,
         "ConditionalCheckFailedException",
     );
@@ -530,4 +531,10 @@ async fn every_request_is_valid_where_moto_is_lax() {
             None => check_request(operation, request, &reserved),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_defaults_on_dynamodb() {
+    let moto = Moto::start();
+    crate::secure_defaults::run_all(|| async { stores(&fresh_store(&moto.endpoint).await) }).await;
 }

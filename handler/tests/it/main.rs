@@ -19,5 +19,6 @@ mod mcp;
 mod oauth_attacks;
 mod oauth_flow;
 mod oidc;
+mod secure_defaults;
 mod store_contract;
 mod support;

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use handler::oauth::jwt::{self, AccessClaims};
+use handler::oauth::jwt::{self, AccessClaims, SubjectKind};
 
 use crate::support::*;
 
@@ -19,6 +19,7 @@ fn claims(server: &TestServer) -> AccessClaims {
         nbf: now,
         jti: "j".into(),
         client_id: "c".into(),
+        kind: SubjectKind::Person,
         scope: "mcp".into(),
         name: None,
         email: None,

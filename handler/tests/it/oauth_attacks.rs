@@ -10,6 +10,31 @@ fn location_params(response: &Response) -> std::collections::HashMap<String, Str
     location.query_pairs().into_owned().collect()
 }
 
+/// An error for an unvetted (open DCR) client after its redirect URI matched: a page with a
+/// return link, never an automatic redirect (RFC 9700 §4.11.2). Returns the link's parameters.
+fn return_link_params(response: &Response) -> std::collections::HashMap<String, String> {
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.text()
+    );
+    assert!(
+        response.header("location").is_none(),
+        "no automatic redirect"
+    );
+    let html = response.text();
+    let start = html.find("<a href=\"").expect("a return link") + 9;
+    let end = start + html[start..].find('"').unwrap();
+    let href = html[start..end].replace("&amp;", "&");
+    assert!(href.starts_with(REDIRECT), "{href}");
+    url::Url::parse(&href)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
 #[tokio::test]
 async fn pkce_missing_plain_or_wrong_verifier() {
     let server = TestServer::new();
@@ -23,8 +48,7 @@ async fn pkce_missing_plain_or_wrong_verifier() {
     ];
 
     let missing = server.authorize_raw(&base).await;
-    assert_eq!(missing.status, StatusCode::FOUND);
-    assert_eq!(location_params(&missing)["error"], "invalid_request");
+    assert_eq!(return_link_params(&missing)["error"], "invalid_request");
 
     let mut plain = base.to_vec();
     plain.extend([
@@ -32,7 +56,7 @@ async fn pkce_missing_plain_or_wrong_verifier() {
         ("code_challenge_method", "plain"),
     ]);
     assert_eq!(
-        location_params(&server.authorize_raw(&plain).await)["error"],
+        return_link_params(&server.authorize_raw(&plain).await)["error"],
         "invalid_request"
     );
 
@@ -217,7 +241,7 @@ async fn foreign_resource_is_invalid_target() {
             ("resource", "https://other.example/mcp"),
         ])
         .await;
-    assert_eq!(location_params(&response)["error"], "invalid_target");
+    assert_eq!(return_link_params(&response)["error"], "invalid_target");
 }
 
 #[tokio::test]

@@ -20,7 +20,11 @@ async fn code_flow_refresh_and_mcp_call() {
     let caller = &who.json()["result"]["structuredContent"];
     assert_eq!(caller["client_id"], client.id.as_str());
     assert_eq!(caller["subject"], "dev-user");
-    assert_eq!(caller["email"], "dev@localhost");
+    assert_eq!(caller["kind"], "person");
+    assert!(
+        caller.get("email").is_none() && caller.get("name").is_none(),
+        "identity claims are released by scope only: {caller}"
+    );
     assert_eq!(caller["scopes"], json!(["mcp"]));
 
     let rotated = server.refresh(&client, refresh).await;
@@ -40,19 +44,30 @@ async fn client_credentials_with_basic_and_post() {
     let token = server.client_credentials(&client).await;
     let add = server.mcp(Some(&token), r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3.5}}}"#, &[]).await;
     assert_eq!(add.json()["result"]["content"][0]["text"], "5.5");
+    let who = server.mcp(Some(&token), r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#, &[]).await;
+    let caller = &who.json()["result"]["structuredContent"];
+    assert_eq!(caller["kind"], "machine");
+    assert_eq!(caller["subject"], client.id.as_str());
+    assert!(
+        caller.get("name").is_none(),
+        "a client's self-chosen name is never shown as a person's: {caller}"
+    );
 
+    let post_client = server
+        .register_as_operator(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}))
+        .await;
     let post = server
         .post_form(
             "/oauth/token",
             &[
                 ("grant_type", "client_credentials"),
-                ("client_id", &client.id),
-                ("client_secret", client.secret.as_deref().unwrap()),
+                ("client_id", &post_client.id),
+                ("client_secret", post_client.secret.as_deref().unwrap()),
             ],
             None,
         )
         .await;
-    assert_eq!(post.status, StatusCode::OK);
+    assert_eq!(post.status, StatusCode::OK, "{}", post.text());
     assert_eq!(post.header("cache-control").as_deref(), Some("no-store"));
 }
 
@@ -127,9 +142,14 @@ async fn deleting_a_client_revokes_its_refresh_tokens() {
         .await;
     assert_eq!(
         refresh.status,
-        StatusCode::UNAUTHORIZED,
+        StatusCode::BAD_REQUEST,
         "{}",
         refresh.text()
+    );
+    assert_eq!(
+        refresh.error(),
+        "invalid_grant",
+        "a deleted client's app must sign in again, not give up on a client error"
     );
 }
 
@@ -180,7 +200,11 @@ async fn userinfo_returns_the_subject_claims() {
         .await;
     assert_eq!(info.status, StatusCode::OK);
     assert_eq!(info.json()["sub"], "dev-user");
-    assert_eq!(info.json()["name"], "Local Developer");
+    assert_eq!(info.json()["kind"], "person");
+    assert!(
+        info.json().get("name").is_none(),
+        "no `profile` scope, no name"
+    );
     assert_eq!(
         server.get("/oauth/userinfo", &[]).await.status,
         StatusCode::UNAUTHORIZED

@@ -242,7 +242,25 @@ async fn token(
 fn server(provider: &ScriptedProvider, adjust: impl FnOnce(&mut OidcSettings)) -> TestServer {
     let mut settings = provider.settings();
     adjust(&mut settings);
-    TestServer::with(|c| c.identity = IdentityMode::Oidc(Box::new(settings)))
+    TestServer::with(|c| {
+        c.identity = IdentityMode::Oidc(Box::new(settings));
+        c.set_groups_scope("groups".into());
+    })
+}
+
+/// A second server on the same tables, with other sign-in settings: what an operator's
+/// configuration change does to people who signed in before it.
+fn reconfigured(
+    provider: &ScriptedProvider,
+    before: &TestServer,
+    adjust: impl FnOnce(&mut OidcSettings),
+) -> TestServer {
+    let mut settings = provider.settings();
+    adjust(&mut settings);
+    TestServer::with_stores(before.state.stores.clone(), |c| {
+        c.identity = IdentityMode::Oidc(Box::new(settings));
+        c.set_groups_scope("groups".into());
+    })
 }
 
 fn http() -> reqwest::Client {
@@ -286,7 +304,7 @@ async fn start(server: &TestServer, hint: Option<&str>) -> Started {
         ("code_challenge", pkce.challenge.as_str()),
         ("code_challenge_method", "S256"),
         ("state", "client-state"),
-        ("scope", "mcp email"),
+        ("scope", "mcp email profile groups"),
     ];
     let response = server.authorize_raw(&query).await;
     assert_eq!(response.status, StatusCode::FOUND, "{}", response.text());
@@ -607,6 +625,109 @@ async fn an_unreachable_provider_is_a_page_not_a_redirect() {
     assert!(!page.text().contains(CLIENT_SECRET));
 }
 
+/// Issue 10: the allow-lists cannot be bypassed through any grant. A refresh re-applies the
+/// allow-lists of today; client_credentials is closed to anonymous clients; deleting a client
+/// forgets the consents people gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_lists_hold_on_every_grant_and_consents_die_with_their_client() {
+    let provider = ScriptedProvider::start().await;
+    let server = server(&provider, |s| {
+        s.remember_consent = Some(Duration::from_secs(30 * 24 * 3600));
+        s.allowed_email_domains = vec!["example.com".into()];
+        s.allowed_groups = vec!["mcp-users".into()];
+    });
+    let started = start(&server, None).await;
+    let page = callback(&server, &started).await;
+    let approved = decide(
+        &server,
+        &started.cookie,
+        &page,
+        &[("decision", "approve"), ("remember", "yes")],
+    )
+    .await;
+    let tokens = server
+        .exchange_code(&started.client, &code_of(&approved), &started.pkce.verifier)
+        .await
+        .json();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Tightened allow-lists end the sign-in at its next refresh, on either list.
+    for tightened in [
+        reconfigured(&provider, &server, |s| {
+            s.allowed_email_domains = vec!["other.test".into()];
+        }),
+        reconfigured(&provider, &server, |s| {
+            s.allowed_groups = vec!["admins".into()];
+        }),
+    ] {
+        let refused = tightened.refresh(&started.client, &refresh).await;
+        assert_eq!(refused.error(), "invalid_grant", "{}", refused.text());
+    }
+    // Untouched settings: the refresh works (the refusals above burned nothing).
+    let rotated = server.refresh(&started.client, &refresh).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());
+
+    // No grant walks around the allow-lists: an anonymous client cannot ask for
+    // client_credentials, at registration or at the token endpoint.
+    let machine = server
+        .post_json(
+            "/dcr",
+            &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}),
+        )
+        .await;
+    assert_eq!(machine.error(), "invalid_client_metadata");
+    let public = server
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &started.client.id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(public.error(), "unauthorized_client");
+
+    // The remembered consent exists, then goes with its client.
+    let key = handler::crypto::hash_secret(&format!(
+        "{}#alice-0001\n{}",
+        provider.issuer, started.client.id
+    ));
+    let now = handler::clock::Clock::now(server.clock.as_ref());
+    assert!(
+        server
+            .state
+            .stores
+            .sign_ins
+            .consent(&key, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let deleted = server
+        .send(
+            axum::http::Request::delete(format!("/clients/{}", started.client.id))
+                .header(
+                    "authorization",
+                    format!("Bearer {}", started.client.registration_token),
+                )
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(
+        server
+            .state
+            .stores
+            .sign_ins
+            .consent(&key, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_lists_and_remembered_consent() {
     let provider = ScriptedProvider::start().await;
@@ -703,7 +824,8 @@ async fn the_pending_sign_in_reveals_nothing_usable() {
     ));
     let settings = provider.settings();
     let server = TestServer::with_stores(stores, |c| {
-        c.identity = IdentityMode::Oidc(Box::new(settings))
+        c.identity = IdentityMode::Oidc(Box::new(settings));
+        c.set_groups_scope("groups".into());
     });
     let started = start(&server, None).await;
     let state: HashMap<String, String> = url::Url::parse(&format!("{BASE}{}", started.callback))
@@ -734,7 +856,8 @@ async fn federated_sign_in_on_dynamodb_costs_and_reveals_nothing() {
     let mut settings = provider.settings();
     settings.remember_consent = Some(Duration::from_secs(24 * 3600));
     let server = TestServer::with_stores(crate::dynamo::stores(&store), |c| {
-        c.identity = IdentityMode::Oidc(Box::new(settings))
+        c.identity = IdentityMode::Oidc(Box::new(settings));
+        c.set_groups_scope("groups".into());
     });
     let calls = || store.calls().total();
     let client = server.register_public().await;

@@ -7,8 +7,9 @@ use handler::{
     crypto::hash_secret,
     state::Stores,
     store::{
-        AuthCodeRecord, ClientMetadata, ClientRecord, ConsentGrant, PendingSignIn, PendingTake,
-        RefreshTokenKey, RefreshTokenRecord, Rotation, StoreError, UserClaims, memory::MemoryStore,
+        AuthCodeRecord, ClientMetadata, ClientOrigin, ClientRecord, CodeTake, ConsentGrant,
+        PendingSignIn, PendingTake, RefreshTokenKey, RefreshTokenRecord, Rotation, StoreError,
+        UserClaims, memory::MemoryStore,
     },
 };
 
@@ -43,6 +44,7 @@ fn client(id: &str) -> ClientRecord {
             application_type: None,
         },
         issued_at: NOW,
+        origin: ClientOrigin::Operator,
     }
 }
 
@@ -57,7 +59,17 @@ fn code(plain: &str, expires_at: u64) -> AuthCodeRecord {
         user: user(),
         issued_at: NOW,
         expires_at,
+        used_at: None,
+        family_id: None,
     }
+}
+
+fn taken(plain: &str, expires_at: u64, family: Option<&str>) -> CodeTake {
+    CodeTake::Taken(Box::new(AuthCodeRecord {
+        used_at: Some(NOW),
+        family_id: family.map(str::to_owned),
+        ..code(plain, expires_at)
+    }))
 }
 
 fn key(plain: &str, family: &str) -> RefreshTokenKey {
@@ -76,6 +88,7 @@ fn refresh(plain: &str, family: &str, client_id: &str) -> RefreshTokenRecord {
         scope: "mcp".into(),
         resource: "https://as/mcp".into(),
         issued_at: NOW,
+        family_started_at: Some(NOW),
         expires_at: NOW + 3600,
         rotated_at: None,
         successor_hash: None,
@@ -99,26 +112,51 @@ pub async fn clients(stores: &Stores) {
 pub async fn codes_are_single_use_and_expire(stores: &Stores) {
     stores.codes.put(code("a", NOW + 300)).await.unwrap();
     assert_eq!(
-        stores.codes.take(&hash_secret("a"), NOW).await.unwrap(),
-        Some(code("a", NOW + 300))
+        stores
+            .codes
+            .take(&hash_secret("a"), NOW, Some("fam-a"))
+            .await
+            .unwrap(),
+        taken("a", NOW + 300, Some("fam-a"))
     );
     assert_eq!(
-        stores.codes.take(&hash_secret("a"), NOW).await.unwrap(),
-        None
+        stores
+            .codes
+            .take(&hash_secret("a"), NOW + 1, Some("fam-other"))
+            .await
+            .unwrap(),
+        CodeTake::Replayed {
+            family_id: Some("fam-a".into())
+        },
+        "a replay names the family the first exchange started, and does not replace it"
+    );
+    assert_eq!(
+        stores
+            .codes
+            .take(&hash_secret("a"), NOW + 2, None)
+            .await
+            .unwrap(),
+        CodeTake::Replayed {
+            family_id: Some("fam-a".into())
+        },
     );
     stores.codes.put(code("b", NOW + 300)).await.unwrap();
     assert_eq!(
         stores
             .codes
-            .take(&hash_secret("b"), NOW + 300)
+            .take(&hash_secret("b"), NOW + 300, None)
             .await
             .unwrap(),
-        None,
+        CodeTake::Absent,
         "an expired code reads as absent"
     );
     assert_eq!(
-        stores.codes.take(&hash_secret("never"), NOW).await.unwrap(),
-        None
+        stores
+            .codes
+            .take(&hash_secret("never"), NOW, None)
+            .await
+            .unwrap(),
+        CodeTake::Absent
     );
 }
 
@@ -128,11 +166,13 @@ pub async fn concurrent_takes_give_one_winner(stores: &Stores) {
         .map(|_| {
             let codes = stores.codes.clone();
             tokio::spawn(async move {
-                codes
-                    .take(&hash_secret("race"), NOW)
-                    .await
-                    .unwrap()
-                    .is_some()
+                matches!(
+                    codes
+                        .take(&hash_secret("race"), NOW, Some("f"))
+                        .await
+                        .unwrap(),
+                    CodeTake::Taken(_)
+                )
             })
         })
         .collect();
@@ -172,10 +212,21 @@ pub async fn rotation_grace_and_reuse(stores: &Stores) {
     // Replay inside the grace window with the same (derived) successor.
     assert_eq!(
         tokens
-            .rotate(&key("r1", "f1"), refresh("r2", "f1", "c1"), NOW + 10, 30)
+            .rotate(
+                &key("r1", "f1"),
+                RefreshTokenRecord {
+                    scope: "mcp email".into(),
+                    ..refresh("r2", "f1", "c1")
+                },
+                NOW + 10,
+                30
+            )
             .await
             .unwrap(),
-        Rotation::GraceReplay
+        Rotation::GraceReplay {
+            scope: "mcp".into()
+        },
+        "a grace replay answers with the stored successor's scope, not the replay's"
     );
     // Replay after the window: reuse, family revoked.
     assert_eq!(
@@ -262,7 +313,7 @@ pub async fn concurrent_rotations_give_one_successor(stores: &Stores) {
     for task in tasks {
         match task.await.unwrap() {
             Rotation::Rotated => rotated += 1,
-            Rotation::GraceReplay => {}
+            Rotation::GraceReplay { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -322,8 +373,12 @@ pub async fn sign_ins(stores: &Stores) {
         Err(StoreError::Conflict)
     ));
     assert_eq!(
-        stores.codes.take(&hash_secret("p"), NOW).await.unwrap(),
-        None,
+        stores
+            .codes
+            .take(&hash_secret("p"), NOW, None)
+            .await
+            .unwrap(),
+        CodeTake::Absent,
         "a pending sign-in is not a code"
     );
     assert_eq!(
@@ -391,6 +446,7 @@ pub async fn sign_ins(stores: &Stores) {
 
     let grant = ConsentGrant {
         key_hash: hash_secret("u1\nc1"),
+        client_id: Some("c1".into()),
         scope: "mcp email".into(),
         granted_at: NOW,
         expires_at: NOW + 100,
@@ -415,6 +471,20 @@ pub async fn sign_ins(stores: &Stores) {
     assert_eq!(
         sign_ins.consent(&grant.key_hash, NOW + 200).await.unwrap(),
         Some(renewed)
+    );
+
+    // Deleting a client forgets its consents, and only its own.
+    let other = ConsentGrant {
+        key_hash: hash_secret("u1\nc2"),
+        client_id: Some("c2".into()),
+        ..grant.clone()
+    };
+    sign_ins.remember_consent(other.clone()).await.unwrap();
+    sign_ins.forget_consents("c1").await.unwrap();
+    assert_eq!(sign_ins.consent(&grant.key_hash, NOW).await.unwrap(), None);
+    assert_eq!(
+        sign_ins.consent(&other.key_hash, NOW).await.unwrap(),
+        Some(other)
     );
 }
 

@@ -27,6 +27,8 @@ use tower::ServiceExt;
 pub const BASE: &str = "http://127.0.0.1:8787";
 pub const REDIRECT: &str = "http://127.0.0.1:33418/callback";
 pub const START: u64 = 1_800_000_000;
+/// The operator's RFC 7591 §3 initial access token every test server accepts at `/dcr`.
+pub const INITIAL_ACCESS_TOKEN: &str = "iat-for-tests-0123456789abcdefghijklmnopqrstuvwxyz";
 
 pub struct TestServer {
     pub state: AppState,
@@ -95,6 +97,8 @@ impl TestServer {
         config.conformance_pack = true;
         config.allowed_origins = vec!["http://localhost:*".into()];
         config.allowed_hosts = vec![];
+        config.initial_access_token_hashes =
+            vec![handler::crypto::hash_secret(INITIAL_ACCESS_TOKEN)];
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(START));
         let state = AppState::new(
@@ -166,8 +170,35 @@ impl TestServer {
         self.send(builder.body(Body::from(body)).unwrap()).await
     }
 
+    pub async fn post_json_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        self.send(builder.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
     pub async fn register(&self, metadata: Value) -> Client {
         let response = self.post_json("/dcr", &metadata).await;
+        Self::registered(response)
+    }
+
+    /// Registers through `/dcr` as the operator (with the initial access token).
+    pub async fn register_as_operator(&self, metadata: Value) -> Client {
+        let bearer = format!("Bearer {INITIAL_ACCESS_TOKEN}");
+        let response = self
+            .post_json_with("/dcr", &metadata, &[("authorization", &bearer)])
+            .await;
+        Self::registered(response)
+    }
+
+    fn registered(response: Response) -> Client {
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
         let body = response.json();
         Client {
@@ -190,8 +221,9 @@ impl TestServer {
         .await
     }
 
+    /// A machine client, registered by the operator.
     pub async fn register_confidential(&self) -> Client {
-        self.register(json!({
+        self.register_as_operator(json!({
             "client_name": "Service",
             "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "client_secret_basic"
@@ -213,17 +245,28 @@ impl TestServer {
 
     /// A successful authorization (auto-approve): returns the code.
     pub async fn authorize(&self, client: &Client, pkce: &Pkce) -> String {
-        let response = self
-            .authorize_raw(&[
-                ("response_type", "code"),
-                ("client_id", &client.id),
-                ("redirect_uri", REDIRECT),
-                ("code_challenge", &pkce.challenge),
-                ("code_challenge_method", "S256"),
-                ("state", "xyz"),
-                ("resource", &format!("{BASE}/mcp")),
-            ])
-            .await;
+        self.authorize_with(client, pkce, &[]).await
+    }
+
+    /// [`Self::authorize`] with extra query parameters (e.g. `scope`).
+    pub async fn authorize_with(
+        &self,
+        client: &Client,
+        pkce: &Pkce,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let resource = format!("{BASE}/mcp");
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("state", "xyz"),
+            ("resource", resource.as_str()),
+        ];
+        query.extend_from_slice(extra);
+        let response = self.authorize_raw(&query).await;
         assert_eq!(response.status, StatusCode::FOUND, "{}", response.text());
         let location = url::Url::parse(&response.header("location").unwrap()).unwrap();
         let params: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
@@ -263,8 +306,17 @@ impl TestServer {
 
     /// Full code flow: returns the token response JSON.
     pub async fn login(&self, client: &Client) -> Value {
+        self.login_with(client, &[]).await
+    }
+
+    /// Full code flow asking for `scope`.
+    pub async fn login_with_scope(&self, client: &Client, scope: &str) -> Value {
+        self.login_with(client, &[("scope", scope)]).await
+    }
+
+    async fn login_with(&self, client: &Client, extra: &[(&str, &str)]) -> Value {
         let pkce = Pkce::new();
-        let code = self.authorize(client, &pkce).await;
+        let code = self.authorize_with(client, &pkce, extra).await;
         let response = self.exchange_code(client, &code, &pkce.verifier).await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.text());
         response.json()

@@ -1,0 +1,190 @@
+//! The operator credential of `mcpctl dev`: an RFC 7591 §3 initial access token that authorises
+//! machine-client registration at `/dcr` (anonymous registration never gets client_credentials).
+//!
+//! It is kept in `--state-dir` (`initial-access-token`, mode 0600) so it survives restarts, and
+//! also published for the running server's port under the user's runtime directory, so
+//! `mcpctl register-client --url http://127.0.0.1:PORT/mcp --grant client_credentials` finds it
+//! with no flag. `MCPCTL_INITIAL_ACCESS_TOKEN` overrides both (scripts that start the server).
+
+use std::path::{Path, PathBuf};
+
+use miette::{IntoDiagnostic, WrapErr, miette};
+
+use super::state_dir::write_private;
+
+/// The file name inside `--state-dir` and inside the per-port runtime directory.
+pub(crate) const FILE: &str = "initial-access-token";
+/// The variable that sets (for `mcpctl dev`) or supplies (for `register-client`) the token.
+pub(crate) const ENV: &str = "MCPCTL_INITIAL_ACCESS_TOKEN";
+/// Shorter tokens are refused: the token is the only thing between a stranger and a machine client.
+const MIN_LENGTH: usize = 32;
+
+/// Where the running dev server on `port` publishes its token: `$XDG_RUNTIME_DIR/mcpctl/dev-PORT`
+/// or `$HOME/.cache/mcpctl/dev-PORT` (per user, never a shared temporary directory).
+pub(crate) fn runtime_dir(port: u16) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|v| !v.is_empty())
+        .map(|d| PathBuf::from(d).join("mcpctl"))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache").join("mcpctl"))
+        })?;
+    Some(base.join(format!("dev-{port}")))
+}
+
+fn checked(token: String, source: &str) -> miette::Result<String> {
+    let token = token.trim().to_owned();
+    if token.len() < MIN_LENGTH || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(miette!(
+            help = format!(
+                "use at least {MIN_LENGTH} printable ASCII characters, e.g. `openssl rand -base64 32`"
+            ),
+            "the initial access token from {source} is too short or has spaces or control characters"
+        ));
+    }
+    Ok(token)
+}
+
+/// The token for a dev server: from `MCPCTL_INITIAL_ACCESS_TOKEN`, else kept in `state_dir`,
+/// else new for this run. Returns it with the path it is kept at (if any).
+pub(crate) fn load_or_create(
+    state_dir: Option<&Path>,
+) -> miette::Result<(String, Option<PathBuf>)> {
+    if let Ok(value) = std::env::var(ENV) {
+        return Ok((checked(value, ENV)?, None));
+    }
+    let Some(dir) = state_dir else {
+        return Ok((new_token()?, None));
+    };
+    let file = dir.join(FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(value) => Ok((checked(value, &file.display().to_string())?, Some(file))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let token = new_token()?;
+            write_private(&file, token.as_bytes())?;
+            Ok((token, Some(file)))
+        }
+        Err(error) => Err(error)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {}", file.display())),
+    }
+}
+
+fn new_token() -> miette::Result<String> {
+    handler::crypto::random_token(32)
+        .into_diagnostic()
+        .wrap_err("cannot generate the initial access token")
+}
+
+/// Publishes the token of the server on `port`; the returned guard removes it on drop.
+pub(crate) fn publish(port: u16, token: &str) -> miette::Result<Published> {
+    let Some(dir) = runtime_dir(port) else {
+        return Ok(Published(None));
+    };
+    create_private_dir(&dir)?;
+    let file = dir.join(FILE);
+    // A file left by a server that was killed: this port is ours now.
+    let _ = std::fs::remove_file(&file);
+    write_private(&file, token.as_bytes())?;
+    Ok(Published(Some(file)))
+}
+
+fn create_private_dir(dir: &Path) -> miette::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot create {}", dir.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir).into_diagnostic()
+    }
+}
+
+/// The published token file of a running dev server; removed when the server stops.
+#[derive(Debug)]
+pub(crate) struct Published(Option<PathBuf>);
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        if let Some(file) = &self.0 {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// The token `register-client` presents: `MCPCTL_INITIAL_ACCESS_TOKEN`, else the file in
+/// `state_dir`, else the one the dev server on `loopback_port` published.
+pub(crate) fn find(
+    state_dir: Option<&Path>,
+    loopback_port: Option<u16>,
+) -> miette::Result<Option<String>> {
+    if let Ok(value) = std::env::var(ENV) {
+        return checked(value, ENV).map(Some);
+    }
+    let file = match (state_dir, loopback_port) {
+        (Some(dir), _) => dir.join(FILE),
+        (None, Some(port)) => match runtime_dir(port) {
+            Some(dir) => dir.join(FILE),
+            None => return Ok(None),
+        },
+        (None, None) => return Ok(None),
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(value) => checked(value, &file.display().to_string()).map(Some),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && state_dir.is_none() => {
+            Ok(None)
+        }
+        Err(error) => Err(error)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read the initial access token {}", file.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_or_spaced_tokens_are_refused() {
+        assert!(checked("short".into(), "test").is_err());
+        assert!(checked(format!("{} x", "a".repeat(40)), "test").is_err());
+        assert_eq!(
+            checked(format!(" {}\n", "a".repeat(40)), "test").unwrap(),
+            "a".repeat(40)
+        );
+    }
+
+    #[test]
+    fn a_state_dir_keeps_the_token_private_across_restarts() {
+        let dir = std::env::temp_dir().join(format!(
+            "mcpctl-iat-{}",
+            handler::crypto::random_token(6).unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY of the test: ENV is not set by the test runner.
+        if std::env::var(ENV).is_ok() {
+            return;
+        }
+        let (first, file) = load_or_create(Some(&dir)).unwrap();
+        let (second, _) = load_or_create(Some(&dir)).unwrap();
+        assert_eq!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(file.unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(find(Some(&dir), None).unwrap(), Some(first));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
