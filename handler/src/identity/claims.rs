@@ -80,7 +80,6 @@ fn check_allow_lists(
 ) -> Result<(), NotAllowed> {
     if !settings.allowed_email_domains.is_empty() {
         let domain = email
-            .as_deref()
             .and_then(|e| e.rsplit_once('@'))
             .map(|(_, domain)| domain.to_ascii_lowercase());
         let allowed = domain.is_some_and(|d| {

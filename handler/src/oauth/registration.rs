@@ -212,7 +212,7 @@ pub fn validate(
         )));
     }
     for uri in &redirect_uris {
-        redirect_uri::validate_for_registration(uri)?;
+        redirect_uri::validate_for_registration(uri, &config.redirect_schemes)?;
     }
     if uses_code && redirect_uris.is_empty() {
         return Err(OAuthError::InvalidRedirectUri(
