@@ -294,14 +294,15 @@ async fn register_client_direct_then_clients_list_show_delete() {
     let env = env_refs(&env);
     let (code, stdout, stderr) = mcpctl(
         &[
+            // Issue 10's operator command: a machine client for a deployed stage, written with
+            // the operator's AWS credentials (no --direct needed for client_credentials).
             "register-client",
             "--stage",
             "ops",
-            "--direct",
             "--name",
             "batch-job",
-            "--grant-type",
-            "client-credentials",
+            "--grant",
+            "client_credentials",
             "--output",
             "json",
         ],
@@ -345,6 +346,10 @@ async fn register_client_direct_then_clients_list_show_delete() {
     assert!(
         stdout.contains(&id) && stdout.contains("batch-job"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#""origin": "operator""#),
+        "an operator's client says so: {stdout}"
     );
     assert!(
         !stdout.contains(&secret) && !stdout.contains("hash"),

@@ -116,6 +116,14 @@ fn print_one(shown: &Shown) {
     );
     println!("grant types:  {}", shown.grant_types.join(", "));
     println!(
+        "registered:   {}",
+        match shown.origin {
+            ClientOrigin::Operator => "by an operator",
+            ClientOrigin::Cimd => "metadata document (CIMD)",
+            ClientOrigin::Dcr => "anonymously (open registration)",
+        }
+    );
+    println!(
         "redirects:    {}",
         if shown.redirect_uris.is_empty() {
             "-".to_owned()

@@ -215,14 +215,19 @@ pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
             .and_then(Url::port_or_known_default);
         operator_token::find(args.state_dir.as_deref(), loopback_port)?
     };
-    let origin = if args.direct || operator_token.is_some() {
+    // `--stage S --grant client_credentials` with no initial access token: the operator's AWS
+    // credentials are the authority, so the client goes straight into the table.
+    let machine = args.grant_types.contains(&GrantType::ClientCredentials)
+        || (args.grant_types.is_empty() && args.redirect_uris.is_empty());
+    let direct = args.direct || (args.target.stage.is_some() && machine && operator_token.is_none());
+    let origin = if direct || operator_token.is_some() {
         ClientOrigin::Operator
     } else {
         ClientOrigin::Dcr
     };
     let request = request(&args, origin)?;
     let outputs = args.target.outputs().await?;
-    let response = if args.direct {
+    let response = if direct {
         let outputs = outputs.ok_or_else(|| miette!("--direct needs --stage"))?;
         register_direct(&args.target, &outputs, request).await?
     } else {

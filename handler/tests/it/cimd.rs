@@ -40,6 +40,28 @@ async fn a_metadata_document_client_signs_in_without_registration() {
     };
     let tokens = server.login(&client).await;
     assert_eq!(tokens["token_type"], "Bearer");
+    // The consent page says who publishes the application: the host of its client_id.
+    let consenting = TestServer::with(|c| {
+        c.cimd.allow_insecure = true;
+        c.identity = handler::config::IdentityMode::Dev {
+            auto_approve: false,
+        };
+    });
+    let pkce = Pkce::new();
+    let page = consenting
+        .authorize_raw(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert!(
+        page.text().contains("published by 127.0.0.1"),
+        "{}",
+        page.text()
+    );
     let refreshed = server
         .refresh(&client, tokens["refresh_token"].as_str().unwrap())
         .await;

@@ -243,6 +243,16 @@ async fn consent_page_approve_and_csrf() {
     );
     let html = page.text();
     assert!(html.contains("Test App") && html.contains("Approve") && !html.contains("<script"));
+    // Issue 10, point 6: who vouches for the app, the full redirect origin, what is released.
+    assert!(html.contains("unverified application"), "{html}");
+    assert!(
+        html.contains("<code>http://127.0.0.1:33418</code>"),
+        "the full origin, port included: {html}"
+    );
+    assert!(
+        html.contains("only an identifier for your account"),
+        "scope `mcp` releases no name or e-mail: {html}"
+    );
     let cookie = page.header("set-cookie").unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     let cookie_pair = cookie.split(';').next().unwrap().to_owned();
@@ -298,5 +308,31 @@ async fn consent_page_approve_and_csrf() {
             && location.contains("code=")
             && location.contains("state=s1"),
         "{location}"
+    );
+}
+
+#[tokio::test]
+async fn the_consent_page_lists_the_claims_the_scope_releases() {
+    let server = TestServer::with(|c| {
+        c.identity = handler::config::IdentityMode::Dev {
+            auto_approve: false,
+        }
+    });
+    let client = server.register_public().await;
+    let pkce = Pkce::new();
+    let page = server
+        .authorize_raw(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("scope", "mcp profile email"),
+        ])
+        .await;
+    let html = page.text();
+    assert!(
+        html.contains("name (Local Developer)") && html.contains("e-mail (dev@localhost)"),
+        "{html}"
     );
 }
