@@ -4,6 +4,9 @@
 //!   `MCP_SIGNING_KEY_SECRET_ARN` (the stack), or from `MCP_SIGNING_KEY` + `MCP_MAC_SECRET`
 //!   (local runs). The secret's format is [`SigningSecret`], defined once in the library.
 //! - `mcp` and `authorizer` only verify: the public keys of `MCP_JWKS`, never the secret.
+//! - `auth` also reads, when the stack names them, the upstream OpenID client secret
+//!   (`MCP_OIDC_CLIENT_SECRET_ARN`) and the stage's initial access token
+//!   (`MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN`), of which it keeps only the hash.
 //!
 //! The decisions are pure functions of an environment lookup closure, so tests choose the
 //! environment without `set_var` (forbidden here by `unsafe_code = "forbid"`).
@@ -102,9 +105,9 @@ pub(crate) async fn auth_keys(
 
 /// Keys of a verify-only function (`mcp`, `authorizer`): the public keys of `MCP_JWKS`.
 ///
-/// The MAC key seals MRTR `requestState` on the MCP side; it comes from `MCP_MAC_SECRET` when set.
-/// The stack does not set it (the MCP role may not read the secret), so the only user, the
-/// conformance fixtures' `requestState`, is sealed with a key derived from the empty secret.
+/// The MAC key seals MRTR `requestState` on the MCP side. It comes from `MCP_MAC_SECRET` when
+/// that is set and non-empty (local runs); the stack never sets it (the MCP role may not read the
+/// signing-key secret), so a deployed function seals with a random key drawn per container.
 pub(crate) fn verify_only_keys(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<KeyMaterial, Error> {
@@ -181,6 +184,68 @@ pub(crate) async fn oidc_client_secret(
     )))
 }
 
+/// The stage's initial access token's ARN (RFC 7591 §3; config `oauth.initial_access_token_secret_arn`).
+pub(crate) const INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR: &str = "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN";
+
+/// Shorter initial access tokens are refused: the token is all that stands between a stranger
+/// and a machine client (the same bound `mcpctl dev` and `mcpctl register-client` apply).
+const MIN_INITIAL_ACCESS_TOKEN_LENGTH: usize = 32;
+
+/// The hash ([`handler::crypto::hash_secret`]) of the initial access token, when
+/// `MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN` names a secret: the secret string itself, or the
+/// `initial_access_token` field of a JSON secret. Only the hash leaves this function: the
+/// handler compares hashes, so the configuration (and its `Debug`) never holds the token.
+pub(crate) async fn initial_access_token_hash(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, Error> {
+    let Some(arn) = lookup(INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR).filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let arn = arn.trim();
+    let client = secrets_client().await;
+    let raw = fetch_secret(
+        &client,
+        arn,
+        "initial access token secret",
+        INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR,
+    )
+    .await?;
+    let token = parse_initial_access_token(&raw).map_err(|reason| {
+        format!(
+            "the initial access token secret {arn} ({INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR}) {reason}; \
+             store a random token of at least {MIN_INITIAL_ACCESS_TOKEN_LENGTH} printable ASCII \
+             characters in it (e.g. `openssl rand -base64 32`), as the secret string or as JSON \
+             {{\"initial_access_token\": \"...\"}}"
+        )
+    })?;
+    Ok(Some(handler::crypto::hash_secret(&token)))
+}
+
+/// The token of an initial access token secret. Errors describe the value, never quote it.
+fn parse_initial_access_token(raw: &str) -> Result<String, &'static str> {
+    let trimmed = raw.trim();
+    let token = if trimmed.starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(trimmed)
+            .ok()
+            .and_then(|v| v.get("initial_access_token")?.as_str().map(str::to_owned))
+            .ok_or("is JSON without a string `initial_access_token` field")?
+            .trim()
+            .to_owned()
+    } else {
+        trimmed.to_owned()
+    };
+    // A bearer token travels in an Authorization header: spaces, controls or non-ASCII would
+    // never arrive as stored, so such a token could not authorise anything.
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("holds a token with spaces, control or non-ASCII characters");
+    }
+    if token.len() < MIN_INITIAL_ACCESS_TOKEN_LENGTH {
+        return Err("holds a token shorter than 32 characters");
+    }
+    Ok(token)
+}
+
 fn parse_client_secret(raw: &str) -> Result<String, &'static str> {
     let trimmed = raw.trim();
     let secret = if trimmed.starts_with('{') {
@@ -225,6 +290,72 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn initial_access_tokens_are_plain_strings_or_a_json_field() {
+        let token = "k3J9x2mQ7vLp0sT4wN8bY1cR6dF5hG2a";
+        assert_eq!(token.len(), 32);
+        assert_eq!(
+            parse_initial_access_token(&format!(" {token}\n")).unwrap(),
+            token
+        );
+        assert_eq!(
+            parse_initial_access_token(&format!(
+                r#"{{"initial_access_token": "{token}", "note": "ci"}}"#
+            ))
+            .unwrap(),
+            token
+        );
+    }
+
+    #[test]
+    fn a_bad_initial_access_token_is_refused_without_quoting_it() {
+        let short = "abcdefghijklmnopqrstuvwxyz01234"; // 31 characters
+        for (raw, reason) in [
+            (short.to_owned(), "shorter than 32 characters"),
+            (
+                format!(r#"{{"initial_access_token": "{short}"}}"#),
+                "shorter than 32 characters",
+            ),
+            (String::new(), "shorter than 32 characters"),
+            (
+                format!(r#"{{"token": "{short}xyz"}}"#),
+                "without a string `initial_access_token` field",
+            ),
+            (
+                r#"{"initial_access_token": 12345678901234567890123456789012345}"#.to_owned(),
+                "without a string `initial_access_token` field",
+            ),
+            (
+                "{not json but starts like it, long enough to pass".to_owned(),
+                "without a string `initial_access_token` field",
+            ),
+            (
+                "abcdefghijklmnop qrstuvwxyz0123456789".to_owned(),
+                "spaces, control or non-ASCII",
+            ),
+            (
+                "abcdefghijklmnopqrstuvwxyz0123456789é".to_owned(),
+                "spaces, control or non-ASCII",
+            ),
+        ] {
+            let error = parse_initial_access_token(&raw).unwrap_err();
+            assert!(error.contains(reason), "{raw}: {error}");
+            assert!(!error.contains(short), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn no_initial_access_token_secret_means_no_hash_and_no_call() {
+        // Without the variable nothing is fetched, so this needs no Secrets Manager.
+        assert_eq!(initial_access_token_hash(&env(&[])).await.unwrap(), None);
+        assert_eq!(
+            initial_access_token_hash(&env(&[(INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR, "  ")]))
+                .await
+                .unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn client_secrets_are_plain_strings_or_a_json_field() {

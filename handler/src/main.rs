@@ -2,7 +2,8 @@
 //!
 //! `MCP_HANDLER` picks the role (docs/stack.md, "Function roles"):
 //! - `auth` (also when unset): the whole router with the DynamoDB tables and the private key,
-//!   read once per container from Secrets Manager (`MCP_SIGNING_KEY_SECRET_ARN`);
+//!   read once per container from Secrets Manager (`MCP_SIGNING_KEY_SECRET_ARN`), with the
+//!   upstream client secret and the initial access token when the stack names them;
 //! - `mcp`: the same router, verify-only (`MCP_JWKS`), no table, no secret, no DynamoDB client:
 //!   it serves `/mcp`, which never touches a table;
 //! - `authorizer`: the API Gateway TOKEN authorizer of `POST /mcp` (`authorizer`).
@@ -97,13 +98,18 @@ async fn run(role: Role) -> Result<(), Error> {
     );
     match role {
         Role::Auth => {
-            let (keys, stores, oidc_secret) = tokio::join!(
+            // Independent reads, so a cold start waits for the slowest one, not their sum.
+            let (keys, stores, oidc_secret, initial_access_token) = tokio::join!(
                 lambda_keys::auth_keys(&env),
                 auth_stores(),
-                lambda_keys::oidc_client_secret(&env)
+                lambda_keys::oidc_client_secret(&env),
+                lambda_keys::initial_access_token_hash(&env)
             );
             if let IdentityMode::Oidc(settings) = &mut config.identity {
                 settings.client_secret = oidc_secret?;
+            }
+            if let Some(hash) = initial_access_token? {
+                config.initial_access_token_hashes = vec![hash];
             }
             let state = AppState::new(config, keys?, stores?, Arc::new(SystemClock));
             lambda_http::run(lambda_adapter::service(handler::router(state))).await

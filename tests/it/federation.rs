@@ -70,8 +70,7 @@ fn typescript_client_signs_in_at_the_upstream_provider_in_a_real_browser() {
         counts(run.last_line()).unwrap_or_else(|| panic!("no summary line: {}", run.last_line()));
     assert!(passed >= 50 && failed == 0, "{}", run.last_line());
     assert!(
-        !run
-            .output
+        !run.output
             .lines()
             .filter(|l| l.contains("whoami"))
             .any(|l| l.contains("alice@example.com")),

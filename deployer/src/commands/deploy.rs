@@ -1,6 +1,7 @@
 //! `mcpctl deploy` and `mcpctl diff`: build → upload → render → change set → show the diff →
-//! (deploy only) confirm → execute → follow with progress → outputs. `--code-only` swaps just the
-//! function code through the Lambda API.
+//! (deploy only) confirm → execute → follow with progress → outputs and who can get a token.
+//! `--code-only` swaps just the function code through the Lambda API (the configuration, and so
+//! who can get a token, is not changed by it, so it does not print that line).
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -65,6 +66,8 @@ struct Outcome {
     changes: Vec<changeset::Row>,
     outputs: std::collections::BTreeMap<String, String>,
     code_key: String,
+    /// Who can get a token from the stage as deployed (from its configuration).
+    token_policy: stage::config::TokenPolicy,
 }
 
 struct Prepared {
@@ -227,6 +230,8 @@ fn print_outcome(outcome: &Outcome, output: OutputFormat) -> miette::Result<()> 
             for (key, value) in &outcome.outputs {
                 println!("{key:<24}  {value}");
             }
+            // Last, where it is read: whoever deploys sees whom the stage lets in.
+            println!("{}", outcome.token_policy);
         }
     }
     Ok(())
@@ -247,6 +252,7 @@ pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
             status: "NO_CHANGES".into(),
             changes: Vec::new(),
             outputs: outputs(&prepared.sdk, &stack_name).await?,
+            token_policy: prepared.config.token_policy(),
             code_key: prepared.code_key,
         };
         print_outcome(&outcome, args.stage.output)?;
@@ -314,6 +320,7 @@ pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
         status: finished.status,
         changes: set.rows,
         outputs: outputs(&prepared.sdk, &stack_name).await?,
+        token_policy: prepared.config.token_policy(),
         code_key: prepared.code_key,
     };
     print_outcome(&outcome, args.stage.output)?;

@@ -219,7 +219,8 @@ pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
     // credentials are the authority, so the client goes straight into the table.
     let machine = args.grant_types.contains(&GrantType::ClientCredentials)
         || (args.grant_types.is_empty() && args.redirect_uris.is_empty());
-    let direct = args.direct || (args.target.stage.is_some() && machine && operator_token.is_none());
+    let direct =
+        args.direct || (args.target.stage.is_some() && machine && operator_token.is_none());
     let origin = if direct || operator_token.is_some() {
         ClientOrigin::Operator
     } else {

@@ -1,5 +1,5 @@
-//! `mcpctl status`: a stage's stack status, last update, outputs, and whether the deployed code
-//! is the code in `target/lambda` here.
+//! `mcpctl status`: a stage's stack status, last update, outputs, whether the deployed code is
+//! the code in `target/lambda` here, and who can get a token from the stage.
 
 use std::process::ExitCode;
 
@@ -81,12 +81,15 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
                 .ok()
         })
         .unwrap_or_default();
+    // From the local stage configuration, the one `mcpctl deploy` deploys.
+    let token_policy = config.token_policy();
     match args.output {
         OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "stack_name": stack_name, "status": status, "last_updated": updated, "outputs": outputs,
                 "deployed_code_sha256": deployed_hash, "local_code_sha256": local_hash, "code": code,
+                "token_policy": token_policy,
             }))
             .into_diagnostic()?
         ),
@@ -98,6 +101,7 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
             for (key, value) in &outputs {
                 println!("{key:<24}  {value}");
             }
+            println!("{token_policy}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::yaml;
 
+mod token_policy;
+
+pub(crate) use token_policy::TokenPolicy;
+
 /// Where the stage files live unless `--config-dir` says otherwise.
 pub(crate) const DEFAULT_CONFIG_DIR: &str = "config";
 
@@ -30,10 +34,63 @@ const MAX_STACK_NAME: usize = 64 - "-authorizer".len();
 /// API Gateway REST integrations give up after 29 seconds; a p99 above that cannot be observed.
 const API_MAX_LATENCY_MS: u32 = 29_000;
 
+/// Days a refresh-token family lives at most unless the stage says otherwise (the handler's
+/// default too).
+const DEFAULT_REFRESH_MAX_LIFETIME_DAYS: u32 = 90;
+
+/// The longest refresh-token family a stage may configure, in days.
+const MAX_REFRESH_MAX_LIFETIME_DAYS: u32 = 365;
+
+const SECONDS_PER_DAY: u64 = 86_400;
+
+/// Redirect URI schemes a stage may never allow: a redirect there (with a fresh authorization
+/// code in the URI) would run script, open local files or shares, or hand the code to an OS
+/// handler rather than the registering application. The handler refuses them too
+/// (`handler::oauth::redirect_uri`); naming them here gives the operator the reason at render
+/// time instead of a server that silently ignores the entry. `ms-*` is refused by prefix.
+const DANGEROUS_SCHEMES: &[&str] = &[
+    "javascript",
+    "vbscript",
+    "livescript",
+    "data",
+    "blob",
+    "filesystem",
+    "about",
+    "view-source",
+    "jar",
+    "resource",
+    "chrome",
+    "mhtml",
+    "mk",
+    "its",
+    "file",
+    "smb",
+    "nfs",
+    "afp",
+    "ftp",
+    "ws",
+    "wss",
+    "intent",
+    "android-app",
+    "shell",
+    "search",
+    "search-ms",
+    "hcp",
+    "itms-services",
+    "mailto",
+    "tel",
+    "sms",
+    "callto",
+];
+
 /// One stage: the values `mcpctl render` turns into template parameters and that `deploy` uses.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct StageConfig {
+    /// The `--stage` name this configuration was loaded as (`config/<name>.yaml`). Not a field of
+    /// the file: advice printed for the stage (`mcpctl ... --stage <name>`) must name the file.
+    #[serde(skip)]
+    pub(crate) name: String,
     /// API Gateway stage name, the path prefix of the default URL (`.../<stage>/mcp`).
     /// Default: the `--stage` name.
     pub(crate) stage: String,
@@ -130,6 +187,18 @@ pub(crate) struct OAuthConfig {
     pub(crate) refresh_token_ttl_seconds: u64,
     /// Open dynamic client registration at `/dcr`.
     pub(crate) registration_open: bool,
+    /// Secrets Manager secret whose `SecretString` is the stage's RFC 7591 §3 initial access
+    /// token (the token itself, or JSON `{"initial_access_token": "..."}`): whoever holds it may
+    /// register clients at `/dcr`, machine clients included. None: operators register machine
+    /// clients with `mcpctl register-client --direct` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) initial_access_token_secret_arn: Option<String>,
+    /// Private-use redirect URI schemes accepted besides https, loopback http and the
+    /// reverse-domain form (`com.example.app:`): the schemes of known MCP clients.
+    pub(crate) redirect_schemes: Vec<String>,
+    /// Absolute lifetime of a refresh-token family, in days from the sign-in, whatever the
+    /// rotations: after it the person signs in again.
+    pub(crate) refresh_max_lifetime_days: u32,
 }
 
 /// Alarm thresholds: an alarm fires when a 5-minute period reaches its threshold.
@@ -170,6 +239,10 @@ pub(crate) struct IdentityConfig {
     pub(crate) allow: AllowConfig,
     /// Days a user's consent to a client is remembered; 0 asks every time.
     pub(crate) remember_consent_days: u32,
+    /// The scope a client asks for to get the user's groups in its tokens and from
+    /// `/oauth/userinfo` (oidc and cognito); none: groups are never released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) groups_scope: Option<String>,
 }
 
 /// The identity source.
@@ -264,6 +337,7 @@ impl Default for IdentityConfig {
             claims: ClaimsConfig::default(),
             allow: AllowConfig::default(),
             remember_consent_days: 30,
+            groups_scope: None,
         }
     }
 }
@@ -308,6 +382,14 @@ impl Default for OAuthConfig {
             access_token_ttl_seconds: 3600,
             refresh_token_ttl_seconds: 30 * 24 * 3600,
             registration_open: true,
+            initial_access_token_secret_arn: None,
+            // The handler's own default (handler::config::DEFAULT_REDIRECT_SCHEMES), so a stage
+            // that leaves the field out behaves like `mcpctl dev`.
+            redirect_schemes: handler::config::DEFAULT_REDIRECT_SCHEMES
+                .iter()
+                .map(|scheme| (*scheme).to_owned())
+                .collect(),
+            refresh_max_lifetime_days: DEFAULT_REFRESH_MAX_LIFETIME_DAYS,
         }
     }
 }
@@ -438,6 +520,7 @@ pub(crate) fn from_yaml(
             message: error.to_string(),
         })?
     };
+    config.name = stage.to_owned();
     if config.stage.is_empty() {
         config.stage = stage.to_owned();
     }
@@ -623,6 +706,9 @@ pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "oauth.access_token_ttl_seconds" => oauth.access_token_ttl_seconds;
     "oauth.refresh_token_ttl_seconds" => oauth.refresh_token_ttl_seconds;
     "oauth.registration_open" => oauth.registration_open;
+    "oauth.initial_access_token_secret_arn" => oauth.initial_access_token_secret_arn;
+    "oauth.redirect_schemes" => oauth.redirect_schemes;
+    "oauth.refresh_max_lifetime_days" => oauth.refresh_max_lifetime_days;
     "alarms.email" => alarms.email;
     "alarms.lambda_errors" => alarms.lambda_errors;
     "alarms.lambda_throttles" => alarms.lambda_throttles;
@@ -638,6 +724,7 @@ pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "identity.allow.email_domains" => identity.allow.email_domains;
     "identity.allow.groups" => identity.allow.groups;
     "identity.remember_consent_days" => identity.remember_consent_days;
+    "identity.groups_scope" => identity.groups_scope;
 };
 
 /// The environment variable overriding the field at `path`.
@@ -725,6 +812,7 @@ impl StageConfig {
     /// Checks every value; returns the first problem.
     fn validate(&self) -> Result<(), Violation> {
         let Self {
+            name: _,
             stage,
             production,
             stack_name,
@@ -771,9 +859,50 @@ impl StageConfig {
         }
         lambda.validate()?;
         api.validate(region.as_deref())?;
-        oauth.validate()?;
+        oauth.validate(region.as_deref())?;
         alarms.validate(lambda.timeout_seconds)?;
-        identity.validate(*production, region.as_deref())
+        identity.validate(*production, region.as_deref())?;
+        self.validate_who_gets_in()
+    }
+
+    /// A production stage must not let strangers in: with `identity.mode: none` nobody signs in,
+    /// so an open `/dcr` would hand a client to anyone who asks and rely on every later check
+    /// to keep it harmless. Closed registration makes it a machine-only server whose clients an
+    /// operator creates.
+    fn validate_who_gets_in(&self) -> Result<(), Violation> {
+        if self.production
+            && self.identity.mode == IdentityMode::None
+            && self.oauth.registration_open
+        {
+            return Err(violation(
+                "oauth.registration_open",
+                "open registration with identity.mode `none` in a production stage lets anyone register a client",
+                format!(
+                    "pick identity.mode `oidc` or `cognito` so a person signs in, or set oauth.registration_open: false for a machine-only server (machine clients: `{}`)",
+                    self.operator_command()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `--stage` name commands are run with (the file's name; the API stage name when the
+    /// configuration was built in code).
+    pub(crate) fn stage_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.stage
+        } else {
+            &self.name
+        }
+    }
+
+    /// How an operator registers a machine client for this stage. `--direct` writes it with AWS
+    /// credentials, so it works whether or not the stage has an initial access token.
+    pub(crate) fn operator_command(&self) -> String {
+        format!(
+            "mcpctl register-client --stage {} --name <name> --grant client_credentials",
+            self.stage_name()
+        )
     }
 }
 
@@ -874,11 +1003,14 @@ impl ApiConfig {
 }
 
 impl OAuthConfig {
-    fn validate(&self) -> Result<(), Violation> {
+    fn validate(&self, region: Option<&str>) -> Result<(), Violation> {
         let Self {
             access_token_ttl_seconds,
             refresh_token_ttl_seconds,
             registration_open: _,
+            initial_access_token_secret_arn,
+            redirect_schemes,
+            refresh_max_lifetime_days,
         } = self;
         in_range(
             "oauth.access_token_ttl_seconds",
@@ -890,9 +1022,131 @@ impl OAuthConfig {
             "oauth.refresh_token_ttl_seconds",
             *refresh_token_ttl_seconds,
             *access_token_ttl_seconds,
-            366 * 86_400,
-        )
+            366 * SECONDS_PER_DAY,
+        )?;
+        in_range(
+            "oauth.refresh_max_lifetime_days",
+            *refresh_max_lifetime_days,
+            1,
+            MAX_REFRESH_MAX_LIFETIME_DAYS,
+        )?;
+        // Every refresh token would otherwise be cut short by its family's end, so the idle
+        // lifetime the stage promises would never be reached.
+        let max_lifetime = u64::from(*refresh_max_lifetime_days) * SECONDS_PER_DAY;
+        if max_lifetime < *refresh_token_ttl_seconds {
+            let needed = refresh_token_ttl_seconds.div_ceil(SECONDS_PER_DAY);
+            let fix = if needed <= u64::from(MAX_REFRESH_MAX_LIFETIME_DAYS) {
+                format!(
+                    "use at least {needed}, or lower oauth.refresh_token_ttl_seconds to at most {max_lifetime}"
+                )
+            } else {
+                format!(
+                    "lower oauth.refresh_token_ttl_seconds to at most {max_lifetime}: a family lives at most {MAX_REFRESH_MAX_LIFETIME_DAYS} days"
+                )
+            };
+            return Err(violation(
+                "oauth.refresh_max_lifetime_days",
+                format!(
+                    "{refresh_max_lifetime_days} days is shorter than one refresh token's lifetime, oauth.refresh_token_ttl_seconds {refresh_token_ttl_seconds} (about {needed} days)"
+                ),
+                fix,
+            ));
+        }
+        if let Some(arn) = initial_access_token_secret_arn {
+            check_secret_arn(
+                "oauth.initial_access_token_secret_arn",
+                arn,
+                region,
+                "use arn:aws:secretsmanager:<region>:<account>:secret:<name> of the secret holding the initial access token, or leave it out (operators then register machine clients with `mcpctl register-client --direct`)",
+            )?;
+        }
+        let mut seen = Vec::new();
+        for scheme in redirect_schemes {
+            check_redirect_scheme(scheme)?;
+            if seen.contains(&scheme) {
+                return Err(violation(
+                    "oauth.redirect_schemes",
+                    format!("`{scheme}` is listed twice"),
+                    "list each scheme once",
+                ));
+            }
+            seen.push(scheme);
+        }
+        Ok(())
     }
+}
+
+/// One entry of `oauth.redirect_schemes`: an RFC 3986 §3.1 scheme in lower case (the URL parser
+/// lower-cases what clients send, and the handler compares the list to that), never a
+/// dangerous one, and one the handler itself would accept once listed.
+fn check_redirect_scheme(scheme: &str) -> Result<(), Violation> {
+    let field = "oauth.redirect_schemes";
+    let well_formed = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+    if !well_formed {
+        return Err(violation(
+            field,
+            format!("`{scheme}` is not a URI scheme"),
+            "write each scheme in lower case without `:` or `://`: a letter, then letters, digits, `+`, `-` or `.` (e.g. cursor, com.example.app)",
+        ));
+    }
+    if scheme == "https" || scheme == "http" {
+        return Err(violation(
+            field,
+            format!("`{scheme}` is not a private-use scheme"),
+            "remove it: https redirect URIs (and http on loopback) are always accepted; the list is for the schemes of native clients such as cursor or vscode",
+        ));
+    }
+    if DANGEROUS_SCHEMES.contains(&scheme) || scheme.starts_with("ms-") {
+        return Err(violation(
+            field,
+            format!(
+                "`{scheme}` is refused: a redirect to it could run code, open local files or hand the authorization code to another application"
+            ),
+            "remove it and list only the private-use schemes of the MCP clients you use (default: cursor, vscode, vscode-insiders, windsurf)",
+        ));
+    }
+    // The handler's own rule, so the deploy-time check can never accept a scheme the server
+    // would refuse (its deny-list may grow).
+    let listed = [scheme.to_owned()];
+    if let Err(why) = handler::oauth::redirect_uri::check(&format!("{scheme}:/callback"), &listed) {
+        return Err(violation(
+            field,
+            format!("`{scheme}`: the server refuses redirect URIs with this scheme ({why})"),
+            "remove it",
+        ));
+    }
+    Ok(())
+}
+
+/// A Secrets Manager secret ARN in the stage's region (the functions read secrets in their own).
+fn check_secret_arn(
+    field: &'static str,
+    arn: &str,
+    region: Option<&str>,
+    fix: &str,
+) -> Result<(), Violation> {
+    let Some(secret_region) = secret_region(arn) else {
+        return Err(violation(
+            field,
+            format!("`{arn}` is not a Secrets Manager secret ARN"),
+            fix,
+        ));
+    };
+    if let Some(region) = region
+        && secret_region != region
+    {
+        return Err(violation(
+            field,
+            format!("the secret is in {secret_region} but the stage deploys to {region}"),
+            format!(
+                "the auth function reads secrets in its own region: put the secret in {region}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl AlarmsConfig {
@@ -952,6 +1206,7 @@ impl IdentityConfig {
             claims,
             allow,
             remember_consent_days,
+            groups_scope,
         } = self;
         // The error names identity.mode, so an MCPCTL_IDENTITY_MODE override is what gets blamed
         // when it leaves a block of the file unused.
@@ -986,6 +1241,27 @@ impl IdentityConfig {
                         mode.as_str()
                     ),
                     "leave the allow-lists empty, or set identity.mode: oidc or cognito",
+                ));
+            }
+        }
+        if let Some(scope) = groups_scope {
+            // Only an upstream provider's users have groups (dev-user has none), so the scope
+            // would be offered to clients and release nothing.
+            if !upstream {
+                return Err(violation(
+                    "identity.groups_scope",
+                    format!(
+                        "releases the user's groups, but identity.mode `{}` signs in no one who has groups",
+                        mode.as_str()
+                    ),
+                    "leave identity.groups_scope out, or set identity.mode: oidc or cognito",
+                ));
+            }
+            if !is_scope_token(scope) {
+                return Err(violation(
+                    "identity.groups_scope",
+                    format!("`{scope}` is not a scope"),
+                    "name one scope without spaces, quotes or backslashes, e.g. groups",
                 ));
             }
         }
@@ -1109,24 +1385,12 @@ impl OidcConfig {
             ));
         }
         if let Some(arn) = client_secret_arn {
-            let Some(secret_region) = secret_region(arn) else {
-                return Err(violation(
-                    "identity.oidc.client_secret_arn",
-                    format!("`{arn}` is not a Secrets Manager secret ARN"),
-                    "use arn:aws:secretsmanager:<region>:<account>:secret:<name> of the secret holding the client secret, or leave it out for a public client (PKCE)",
-                ));
-            };
-            if let Some(region) = region
-                && secret_region != region
-            {
-                return Err(violation(
-                    "identity.oidc.client_secret_arn",
-                    format!("the secret is in {secret_region} but the stage deploys to {region}"),
-                    format!(
-                        "the auth function reads secrets in its own region: put the secret in {region}"
-                    ),
-                ));
-            }
+            check_secret_arn(
+                "identity.oidc.client_secret_arn",
+                arn,
+                region,
+                "use arn:aws:secretsmanager:<region>:<account>:secret:<name> of the secret holding the client secret, or leave it out for a public client (PKCE)",
+            )?;
         }
         if let Some(scope) = scopes.iter().find(|scope| !is_scope_token(scope)) {
             return Err(violation(
@@ -1458,6 +1722,8 @@ mod tests {
             ..StageConfig::default()
         };
         full.alarms.email = Some("ops@example.com".into());
+        full.oauth.initial_access_token_secret_arn = Some("arn".into());
+        full.identity.groups_scope = Some("groups".into());
         full.api.custom_domain = Some(CustomDomain {
             domain_name: "mcp.example.com".into(),
             certificate_arn: "arn".into(),
@@ -1817,6 +2083,258 @@ mod tests {
     }
 
     #[test]
+    fn a_production_stage_without_sign_in_refuses_open_registration() {
+        let expected = "config/test.yaml: oauth.registration_open: open registration with identity.mode `none` in a production stage lets anyone register a client; pick identity.mode `oidc` or `cognito` so a person signs in, or set oauth.registration_open: false for a machine-only server (machine clients: `mcpctl register-client --stage test --name <name> --grant client_credentials`)";
+        // Open is the default, so `production: true` alone is refused.
+        assert_eq!(error("production: true\n"), expected);
+        assert_eq!(
+            error("production: true\noauth:\n  registration_open: true\n"),
+            expected
+        );
+        // Machine-only, people signing in, or not production: all fine.
+        assert!(parse("production: true\noauth:\n  registration_open: false\n").is_ok());
+        assert!(parse(&format!("production: true\n{OIDC}")).is_ok());
+        assert!(parse("production: true\nidentity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp-prod\n").is_ok());
+        assert!(parse("oauth:\n  registration_open: true\n").is_ok());
+        // The stage named in the advice is the file's, and a variable that opened it is blamed.
+        let env = BTreeMap::from([(
+            "MCPCTL_OAUTH_REGISTRATION_OPEN".to_owned(),
+            "true".to_owned(),
+        )]);
+        let message = from_yaml(
+            "production: true\noauth:\n  registration_open: false\n",
+            "config/prod.yaml",
+            "prod",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with("MCPCTL_OAUTH_REGISTRATION_OPEN: oauth.registration_open: open registration with identity.mode `none`")
+                && message.contains("`mcpctl register-client --stage prod --name <name> --grant client_credentials`"),
+            "{message}"
+        );
+        // The shipped production stage is closed, so it loads.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        assert!(load(&dir, "prod", &BTreeMap::new()).is_ok());
+    }
+
+    #[test]
+    fn redirect_schemes_default_to_the_handlers_and_are_checked() {
+        let config = parse("").unwrap();
+        assert_eq!(
+            config.oauth.redirect_schemes,
+            handler::config::DEFAULT_REDIRECT_SCHEMES
+        );
+        let config =
+            parse("oauth:\n  redirect_schemes: [cursor, com.example.app, x-my+app-1]\n").unwrap();
+        assert_eq!(
+            config.oauth.redirect_schemes,
+            ["cursor", "com.example.app", "x-my+app-1"]
+        );
+        let config = parse("oauth:\n  redirect_schemes: []\n").unwrap();
+        assert!(config.oauth.redirect_schemes.is_empty());
+        for scheme in [
+            "javascript",
+            "data",
+            "file",
+            "ms-msdt",
+            "ms-officecmd",
+            "search-ms",
+            "view-source",
+            "jar",
+            "mailto",
+            "intent",
+        ] {
+            assert_eq!(
+                error(&format!("oauth:\n  redirect_schemes: [cursor, {scheme}]\n")),
+                format!(
+                    "config/test.yaml: oauth.redirect_schemes: `{scheme}` is refused: a redirect to it could run code, open local files or hand the authorization code to another application; remove it and list only the private-use schemes of the MCP clients you use (default: cursor, vscode, vscode-insiders, windsurf)"
+                ),
+            );
+        }
+        for scheme in [
+            "Cursor",
+            "\"cursor:\"",
+            "\"cursor://\"",
+            "1app",
+            "my_app",
+            "\"\"",
+            "\"a,b\"",
+        ] {
+            let message = error(&format!("oauth:\n  redirect_schemes: [{scheme}]\n"));
+            assert!(
+                message.starts_with("config/test.yaml: oauth.redirect_schemes: `")
+                    && message.contains("` is not a URI scheme; write each scheme in lower case"),
+                "{scheme}: {message}"
+            );
+        }
+        let message = error("oauth:\n  redirect_schemes: [https]\n");
+        assert!(
+            message.contains("`https` is not a private-use scheme; remove it: https redirect URIs"),
+            "{message}"
+        );
+        let message = error("oauth:\n  redirect_schemes: [cursor, cursor]\n");
+        assert!(
+            message.contains("oauth.redirect_schemes: `cursor` is listed twice"),
+            "{message}"
+        );
+        // The variable is a comma-separated list, like the handler's MCP_REDIRECT_SCHEMES.
+        let env = BTreeMap::from([(
+            "MCPCTL_OAUTH_REDIRECT_SCHEMES".to_owned(),
+            "cursor, zed".to_owned(),
+        )]);
+        let config = from_yaml("", "config/test.yaml", "test", &env).unwrap();
+        assert_eq!(config.oauth.redirect_schemes, ["cursor", "zed"]);
+        let env = BTreeMap::from([(
+            "MCPCTL_OAUTH_REDIRECT_SCHEMES".to_owned(),
+            "javascript".to_owned(),
+        )]);
+        let message = from_yaml("", "config/test.yaml", "test", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(
+                "MCPCTL_OAUTH_REDIRECT_SCHEMES: oauth.redirect_schemes: `javascript` is refused"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_refresh_max_lifetime_is_in_range_and_outlives_a_refresh_token() {
+        assert_eq!(parse("").unwrap().oauth.refresh_max_lifetime_days, 90);
+        assert_eq!(
+            error("oauth:\n  refresh_max_lifetime_days: 0\n"),
+            "config/test.yaml: oauth.refresh_max_lifetime_days: 0 is below 1; use 1..=365"
+        );
+        assert_eq!(
+            error("oauth:\n  refresh_max_lifetime_days: 366\n"),
+            "config/test.yaml: oauth.refresh_max_lifetime_days: 366 is above 365; use 1..=365"
+        );
+        // The default refresh token lives 30 days.
+        assert_eq!(
+            error("oauth:\n  refresh_max_lifetime_days: 20\n"),
+            "config/test.yaml: oauth.refresh_max_lifetime_days: 20 days is shorter than one refresh token's lifetime, oauth.refresh_token_ttl_seconds 2592000 (about 30 days); use at least 30, or lower oauth.refresh_token_ttl_seconds to at most 1728000"
+        );
+        assert!(parse("oauth:\n  refresh_max_lifetime_days: 30\n").is_ok());
+        assert!(
+            parse("oauth:\n  refresh_token_ttl_seconds: 86400\n  refresh_max_lifetime_days: 1\n")
+                .is_ok()
+        );
+        let message =
+            error("oauth:\n  refresh_token_ttl_seconds: 90000\n  refresh_max_lifetime_days: 1\n");
+        assert!(message.contains("use at least 2, or lower"), "{message}");
+        // A refresh token longer than any family may live: only its own lifetime can give.
+        let message = error(&format!(
+            "oauth:\n  refresh_token_ttl_seconds: {}\n  refresh_max_lifetime_days: 365\n",
+            366 * 86_400
+        ));
+        assert!(
+            message.ends_with(
+                "lower oauth.refresh_token_ttl_seconds to at most 31536000: a family lives at most 365 days"
+            ),
+            "{message}"
+        );
+        let env = BTreeMap::from([(
+            "MCPCTL_OAUTH_REFRESH_MAX_LIFETIME_DAYS".to_owned(),
+            "45".to_owned(),
+        )]);
+        let config = from_yaml("", "config/test.yaml", "test", &env).unwrap();
+        assert_eq!(config.oauth.refresh_max_lifetime_days, 45);
+    }
+
+    #[test]
+    fn the_initial_access_token_secret_arn_is_checked_like_the_oidc_one() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-iat-AbCdEf";
+        let config = parse(&format!(
+            "region: eu-west-1\noauth:\n  initial_access_token_secret_arn: {arn}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.oauth.initial_access_token_secret_arn.as_deref(),
+            Some(arn)
+        );
+        assert_eq!(
+            parse("").unwrap().oauth.initial_access_token_secret_arn,
+            None
+        );
+        for bad in [
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/x",
+            "arn:aws:secretsmanager:eu-west-1:1234:secret:x",
+            "my-token",
+        ] {
+            assert_eq!(
+                error(&format!(
+                    "oauth:\n  initial_access_token_secret_arn: \"{bad}\"\n"
+                )),
+                format!(
+                    "config/test.yaml: oauth.initial_access_token_secret_arn: `{bad}` is not a Secrets Manager secret ARN; use arn:aws:secretsmanager:<region>:<account>:secret:<name> of the secret holding the initial access token, or leave it out (operators then register machine clients with `mcpctl register-client --direct`)"
+                )
+            );
+        }
+        assert_eq!(
+            error(&format!(
+                "region: us-east-1\noauth:\n  initial_access_token_secret_arn: {arn}\n"
+            )),
+            "config/test.yaml: oauth.initial_access_token_secret_arn: the secret is in eu-west-1 but the stage deploys to us-east-1; the auth function reads secrets in its own region: put the secret in us-east-1"
+        );
+        // From the environment; an empty variable removes the file's.
+        let env = BTreeMap::from([(
+            "MCPCTL_OAUTH_INITIAL_ACCESS_TOKEN_SECRET_ARN".to_owned(),
+            arn.to_owned(),
+        )]);
+        let config = from_yaml("", "config/test.yaml", "test", &env).unwrap();
+        assert_eq!(
+            config.oauth.initial_access_token_secret_arn.as_deref(),
+            Some(arn)
+        );
+        let env = BTreeMap::from([(
+            "MCPCTL_OAUTH_INITIAL_ACCESS_TOKEN_SECRET_ARN".to_owned(),
+            String::new(),
+        )]);
+        let config = from_yaml(
+            &format!("oauth:\n  initial_access_token_secret_arn: {arn}\n"),
+            "config/test.yaml",
+            "test",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(config.oauth.initial_access_token_secret_arn, None);
+    }
+
+    #[test]
+    fn the_groups_scope_needs_an_upstream_provider_and_a_scope_token() {
+        let config = parse(&format!("{OIDC}  groups_scope: groups\n")).unwrap();
+        assert_eq!(config.identity.groups_scope.as_deref(), Some("groups"));
+        assert!(parse("identity:\n  mode: cognito\n  cognito:\n    domain_prefix: my-mcp\n  groups_scope: \"mcp:groups\"\n").is_ok());
+        for mode in ["none", "dev"] {
+            assert_eq!(
+                error(&format!(
+                    "identity:\n  mode: {mode}\n  groups_scope: groups\n"
+                )),
+                format!(
+                    "config/test.yaml: identity.groups_scope: releases the user's groups, but identity.mode `{mode}` signs in no one who has groups; leave identity.groups_scope out, or set identity.mode: oidc or cognito"
+                )
+            );
+        }
+        for bad in [r#""my groups""#, r#"'a"b'"#, r#""a\\b""#] {
+            let message = error(&format!("{OIDC}  groups_scope: {bad}\n"));
+            assert!(
+                message.starts_with("config/test.yaml: identity.groups_scope: `")
+                    && message.contains("` is not a scope; name one scope without spaces"),
+                "{bad}: {message}"
+            );
+        }
+        let env = BTreeMap::from([(
+            "MCPCTL_IDENTITY_GROUPS_SCOPE".to_owned(),
+            "roles".to_owned(),
+        )]);
+        let config = from_yaml(OIDC, "config/test.yaml", "test", &env).unwrap();
+        assert_eq!(config.identity.groups_scope.as_deref(), Some("roles"));
+    }
+
+    #[test]
     fn missing_stage_lists_the_configured_ones() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
         let error = load(&dir, "staging", &BTreeMap::new()).unwrap_err();
@@ -1840,5 +2358,10 @@ mod tests {
         assert_eq!(dev.identity.mode, IdentityMode::Dev);
         assert_eq!(prod.identity.mode, IdentityMode::None);
         assert!(prod.lambda.log_retention_days >= 365);
+        // The shipped production stage is machine-only until someone picks a way to sign in.
+        assert!(!prod.oauth.registration_open);
+        assert!(!prod.token_policy().people);
+        assert_eq!(dev.name, "dev");
+        assert_eq!(prod.stage_name(), "prod");
     }
 }

@@ -901,8 +901,10 @@ fn mapping<const N: usize>(entries: [(&str, Value); N]) -> Value {
 fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Value)> {
     let StageConfig {
         stage,
-        // Not parameters: `production` changes resource attributes (overlay_tables), the stack
-        // name and region are where `mcpctl deploy` puts the stack.
+        // Not parameters: `name` is the stage file's name, `production` changes resource
+        // attributes (overlay_tables), the stack name and region are where `mcpctl deploy` puts
+        // the stack.
+        name: _,
         production: _,
         stack_name: _,
         region: _,
@@ -931,6 +933,9 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         access_token_ttl_seconds,
         refresh_token_ttl_seconds,
         registration_open,
+        initial_access_token_secret_arn,
+        redirect_schemes,
+        refresh_max_lifetime_days,
     } = oauth;
     let AlarmsConfig {
         email,
@@ -956,6 +961,7 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         claims,
         allow,
         remember_consent_days,
+        groups_scope,
     } = identity;
     let ClaimsConfig {
         email: email_claim,
@@ -987,6 +993,12 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         .unwrap_or_default();
     let flag = |value: bool| yaml::string(if value { "true" } else { "false" });
     let email = email.as_deref().unwrap_or_default();
+    let initial_access_token_secret_arn = initial_access_token_secret_arn
+        .as_deref()
+        .unwrap_or_default();
+    let groups_scope = groups_scope.as_deref().unwrap_or_default();
+    // CloudFormation cannot multiply, and the handler reads seconds.
+    let refresh_max_lifetime_seconds = u64::from(*refresh_max_lifetime_days) * 86_400;
     #[rustfmt::skip]
     let values = vec![
         ("StageName", "stage", yaml::string(stage.as_str())),
@@ -1005,6 +1017,9 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         ("AccessTokenTtlSeconds", "oauth.access_token_ttl_seconds", Value::from(*access_token_ttl_seconds)),
         ("RefreshTokenTtlSeconds", "oauth.refresh_token_ttl_seconds", Value::from(*refresh_token_ttl_seconds)),
         ("RegistrationOpen", "oauth.registration_open", flag(*registration_open)),
+        ("InitialAccessTokenSecretArn", "oauth.initial_access_token_secret_arn", yaml::string(initial_access_token_secret_arn)),
+        ("RedirectSchemes", "oauth.redirect_schemes", yaml::string(redirect_schemes.join(","))),
+        ("RefreshMaxLifetimeSeconds", "oauth.refresh_max_lifetime_days", Value::from(refresh_max_lifetime_seconds)),
         ("AlarmEmail", "alarms.email", yaml::string(email)),
         ("LambdaErrorsThreshold", "alarms.lambda_errors", Value::from(*lambda_errors)),
         ("LambdaThrottlesThreshold", "alarms.lambda_throttles", Value::from(*lambda_throttles)),
@@ -1025,6 +1040,7 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         ("AllowedGroups", "identity.allow.groups", yaml::string(allowed_groups.join(","))),
         ("RememberConsentDays", "identity.remember_consent_days", Value::from(*remember_consent_days)),
         ("CognitoDomainPrefix", "identity.cognito.domain_prefix", yaml::string(domain_prefix)),
+        ("GroupsScope", "identity.groups_scope", yaml::string(groups_scope)),
     ];
     values
 }
@@ -1217,6 +1233,9 @@ mod tests {
                 "MCP_ACCESS_TOKEN_TTL_SECONDS",
                 "MCP_REFRESH_TOKEN_TTL_SECONDS",
                 "MCP_REGISTRATION_OPEN",
+                "MCP_REDIRECT_SCHEMES",
+                "MCP_REFRESH_MAX_LIFETIME_SECONDS",
+                "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN",
                 "MCP_IDENTITY",
                 "MCP_OIDC_ISSUER",
                 "MCP_OIDC_CLIENT_ID",
@@ -1228,6 +1247,7 @@ mod tests {
                 "MCP_ALLOWED_EMAIL_DOMAINS",
                 "MCP_ALLOWED_GROUPS",
                 "MCP_REMEMBER_CONSENT_DAYS",
+                "MCP_GROUPS_SCOPE",
             ]
             .map(str::to_owned),
         );

@@ -34,8 +34,28 @@ fn render_to(stage: &str, config_dir: &str, dir: &Path) -> std::path::PathBuf {
     file
 }
 
+/// A stage that turns on every optional secret and variable the fixtures leave off (an initial
+/// access token, a groups scope, its own redirect schemes), so their conditional statements and
+/// variables are linted with their conditions true.
+const EVERY_OPTION_STAGE: &str = "\
+region: eu-west-1
+production: true
+oauth:
+  initial_access_token_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-iat-AbCdEf
+  redirect_schemes: [cursor, com.example.app]
+  refresh_max_lifetime_days: 30
+identity:
+  mode: oidc
+  oidc:
+    issuer: https://login.example.com
+    client_id: mcpctl-lint
+    client_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-oidc-AbCdEf
+  groups_scope: groups
+";
+
 /// Every template mcpctl deploys: each shipped stage, rendered, the test fixture stages (the
-/// identity modes the shipped stages leave out), and the bootstrap stack's.
+/// identity modes the shipped stages leave out), a stage with every option on, and the
+/// bootstrap stack's.
 fn shipped_templates(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut templates: Vec<(String, std::path::PathBuf)> = shipped_stages()
         .into_iter()
@@ -45,6 +65,13 @@ fn shipped_templates(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
         let file = render_to(&stage, FIXTURE_CONFIG_DIR, dir);
         (format!("{FIXTURE_CONFIG_DIR}/{stage}"), file)
     }));
+    let options = dir.join("every-option-config");
+    std::fs::create_dir_all(&options).unwrap();
+    std::fs::write(options.join("options.yaml"), EVERY_OPTION_STAGE).unwrap();
+    templates.push((
+        "every-option".to_owned(),
+        render_to("options", options.to_str().unwrap(), dir),
+    ));
     templates.push((
         "bootstrap".to_owned(),
         crate::support::workspace_root().join("templates/bootstrap/artifacts.yaml"),

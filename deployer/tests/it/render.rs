@@ -312,7 +312,7 @@ fn scalar(value: &Value) -> Option<String> {
 }
 
 /// What the auth function gets only with an upstream provider (oidc or cognito).
-const UPSTREAM_VARIABLES: [&str; 10] = [
+const UPSTREAM_VARIABLES: [&str; 11] = [
     "MCP_OIDC_ISSUER",
     "MCP_OIDC_CLIENT_ID",
     "MCP_OIDC_CLIENT_SECRET_ARN",
@@ -323,14 +323,24 @@ const UPSTREAM_VARIABLES: [&str; 10] = [
     "MCP_ALLOWED_EMAIL_DOMAINS",
     "MCP_ALLOWED_GROUPS",
     "MCP_REMEMBER_CONSENT_DAYS",
+    "MCP_GROUPS_SCOPE",
+];
+
+/// What only the auth function gets, whatever the identity mode: who may register and how
+/// long a sign-in lasts are the authorization server's business.
+const AUTH_ONLY_VARIABLES: [&str; 5] = [
+    "MCP_IDENTITY",
+    "MCP_SIGNING_KEY_SECRET_ARN",
+    "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN",
+    "MCP_REDIRECT_SCHEMES",
+    "MCP_REFRESH_MAX_LIFETIME_SECONDS",
 ];
 
 /// Only the auth function learns anything about identity (or any secret's ARN).
 fn assert_verify_only_functions_have_no_identity(stack: &Stack) {
     for function in ["McpFunction", "AuthorizerFunction"] {
         let env = stack.environment(function);
-        let identity = ["MCP_IDENTITY", "MCP_SIGNING_KEY_SECRET_ARN"];
-        for name in UPSTREAM_VARIABLES.iter().chain(&identity) {
+        for name in UPSTREAM_VARIABLES.iter().chain(&AUTH_ONLY_VARIABLES) {
             assert!(!env.contains_key(*name), "{function} gets {name}");
         }
     }
@@ -560,6 +570,140 @@ fn shipped_stages_keep_their_identity_modes() {
     }
     assert_eq!(prod.secret_grants("AuthRole").len(), 1);
     assert!(prod.resource("UserPool").is_none());
+}
+
+const INITIAL_ACCESS_TOKEN_ARN: &str =
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-initial-access-token-AbCdEf";
+
+/// Renders `text` as the stage `name` of a scratch config directory.
+fn render_stage(name: &str, text: &str) -> Stack {
+    let dir = scratch_dir(&format!("render-{name}"));
+    std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
+    Stack::render(name, dir.to_str().unwrap())
+}
+
+#[test]
+fn an_initial_access_token_secret_reaches_the_auth_function_only() {
+    let stack = render_stage(
+        "iat",
+        &format!(
+            "region: eu-west-1\nproduction: true\noauth:\n  registration_open: false\n  initial_access_token_secret_arn: {INITIAL_ACCESS_TOKEN_ARN}\n"
+        ),
+    );
+    let env = stack.environment("AuthFunction");
+    assert_eq!(
+        env.get("MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN")
+            .map(String::as_str),
+        Some(INITIAL_ACCESS_TOKEN_ARN)
+    );
+    assert_eq!(env["MCP_REGISTRATION_OPEN"], "false");
+    // The auth role may read the signing key and exactly that secret, nothing else.
+    assert_eq!(
+        stack.secret_grants("AuthRole"),
+        [
+            (
+                "SigningKey".to_owned(),
+                "Ref(SigningKeySecretArn)".to_owned()
+            ),
+            (
+                "InitialAccessToken".to_owned(),
+                INITIAL_ACCESS_TOKEN_ARN.to_owned()
+            ),
+        ]
+    );
+    // The MCP function (and the authorizer) get neither the variable nor any grant.
+    for (function, role) in [
+        ("McpFunction", "McpRole"),
+        ("AuthorizerFunction", "AuthorizerRole"),
+    ] {
+        let env = stack.environment(function);
+        assert!(
+            !env.contains_key("MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN"),
+            "{function}: {env:?}"
+        );
+        assert!(stack.secret_grants(role).is_empty(), "{role}");
+        let role = serde_yaml::to_string(&stack.resource(role).unwrap()).unwrap();
+        assert!(!role.contains(INITIAL_ACCESS_TOKEN_ARN), "{role}");
+    }
+    assert_verify_only_functions_have_no_identity(&stack);
+
+    // Without the secret: no variable, no statement.
+    for (stage, config_dir) in [("prod", "config"), ("dev", "config")] {
+        let stack = Stack::render(stage, config_dir);
+        let env = stack.environment("AuthFunction");
+        assert!(
+            !env.contains_key("MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN"),
+            "{stage}"
+        );
+        assert!(
+            stack
+                .secret_grants("AuthRole")
+                .iter()
+                .all(|(sid, _)| sid != "InitialAccessToken"),
+            "{stage}"
+        );
+    }
+}
+
+#[test]
+fn redirect_schemes_refresh_lifetime_and_groups_scope_reach_the_auth_function() {
+    let stack = Stack::render("dev", "config");
+    let env = stack.environment("AuthFunction");
+    assert_eq!(
+        env["MCP_REDIRECT_SCHEMES"],
+        "cursor,vscode,vscode-insiders,windsurf"
+    );
+    assert_eq!(env["MCP_REFRESH_MAX_LIFETIME_SECONDS"], "7776000");
+    assert!(!env.contains_key("MCP_GROUPS_SCOPE"));
+
+    let stack = render_stage(
+        "groups",
+        "oauth:\n  redirect_schemes: [cursor, com.example.app]\n  refresh_max_lifetime_days: 30\nidentity:\n  mode: oidc\n  oidc:\n    issuer: https://login.example.com\n    client_id: abc\n  groups_scope: groups\n",
+    );
+    let env = stack.environment("AuthFunction");
+    assert_eq!(env["MCP_REDIRECT_SCHEMES"], "cursor,com.example.app");
+    assert_eq!(env["MCP_REFRESH_MAX_LIFETIME_SECONDS"], "2592000");
+    assert_eq!(env["MCP_GROUPS_SCOPE"], "groups");
+    assert_verify_only_functions_have_no_identity(&stack);
+
+    // An empty list is passed as empty: the handler then allows no bare private-use scheme.
+    let stack = render_stage("noschemes", "oauth:\n  redirect_schemes: []\n");
+    assert_eq!(
+        stack.environment("AuthFunction")["MCP_REDIRECT_SCHEMES"],
+        ""
+    );
+}
+
+#[test]
+fn a_production_stage_refuses_open_registration_without_sign_in() {
+    let out = render_config(
+        "render-production-open-registration",
+        "production: true\noauth:\n  registration_open: true\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.message().contains(
+            "bad.yaml: oauth.registration_open: open registration with identity.mode `none` in a production stage lets anyone register a client; pick identity.mode `oidc` or `cognito` so a person signs in, or set oauth.registration_open: false for a machine-only server (machine clients: `mcpctl register-client --stage bad --name <name> --grant client_credentials`)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_dangerous_redirect_scheme_is_refused() {
+    let out = render_config(
+        "render-dangerous-scheme",
+        "oauth:\n  redirect_schemes: [cursor, javascript]\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.message()
+            .contains("bad.yaml: oauth.redirect_schemes: `javascript` is refused"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
