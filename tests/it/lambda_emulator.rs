@@ -805,7 +805,18 @@ async fn a_misconfigured_function_fails_its_init_with_the_cause_in_a_json_line()
     let mut env = stack.verify_only_env("authorizer");
     env[0].1 = "oauth".into();
     let mut unknown = Function::start("mcpctl-broken-role", &env);
+    // A stage's initial access token that is too short to stand between a stranger and a
+    // machine client: the auth function refuses to start, and never prints the value.
+    let weak_arn = create_secret(&stack.moto, "mcpctl/emulator/weak-token", "short-token").await;
+    let mut env = stack.auth_env();
+    for (name, value) in &mut env {
+        if *name == "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN" {
+            value.clone_from(&weak_arn);
+        }
+    }
+    let mut weak = Function::start("mcpctl-weak-token", &env);
     for (function, cause) in [
+        (&mut weak, "shorter than 32 characters"),
         (&mut auth, "cannot read the signing-key secret"),
         (&mut mcp, "MCP_JWKS is not set"),
         (&mut unknown, "MCP_HANDLER is `oauth`"),
@@ -825,6 +836,10 @@ async fn a_misconfigured_function_fails_its_init_with_the_cause_in_a_json_line()
             line["error"].as_str().unwrap().contains(cause),
             "{} wanted `{cause}`: {line}",
             function.name
+        );
+        assert!(
+            !log.contains("short-token"),
+            "a secret value in the log: {log}"
         );
     }
 }
