@@ -387,6 +387,11 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
     ) -> Result<Rotation, StoreError>;
     /// Revokes every token of a family (RFC 7009, reuse detection).
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError>;
+    /// Revokes a family that may not be stored yet (a replayed authorization code, whose first
+    /// exchange may still be writing it): a later [`RefreshTokenStore::put`] of that family fails
+    /// with [`StoreError::Conflict`]. The mark lives until `expires_at` when the family is new.
+    async fn revoke_family_ahead(&self, family_id: &str, expires_at: u64)
+    -> Result<(), StoreError>;
     /// Revokes every token of a client (on client deletion).
     async fn revoke_client(&self, client_id: &str) -> Result<(), StoreError>;
 }

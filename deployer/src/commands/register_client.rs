@@ -250,7 +250,19 @@ pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
         })?;
         let body = serde_json::to_value(&request).into_diagnostic()?;
         let mut post = http.post(&endpoint).json(&body);
-        if let Some(token) = &operator_token {
+        // The operator token goes only with a machine-client request, and only to the origin
+        // the operator named: the endpoint comes from the server's own metadata.
+        if let Some(token) = &operator_token
+            && machine
+        {
+            let server = Url::parse(&mcp_url).into_diagnostic()?;
+            if !operator_token::may_send(&endpoint, &server) {
+                return Err(miette!(
+                    help = "register against the server's own origin over https (or loopback)",
+                    "the server advertises registration at {endpoint}, not at its own origin {}; the initial access token is not sent there",
+                    server.origin().ascii_serialization()
+                ));
+            }
             post = post.bearer_auth(token);
         }
         let reply = post

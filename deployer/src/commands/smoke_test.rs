@@ -501,6 +501,10 @@ async fn run_steps(check: &mut Check, mcp_url: &str, registrar: &Registrar<'_>) 
                 .step(
                     "register a throwaway machine client (RFC 7591, initial access token)",
                     async {
+                        let server = Url::parse(mcp_url).map_err(|e| e.to_string())?;
+                        if !crate::dev::operator_token::may_send(&endpoint, &server) {
+                            return Err(format!("the registration endpoint {endpoint} is not on the server's own origin over https or loopback; the initial access token is not sent there"));
+                        }
                         let response = http
                             .post(&endpoint)
                             .bearer_auth(token)

@@ -33,6 +33,30 @@ pub(crate) fn runtime_dir(port: u16) -> Option<PathBuf> {
     Some(base.join(format!("dev-{port}")))
 }
 
+/// Reads a token file, refusing a symlink or a file others may read: a token planted by another
+/// user (or readable by one) is not the operator's.
+fn read_private(file: &Path) -> std::io::Result<String> {
+    let metadata = std::fs::symlink_metadata(file)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.file_type().is_symlink() || metadata.permissions().mode() & 0o077 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the token file is a symlink or readable by others; delete it (a new one is written at the next start)",
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    if metadata.file_type().is_symlink() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the token file is a symlink; delete it",
+        ));
+    }
+    std::fs::read_to_string(file)
+}
+
 fn checked(token: String, source: &str) -> miette::Result<String> {
     let token = token.trim().to_owned();
     if token.len() < MIN_LENGTH || !token.bytes().all(|b| b.is_ascii_graphic()) {
@@ -58,7 +82,7 @@ pub(crate) fn load_or_create(
         return Ok((new_token()?, None));
     };
     let file = dir.join(FILE);
-    match std::fs::read_to_string(&file) {
+    match read_private(&file) {
         Ok(value) => Ok((checked(value, &file.display().to_string())?, Some(file))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let token = new_token()?;
@@ -136,7 +160,7 @@ pub(crate) fn find(
         },
         (None, None) => return Ok(None),
     };
-    match std::fs::read_to_string(&file) {
+    match read_private(&file) {
         Ok(value) => checked(value, &file.display().to_string()).map(Some),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && state_dir.is_none() => {
             Ok(None)
@@ -147,9 +171,33 @@ pub(crate) fn find(
     }
 }
 
+/// Whether the operator token may go to `endpoint`, the registration endpoint the server at
+/// `server` advertised: only to that server's own origin, and only over https or on loopback,
+/// so a server (or a stale port) cannot collect it for another.
+pub(crate) fn may_send(endpoint: &str, server: &url::Url) -> bool {
+    let Ok(endpoint) = url::Url::parse(endpoint) else {
+        return false;
+    };
+    let secure = endpoint.scheme() == "https"
+        || (endpoint.scheme() == "http" && handler::oauth::redirect_uri::is_loopback(&endpoint));
+    secure && endpoint.origin() == server.origin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_goes_only_to_the_server_it_was_meant_for() {
+        let local = url::Url::parse("http://127.0.0.1:8787/mcp").unwrap();
+        assert!(may_send("http://127.0.0.1:8787/dcr", &local));
+        assert!(!may_send("http://127.0.0.1:9999/dcr", &local));
+        assert!(!may_send("https://collector.example/dcr", &local));
+        let remote = url::Url::parse("https://mcp.example.com/prod/mcp").unwrap();
+        assert!(may_send("https://mcp.example.com/prod/dcr", &remote));
+        assert!(!may_send("http://mcp.example.com/prod/dcr", &remote));
+        assert!(!may_send("not a url", &remote));
+    }
 
     #[test]
     fn short_or_spaced_tokens_are_refused() {

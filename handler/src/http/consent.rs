@@ -49,13 +49,23 @@ pub(super) fn failure(error: AuthorizeError, client_id: Option<&str>) -> Respons
             location,
             client_name,
             error,
-        } => pages::error_page_with_return(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request cannot be completed",
-            error.description().unwrap_or_default(),
-            &client_name,
-            &location,
-        ),
+        } => {
+            // An unvetted client: its name is self-chosen and the description may quote its
+            // request, so the page says where the link goes rather than whom it is for.
+            let destination = Url::parse(&location)
+                .map(|u| match u.scheme() {
+                    "http" | "https" => u.origin().ascii_serialization(),
+                    scheme => format!("{scheme}: (an application on this device)"),
+                })
+                .unwrap_or_default();
+            pages::error_page_with_return(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request cannot be completed",
+                &format!("The application's request was refused ({error})."),
+                &format!("{destination} (unverified application: {client_name})"),
+                &location,
+            )
+        }
         AuthorizeError::Page(error) => {
             let status = match &error {
                 OAuthError::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -277,12 +287,15 @@ pub(super) fn consent_page(
         .as_deref()
         .unwrap_or(&client.client_id);
     let publisher = match client.origin {
+        // The whole document URL: on a shared host (a gist, a raw file host) the host alone
+        // would vouch for something its owner never published.
         ClientOrigin::Cimd => format!(
-            "published by {}",
+            "published by {} at {}",
             Url::parse(&client.client_id)
                 .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
+            client.client_id
         ),
         ClientOrigin::Dcr => "unverified application: it named itself".to_owned(),
         ClientOrigin::Operator => "registered by this server's operator".to_owned(),

@@ -36,7 +36,7 @@ use crate::{
         error::OAuthError,
     },
     state::AppState,
-    store::{ConsentGrant, PendingSignIn, PendingTake, UserClaims},
+    store::{ClientOrigin, ConsentGrant, PendingSignIn, PendingTake, UserClaims},
 };
 
 const COOKIE: &str = "mcp_signin";
@@ -414,11 +414,13 @@ pub async fn callback(
             .consent(&consent_key(&user, &request.client.client_id), now)
             .await
         {
-            // A consent older than the client is from an earlier client with this id (a CIMD
-            // URL can be deleted and come back): it never carries over.
+            // A consent older than a registered client is from an earlier client with this id:
+            // it never carries over. (A CIMD client's `issued_at` is its last fetch, and its id
+            // is its URL, so the check does not apply to it.)
             Ok(Some(grant))
                 if covers(&grant.scope, &request.scope)
-                    && grant.granted_at >= request.client.issued_at
+                    && (request.client.origin == ClientOrigin::Cimd
+                        || grant.granted_at >= request.client.issued_at)
                     && grant
                         .client_id
                         .as_deref()

@@ -135,6 +135,15 @@ pub async fn validate(
         None => return Err(OAuthError::invalid_request("redirect_uri is required").into()),
     };
 
+    // Rows registered under older, laxer rules (or a scheme the operator has since removed)
+    // must not receive redirects: the registration rules of today apply at every use.
+    if let Err(why) = redirect_uri::check(&redirect, &state.config.redirect_schemes) {
+        return Err(OAuthError::invalid_request(format!(
+            "the registered redirect URI is no longer accepted ({why}); register the client again"
+        ))
+        .into());
+    }
+
     // From here on the redirect URI is trusted: errors go back to the client.
     let back =
         |error: OAuthError| send_back(state, &client, &redirect, error, params.state.as_deref());

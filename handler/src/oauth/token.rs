@@ -20,7 +20,10 @@ use crate::{
     crypto,
     identity::claims,
     state::AppState,
-    store::{ClientRecord, CodeTake, RefreshTokenKey, RefreshTokenRecord, Rotation, UserClaims},
+    store::{
+        ClientRecord, CodeTake, RefreshTokenKey, RefreshTokenRecord, Rotation, StoreError,
+        UserClaims,
+    },
 };
 
 /// A token request, by `grant_type`.
@@ -332,7 +335,18 @@ pub async fn exchange(
                         now,
                         now,
                     );
-                    state.stores.refresh_tokens.put(row).await?;
+                    state
+                        .stores
+                        .refresh_tokens
+                        .put(row)
+                        .await
+                        .map_err(|e| match e {
+                            // A replay of this code revoked the family in the meantime.
+                            StoreError::Conflict => OAuthError::InvalidGrant(
+                                "the authorization code was used twice; sign in again".into(),
+                            ),
+                            other => other.into(),
+                        })?;
                     Some(token)
                 }
                 None => None,

@@ -799,6 +799,30 @@ impl RefreshTokenStore for DynamoStore {
         }
     }
 
+    async fn revoke_family_ahead(
+        &self,
+        family_id: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        // Unconditional: when the family row does not exist yet, this creates it revoked, and
+        // the first token's transactional put (`attribute_not_exists(pk)` on the family) fails.
+        self.calls.record("UpdateItem");
+        self.client
+            .update_item()
+            .table_name(&self.tables.refresh_tokens)
+            .key("pk", s(family_pk(family_id)))
+            .update_expression(
+                "SET revoked = :true, family_id = if_not_exists(family_id, :family), expires_at = if_not_exists(expires_at, :expires)",
+            )
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":family", s(family_id))
+            .expression_attribute_values(":expires", n(expires_at))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("UpdateItem", e))
+    }
+
     async fn revoke_client(&self, client_id: &str) -> Result<(), StoreError> {
         // The by-client index is eventually consistent: a family created in the last moment may
         // be missed here. The token endpoint authenticates the client on every grant, so a

@@ -26,6 +26,9 @@ struct Tables {
     sign_ins: HashMap<String, PendingSignIn>,
     #[serde(default)]
     consents: HashMap<String, ConsentGrant>,
+    /// Families revoked before their first token was stored, with when the mark expires.
+    #[serde(default)]
+    revoked_families: HashMap<String, u64>,
 }
 
 /// In-memory implementation of every store trait.
@@ -219,7 +222,11 @@ fn revoke_family(tables: &mut Tables, family_id: &str) {
 impl RefreshTokenStore for MemoryStore {
     async fn put(&self, token: RefreshTokenRecord) -> Result<(), StoreError> {
         let mut tables = self.lock()?;
-        if tables.refresh_tokens.contains_key(&token.token_hash) {
+        let now = token.issued_at;
+        tables.revoked_families.retain(|_, until| *until > now);
+        if tables.refresh_tokens.contains_key(&token.token_hash)
+            || tables.revoked_families.contains_key(&token.family_id)
+        {
             return Err(StoreError::Conflict);
         }
         tables
@@ -297,6 +304,26 @@ impl RefreshTokenStore for MemoryStore {
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         let mut tables = self.lock()?;
         revoke_family(&mut tables, family_id);
+        self.persist(&tables)
+    }
+
+    async fn revoke_family_ahead(
+        &self,
+        family_id: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        if tables
+            .refresh_tokens
+            .values()
+            .any(|t| t.family_id == family_id)
+        {
+            revoke_family(&mut tables, family_id);
+        } else {
+            tables
+                .revoked_families
+                .insert(family_id.to_owned(), expires_at);
+        }
         self.persist(&tables)
     }
 

@@ -58,7 +58,8 @@ async fn a_metadata_document_client_signs_in_without_registration() {
         ])
         .await;
     assert!(
-        page.text().contains("published by 127.0.0.1"),
+        page.text()
+            .contains(&format!("published by {origin} at {origin}/client.json")),
         "{}",
         page.text()
     );

@@ -360,3 +360,75 @@ async fn refresh_re_applies_the_identity_mode_of_today() {
     let refused = tightened.refresh(&client, &refresh).await;
     assert_eq!(refused.error(), "invalid_grant", "{}", refused.text());
 }
+
+/// A row registered under older, laxer rules (`ms-msdt:` once passed as a private-use scheme)
+/// gets no redirect: today's registration rules apply at every authorization.
+#[tokio::test]
+async fn redirect_uris_from_laxer_days_are_refused_at_authorization() {
+    let server = TestServer::new();
+    let legacy = ClientRecord {
+        client_id: "legacy-app".into(),
+        secret_hash: None,
+        registration_token_hash: None,
+        metadata: ClientMetadata {
+            redirect_uris: vec!["ms-msdt:/id".into()],
+            grant_types: vec!["authorization_code".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: "none".into(),
+            scope: None,
+            client_name: Some("Old".into()),
+            client_uri: None,
+            logo_uri: None,
+            contacts: vec![],
+            software_id: None,
+            software_version: None,
+            application_type: None,
+        },
+        issued_at: START,
+        origin: ClientOrigin::Dcr,
+    };
+    server.state.stores.clients.create(legacy).await.unwrap();
+    let pkce = Pkce::new();
+    let response = server
+        .authorize_raw(&[
+            ("response_type", "code"),
+            ("client_id", "legacy-app"),
+            ("redirect_uri", "ms-msdt:/id"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.text()
+    );
+    assert!(response.header("location").is_none());
+    assert!(
+        !response.text().contains("href=\"ms-msdt"),
+        "no link to it either"
+    );
+}
+
+/// An unvetted client's error page says where its link goes, not just the name the client
+/// chose for itself.
+#[tokio::test]
+async fn the_return_link_of_an_unvetted_client_names_its_destination() {
+    let server = TestServer::new();
+    let client = server.register_public().await;
+    let response = server
+        .authorize_raw(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("state", "s"),
+        ])
+        .await;
+    let html = response.text();
+    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(
+        html.contains("http://127.0.0.1:33418 (unverified application: Test App)"),
+        "{html}"
+    );
+}

@@ -160,6 +160,27 @@ pub async fn codes_are_single_use_and_expire(stores: &Stores) {
     );
 }
 
+/// A replayed code's family revoked before its first exchange stored it: the store refuses it.
+pub async fn a_family_revoked_ahead_cannot_be_stored(stores: &Stores) {
+    let tokens = &stores.refresh_tokens;
+    tokens
+        .revoke_family_ahead("ahead", NOW + 600)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tokens.put(refresh("a1", "ahead", "c1")).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(tokens.get(&key("a1", "ahead"), NOW).await.unwrap(), None);
+    // On a stored family it is an ordinary revocation.
+    tokens.put(refresh("b1", "stored", "c1")).await.unwrap();
+    tokens
+        .revoke_family_ahead("stored", NOW + 600)
+        .await
+        .unwrap();
+    assert_eq!(tokens.get(&key("b1", "stored"), NOW).await.unwrap(), None);
+}
+
 pub async fn concurrent_takes_give_one_winner(stores: &Stores) {
     stores.codes.put(code("race", NOW + 300)).await.unwrap();
     let tasks: Vec<_> = (0..32)
@@ -492,6 +513,7 @@ pub async fn run_all<F: std::future::Future<Output = Stores>>(make: impl Fn() ->
     clients(&make().await).await;
     codes_are_single_use_and_expire(&make().await).await;
     concurrent_takes_give_one_winner(&make().await).await;
+    a_family_revoked_ahead_cannot_be_stored(&make().await).await;
     rotation_grace_and_reuse(&make().await).await;
     replay_with_another_successor_is_reuse(&make().await).await;
     replay_after_successor_used_is_reuse(&make().await).await;
