@@ -43,46 +43,6 @@ const MAX_REFRESH_MAX_LIFETIME_DAYS: u32 = 365;
 
 const SECONDS_PER_DAY: u64 = 86_400;
 
-/// Redirect URI schemes a stage may never allow: a redirect there (with a fresh authorization
-/// code in the URI) would run script, open local files or shares, or hand the code to an OS
-/// handler rather than the registering application. The handler refuses them too
-/// (`handler::oauth::redirect_uri`); naming them here gives the operator the reason at render
-/// time instead of a server that silently ignores the entry. `ms-*` is refused by prefix.
-const DANGEROUS_SCHEMES: &[&str] = &[
-    "javascript",
-    "vbscript",
-    "livescript",
-    "data",
-    "blob",
-    "filesystem",
-    "about",
-    "view-source",
-    "jar",
-    "resource",
-    "chrome",
-    "mhtml",
-    "mk",
-    "its",
-    "file",
-    "smb",
-    "nfs",
-    "afp",
-    "ftp",
-    "ws",
-    "wss",
-    "intent",
-    "android-app",
-    "shell",
-    "search",
-    "search-ms",
-    "hcp",
-    "itms-services",
-    "mailto",
-    "tel",
-    "sms",
-    "callto",
-];
-
 /// One stage: the values `mcpctl render` turns into template parameters and that `deploy` uses.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -1099,7 +1059,9 @@ fn check_redirect_scheme(scheme: &str) -> Result<(), Violation> {
             "remove it: https redirect URIs (and http on loopback) are always accepted; the list is for the schemes of native clients such as cursor or vscode",
         ));
     }
-    if DANGEROUS_SCHEMES.contains(&scheme) || scheme.starts_with("ms-") {
+    // The handler's own list (`handler::oauth::redirect_uri`): naming it here gives the operator
+    // the reason at render time instead of a server that silently ignores the entry.
+    if handler::oauth::redirect_uri::is_forbidden_scheme(scheme) {
         return Err(violation(
             field,
             format!(

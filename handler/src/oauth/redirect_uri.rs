@@ -52,8 +52,9 @@ const FORBIDDEN_SCHEMES: &[&str] = &[
     "callto",
 ];
 
-/// Whether `scheme` (already lower-cased by the URL parser) is never a redirect target.
-fn is_forbidden_scheme(scheme: &str) -> bool {
+/// Whether `scheme` (lower case, as the URL parser gives it) is never a redirect target, whatever
+/// an operator lists (stage config validation asks this too).
+pub fn is_forbidden_scheme(scheme: &str) -> bool {
     FORBIDDEN_SCHEMES.contains(&scheme) || scheme.starts_with("ms-")
 }
 

@@ -76,18 +76,23 @@ pub async fn open_registration_never_hands_out_client_credentials(server: &TestS
     );
 }
 
-/// Rows written before client origins existed read as anonymous DCR: their client_credentials
-/// grant no longer works, whatever the stored metadata says.
-pub async fn legacy_anonymous_rows_cannot_use_client_credentials(server: &TestServer) {
-    let legacy = ClientRecord {
-        client_id: "legacy-machine".into(),
-        secret_hash: Some(hash_secret("legacy-secret")),
+/// A clients-table row as an older version wrote it: no `origin` (it reads as open DCR) and
+/// metadata the rules of today would refuse.
+fn legacy_row(id: &str, redirects: &[&str], grants: &[&str], auth_method: &str) -> ClientRecord {
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    ClientRecord {
+        client_id: id.into(),
+        secret_hash: None,
         registration_token_hash: None,
         metadata: ClientMetadata {
-            redirect_uris: vec![],
-            grant_types: vec!["client_credentials".into()],
-            response_types: vec![],
-            token_endpoint_auth_method: "client_secret_basic".into(),
+            redirect_uris: strings(redirects),
+            response_types: if grants.contains(&"authorization_code") {
+                vec!["code".into()]
+            } else {
+                vec![]
+            },
+            grant_types: strings(grants),
+            token_endpoint_auth_method: auth_method.into(),
             scope: None,
             client_name: Some("Old".into()),
             client_uri: None,
@@ -99,6 +104,20 @@ pub async fn legacy_anonymous_rows_cannot_use_client_credentials(server: &TestSe
         },
         issued_at: START,
         origin: ClientOrigin::default(),
+    }
+}
+
+/// Rows written before client origins existed read as anonymous DCR: their client_credentials
+/// grant no longer works, whatever the stored metadata says.
+pub async fn legacy_anonymous_rows_cannot_use_client_credentials(server: &TestServer) {
+    let legacy = ClientRecord {
+        secret_hash: Some(hash_secret("legacy-secret")),
+        ..legacy_row(
+            "legacy-machine",
+            &[],
+            &["client_credentials"],
+            "client_secret_basic",
+        )
     };
     server.state.stores.clients.create(legacy).await.unwrap();
     let denied = server
@@ -366,27 +385,12 @@ async fn refresh_re_applies_the_identity_mode_of_today() {
 #[tokio::test]
 async fn redirect_uris_from_laxer_days_are_refused_at_authorization() {
     let server = TestServer::new();
-    let legacy = ClientRecord {
-        client_id: "legacy-app".into(),
-        secret_hash: None,
-        registration_token_hash: None,
-        metadata: ClientMetadata {
-            redirect_uris: vec!["ms-msdt:/id".into()],
-            grant_types: vec!["authorization_code".into()],
-            response_types: vec!["code".into()],
-            token_endpoint_auth_method: "none".into(),
-            scope: None,
-            client_name: Some("Old".into()),
-            client_uri: None,
-            logo_uri: None,
-            contacts: vec![],
-            software_id: None,
-            software_version: None,
-            application_type: None,
-        },
-        issued_at: START,
-        origin: ClientOrigin::Dcr,
-    };
+    let legacy = legacy_row(
+        "legacy-app",
+        &["ms-msdt:/id"],
+        &["authorization_code"],
+        "none",
+    );
     server.state.stores.clients.create(legacy).await.unwrap();
     let pkce = Pkce::new();
     let response = server
