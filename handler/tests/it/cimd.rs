@@ -47,16 +47,7 @@ async fn a_metadata_document_client_signs_in_without_registration() {
             auto_approve: false,
         };
     });
-    let pkce = Pkce::new();
-    let page = consenting
-        .authorize_raw(&[
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", pkce.challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .await;
+    let page = consenting.start_authorization(&client.id, &[]).await;
     assert!(
         page.text()
             .contains(&format!("published by {origin} at {origin}/client.json")),

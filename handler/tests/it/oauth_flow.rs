@@ -319,16 +319,8 @@ async fn the_consent_page_lists_the_claims_the_scope_releases() {
         }
     });
     let client = server.register_public().await;
-    let pkce = Pkce::new();
     let page = server
-        .authorize_raw(&[
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", pkce.challenge.as_str()),
-            ("code_challenge_method", "S256"),
-            ("scope", "mcp profile email"),
-        ])
+        .start_authorization(&client.id, &[("scope", "mcp profile email")])
         .await;
     let html = page.text();
     assert!(

@@ -402,6 +402,11 @@ async fn redirect_uris_from_laxer_days_are_refused_at_authorization() {
             ("code_challenge_method", "S256"),
         ])
         .await;
+    assert!(
+        response.text().contains("no longer accepted"),
+        "refused for the right reason: {}",
+        response.text()
+    );
     assert_eq!(
         response.status,
         StatusCode::BAD_REQUEST,

@@ -243,6 +243,21 @@ impl TestServer {
         .await
     }
 
+    /// GET /oauth/authorize for `client_id` with a fresh PKCE challenge and `extra` parameters;
+    /// returns the raw response (a consent page, an error page, or a redirect).
+    pub async fn start_authorization(&self, client_id: &str, extra: &[(&str, &str)]) -> Response {
+        let pkce = Pkce::new();
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        query.extend_from_slice(extra);
+        self.authorize_raw(&query).await
+    }
+
     /// A successful authorization (auto-approve): returns the code.
     pub async fn authorize(&self, client: &Client, pkce: &Pkce) -> String {
         self.authorize_with(client, pkce, &[]).await
