@@ -17,9 +17,11 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use handler::{
     crypto::MacKey,
     keys::{KeyMaterial, PublicJwk, SigningSecret, StoredKeys, VerifyingKeys},
+    oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token},
 };
 use lambda_http::Error;
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 /// The secret's ARN, set on the auth function by the stack.
 pub(crate) const SECRET_ARN_VAR: &str = "MCP_SIGNING_KEY_SECRET_ARN";
@@ -77,7 +79,7 @@ pub(crate) async fn auth_keys(
     let mut keys = match auth_key_source(lookup)? {
         AuthKeySource::Secret(arn) => {
             let client = secrets_client().await;
-            let json = fetch_secret(&client, &arn, "signing-key secret", SECRET_ARN_VAR).await?;
+            let json = fetch_secret(client, &arn, "signing-key secret", SECRET_ARN_VAR).await?;
             SigningSecret::from_json(&json)
                 .and_then(|secret| secret.key_material())
                 .map_err(|e| format!("secret {arn}: {e}"))?
@@ -145,22 +147,28 @@ fn parse_jwks(json: &str) -> Result<Vec<PublicJwk>, Error> {
     Ok(jwks.keys)
 }
 
-/// The Secrets Manager client: built once, at cold start, with the same bounded retries and
+/// The Secrets Manager client: built once per container, at cold start, however many secrets
+/// the role reads (the reads run concurrently and share it), with the same bounded retries and
 /// timeouts as the DynamoDB client, so a slow endpoint fails the init instead of hanging it.
 /// `AWS_ENDPOINT_URL` (tests: moto) is honoured by the SDK's own configuration loader.
-async fn secrets_client() -> aws_sdk_secretsmanager::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(6))
-                .connect_timeout(Duration::from_secs(2))
-                .build(),
-        )
-        .load()
-        .await;
-    aws_sdk_secretsmanager::Client::new(&config)
+async fn secrets_client() -> &'static aws_sdk_secretsmanager::Client {
+    static CLIENT: OnceCell<aws_sdk_secretsmanager::Client> = OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .operation_attempt_timeout(Duration::from_secs(2))
+                        .operation_timeout(Duration::from_secs(6))
+                        .connect_timeout(Duration::from_secs(2))
+                        .build(),
+                )
+                .load()
+                .await;
+            aws_sdk_secretsmanager::Client::new(&config)
+        })
+        .await
 }
 
 /// The upstream OpenID client secret's ARN (`oidc` identity with a confidential client).
@@ -176,7 +184,7 @@ pub(crate) async fn oidc_client_secret(
     };
     let arn = arn.trim();
     let client = secrets_client().await;
-    let raw = fetch_secret(&client, arn, "OpenID client secret", OIDC_SECRET_ARN_VAR).await?;
+    let raw = fetch_secret(client, arn, "OpenID client secret", OIDC_SECRET_ARN_VAR).await?;
     Ok(Some(handler::config::Secret(
         parse_client_secret(&raw).map_err(|reason| {
             format!("the OpenID client secret {arn} ({OIDC_SECRET_ARN_VAR}) {reason}")
@@ -186,10 +194,6 @@ pub(crate) async fn oidc_client_secret(
 
 /// The stage's initial access token's ARN (RFC 7591 §3; config `oauth.initial_access_token_secret_arn`).
 pub(crate) const INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR: &str = "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN";
-
-/// Shorter initial access tokens are refused: the token is all that stands between a stranger
-/// and a machine client (the same bound `mcpctl dev` and `mcpctl register-client` apply).
-const MIN_INITIAL_ACCESS_TOKEN_LENGTH: usize = 32;
 
 /// The hash ([`handler::crypto::hash_secret`]) of the initial access token, when
 /// `MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN` names a secret: the secret string itself, or the
@@ -205,7 +209,7 @@ pub(crate) async fn initial_access_token_hash(
     let arn = arn.trim();
     let client = secrets_client().await;
     let raw = fetch_secret(
-        &client,
+        client,
         arn,
         "initial access token secret",
         INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR,
@@ -222,7 +226,8 @@ pub(crate) async fn initial_access_token_hash(
     Ok(Some(handler::crypto::hash_secret(&token)))
 }
 
-/// The token of an initial access token secret. Errors describe the value, never quote it.
+/// The token of an initial access token secret: the string, or its JSON field. Errors describe
+/// the value, never quote it.
 fn parse_initial_access_token(raw: &str) -> Result<String, &'static str> {
     let trimmed = raw.trim();
     let token = if trimmed.starts_with('{') {
@@ -230,20 +235,10 @@ fn parse_initial_access_token(raw: &str) -> Result<String, &'static str> {
             .ok()
             .and_then(|v| v.get("initial_access_token")?.as_str().map(str::to_owned))
             .ok_or("is JSON without a string `initial_access_token` field")?
-            .trim()
-            .to_owned()
     } else {
         trimmed.to_owned()
     };
-    // A bearer token travels in an Authorization header: spaces, controls or non-ASCII would
-    // never arrive as stored, so such a token could not authorise anything.
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("holds a token with spaces, control or non-ASCII characters");
-    }
-    if token.len() < MIN_INITIAL_ACCESS_TOKEN_LENGTH {
-        return Err("holds a token shorter than 32 characters");
-    }
-    Ok(token)
+    check_initial_access_token(&token).map(str::to_owned)
 }
 
 fn parse_client_secret(raw: &str) -> Result<String, &'static str> {

@@ -72,12 +72,8 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     } else {
         args.allow_origins.clone()
     };
-    config.allowed_hosts = vec![
-        "127.0.0.1".into(),
-        "localhost".into(),
-        format!("127.0.0.1:{port}"),
-        format!("localhost:{port}"),
-    ];
+    // One list for rmcp's Host check on /mcp and the guard in front of every route.
+    config.allowed_hosts = host_guard::allowed_hosts(port, args.public_url.as_ref());
 
     let (keys, memory) = match &args.state_dir {
         Some(dir) => state_dir::load(dir)?,
@@ -94,14 +90,14 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
             dynamodb_stores(args.dynamodb_endpoint.as_deref(), &args.table_prefix).await?
         }
     };
-    let (operator_token, _kept_at) = operator_token::load_or_create(args.state_dir.as_deref())?;
+    let operator_token = operator_token::load_or_create(args.state_dir.as_deref())?;
     config.initial_access_token_hashes = vec![handler::crypto::hash_secret(&operator_token)];
     // Removed again when the server stops (the guard lives until the end of `run`).
     let _published = operator_token::publish(port, &operator_token)?;
     let state = AppState::new(config.clone(), keys, stores, Arc::new(SystemClock));
     let app = host_guard::layer(
         apigw::host_router(state, &base_path, args.emulate_api_gateway),
-        host_guard::allowed_hosts(port, args.public_url.as_ref()),
+        config.allowed_hosts.clone(),
     );
 
     print_ready(

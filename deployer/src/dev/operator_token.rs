@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use handler::oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token};
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use super::state_dir::write_private;
@@ -16,8 +17,6 @@ use super::state_dir::write_private;
 pub(crate) const FILE: &str = "initial-access-token";
 /// The variable that sets (for `mcpctl dev`) or supplies (for `register-client`) the token.
 pub(crate) const ENV: &str = "MCPCTL_INITIAL_ACCESS_TOKEN";
-/// Shorter tokens are refused: the token is the only thing between a stranger and a machine client.
-const MIN_LENGTH: usize = 32;
 
 /// Where the running dev server on `port` publishes its token: `$XDG_RUNTIME_DIR/mcpctl/dev-PORT`
 /// or `$HOME/.cache/mcpctl/dev-PORT` (per user, never a shared temporary directory).
@@ -57,37 +56,48 @@ fn read_private(file: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(file)
 }
 
+/// The library's rule for initial access tokens (the same a stage's secret must pass).
 fn checked(token: String, source: &str) -> miette::Result<String> {
-    let token = token.trim().to_owned();
-    if token.len() < MIN_LENGTH || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(miette!(
-            help = format!(
-                "use at least {MIN_LENGTH} printable ASCII characters, e.g. `openssl rand -base64 32`"
-            ),
-            "the initial access token from {source} is too short or has spaces or control characters"
-        ));
-    }
-    Ok(token)
+    check_initial_access_token(&token)
+        .map(str::to_owned)
+        .map_err(|reason| {
+            miette!(
+                help = format!(
+                    "use at least {MIN_INITIAL_ACCESS_TOKEN_LENGTH} printable ASCII characters, e.g. `openssl rand -base64 32`"
+                ),
+                "the initial access token from {source} {reason}"
+            )
+        })
+}
+
+/// `MCPCTL_INITIAL_ACCESS_TOKEN`, read in one place so tests can pass it in instead.
+fn from_environment() -> Option<String> {
+    std::env::var(ENV).ok()
 }
 
 /// The token for a dev server: from `MCPCTL_INITIAL_ACCESS_TOKEN`, else kept in `state_dir`,
-/// else new for this run. Returns it with the path it is kept at (if any).
-pub(crate) fn load_or_create(
+/// else new for this run.
+pub(crate) fn load_or_create(state_dir: Option<&Path>) -> miette::Result<String> {
+    load_or_create_with(from_environment(), state_dir)
+}
+
+fn load_or_create_with(
+    environment: Option<String>,
     state_dir: Option<&Path>,
-) -> miette::Result<(String, Option<PathBuf>)> {
-    if let Ok(value) = std::env::var(ENV) {
-        return Ok((checked(value, ENV)?, None));
+) -> miette::Result<String> {
+    if let Some(value) = environment {
+        return checked(value, ENV);
     }
     let Some(dir) = state_dir else {
-        return Ok((new_token()?, None));
+        return new_token();
     };
     let file = dir.join(FILE);
     match read_private(&file) {
-        Ok(value) => Ok((checked(value, &file.display().to_string())?, Some(file))),
+        Ok(value) => checked(value, &file.display().to_string()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let token = new_token()?;
             write_private(&file, token.as_bytes())?;
-            Ok((token, Some(file)))
+            Ok(token)
         }
         Err(error) => Err(error)
             .into_diagnostic()
@@ -149,7 +159,15 @@ pub(crate) fn find(
     state_dir: Option<&Path>,
     loopback_port: Option<u16>,
 ) -> miette::Result<Option<String>> {
-    if let Ok(value) = std::env::var(ENV) {
+    find_with(from_environment(), state_dir, loopback_port)
+}
+
+fn find_with(
+    environment: Option<String>,
+    state_dir: Option<&Path>,
+    loopback_port: Option<u16>,
+) -> miette::Result<Option<String>> {
+    if let Some(value) = environment {
         return checked(value, ENV).map(Some);
     }
     let file = match (state_dir, loopback_port) {
@@ -216,23 +234,34 @@ mod tests {
             handler::crypto::random_token(6).unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        // SAFETY of the test: ENV is not set by the test runner.
-        if std::env::var(ENV).is_ok() {
-            return;
-        }
-        let (first, file) = load_or_create(Some(&dir)).unwrap();
-        let (second, _) = load_or_create(Some(&dir)).unwrap();
+        let first = load_or_create_with(None, Some(&dir)).unwrap();
+        let second = load_or_create_with(None, Some(&dir)).unwrap();
         assert_eq!(first, second);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(file.unwrap())
+            let mode = std::fs::metadata(dir.join(FILE))
                 .unwrap()
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert_eq!(find(Some(&dir), None).unwrap(), Some(first));
+        assert_eq!(find_with(None, Some(&dir), None).unwrap(), Some(first));
+        // The environment wins over the file, and is checked like it.
+        let set = "e".repeat(40);
+        assert_eq!(
+            find_with(Some(set.clone()), Some(&dir), None).unwrap(),
+            Some(set)
+        );
+        assert!(find_with(Some("short".into()), Some(&dir), None).is_err());
+        // A file others may read is not the operator's.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.join(FILE), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+            assert!(find_with(None, Some(&dir), None).is_err());
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

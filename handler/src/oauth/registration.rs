@@ -92,6 +92,31 @@ pub struct NewClient {
     pub response: RegistrationResponse,
 }
 
+/// The shortest initial access token (RFC 7591 §3) accepted anywhere: it is all that stands
+/// between a stranger and a machine client.
+pub const MIN_INITIAL_ACCESS_TOKEN_LENGTH: usize = 32;
+
+/// Checks an operator's initial access token as stored (a stage secret, `mcpctl dev`'s file or
+/// environment): at least [`MIN_INITIAL_ACCESS_TOKEN_LENGTH`] printable ASCII characters, since
+/// it travels in an `Authorization` header. Returns it trimmed; the error describes the value,
+/// never quotes it.
+///
+/// ```
+/// use handler::oauth::registration::check_initial_access_token;
+/// assert_eq!(check_initial_access_token(" 0123456789abcdef0123456789abcdef\n"), Ok("0123456789abcdef0123456789abcdef"));
+/// assert!(check_initial_access_token("short").is_err());
+/// ```
+pub fn check_initial_access_token(raw: &str) -> Result<&str, &'static str> {
+    let token = raw.trim();
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("holds a token with spaces, control or non-ASCII characters");
+    }
+    if token.len() < MIN_INITIAL_ACCESS_TOKEN_LENGTH {
+        return Err("holds a token shorter than 32 characters");
+    }
+    Ok(token)
+}
+
 fn invalid(description: impl Into<String>) -> OAuthError {
     OAuthError::InvalidClientMetadata(description.into())
 }
