@@ -11,8 +11,6 @@
 //! The decisions are pure functions of an environment lookup closure, so tests choose the
 //! environment without `set_var` (forbidden here by `unsafe_code = "forbid"`).
 
-use std::time::Duration;
-
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use handler::{
     crypto::MacKey,
@@ -148,24 +146,14 @@ fn parse_jwks(json: &str) -> Result<Vec<PublicJwk>, Error> {
 }
 
 /// The Secrets Manager client: built once per container, at cold start, however many secrets
-/// the role reads (the reads run concurrently and share it), with the same bounded retries and
-/// timeouts as the DynamoDB client, so a slow endpoint fails the init instead of hanging it.
+/// the role reads (the reads run concurrently and share it), with the DynamoDB client's bounded
+/// retries and timeouts, so a slow endpoint fails the init instead of hanging it.
 /// `AWS_ENDPOINT_URL` (tests: moto) is honoured by the SDK's own configuration loader.
 async fn secrets_client() -> &'static aws_sdk_secretsmanager::Client {
     static CLIENT: OnceCell<aws_sdk_secretsmanager::Client> = OnceCell::const_new();
     CLIENT
         .get_or_init(|| async {
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-                .timeout_config(
-                    aws_config::timeout::TimeoutConfig::builder()
-                        .operation_attempt_timeout(Duration::from_secs(2))
-                        .operation_timeout(Duration::from_secs(6))
-                        .connect_timeout(Duration::from_secs(2))
-                        .build(),
-                )
-                .load()
-                .await;
+            let config = handler::store::dynamo::bounded_config_loader().load().await;
             aws_sdk_secretsmanager::Client::new(&config)
         })
         .await

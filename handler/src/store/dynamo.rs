@@ -127,11 +127,11 @@ impl std::fmt::Debug for DynamoStore {
     }
 }
 
-/// Builds a DynamoDB client the way the handler uses it: the SDK's standard retry mode with at
-/// most 3 attempts, and deadlines short enough to answer 503 well inside API Gateway's 29 s.
-/// `endpoint` overrides the endpoint (moto, DynamoDB Local); `AWS_ENDPOINT_URL` works too.
-pub async fn client(endpoint: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The AWS configuration every client of the handler starts from: the SDK's standard retry
+/// mode with at most 3 attempts, and deadlines short enough to answer 503 well inside API
+/// Gateway's 29 s (and to fail a cold start instead of hanging it).
+pub fn bounded_config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
@@ -139,7 +139,13 @@ pub async fn client(endpoint: Option<&str>) -> Client {
                 .operation_timeout(Duration::from_secs(6))
                 .connect_timeout(Duration::from_secs(2))
                 .build(),
-        );
+        )
+}
+
+/// Builds a DynamoDB client the way the handler uses it ([`bounded_config_loader`]).
+/// `endpoint` overrides the endpoint (moto, DynamoDB Local); `AWS_ENDPOINT_URL` works too.
+pub async fn client(endpoint: Option<&str>) -> Client {
+    let mut loader = bounded_config_loader();
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
         // A local emulator (moto, DynamoDB Local) accepts any credentials; supply some when the
