@@ -113,7 +113,7 @@ pub(crate) fn build(workspace: &Path, arch: Arch) -> miette::Result<Artifact> {
         "--profile",
         "lambda",
         "--package",
-        "handler",
+        "mcpctl-handler",
         "--bin",
         "bootstrap",
         "--target",
@@ -139,7 +139,7 @@ pub(crate) fn build(workspace: &Path, arch: Arch) -> miette::Result<Artifact> {
         {
             "install Zig with `pip install ziglang` (cargo-lambda finds it through `python3 -m ziglang`)"
         } else {
-            "run `cargo lambda build --profile lambda -p handler --bin bootstrap` to see the full output"
+            "run `cargo lambda build --profile lambda -p mcpctl-handler --bin bootstrap` to see the full output"
         };
         return Err(miette!(
             help = hint,

@@ -2,7 +2,7 @@
 //! challenge's `resource_metadata` (also under API Gateway's renamed header), then the
 //! protected-resource metadata, then the authorization server's metadata.
 
-use handler::oauth::discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata};
+use mcpctl_handler::oauth::discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 use miette::miette;
 use reqwest::{Client, StatusCode, header};
 

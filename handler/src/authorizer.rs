@@ -17,7 +17,7 @@
 //!
 //! One JSON log line per decision, never with the token.
 
-use handler::{AppState, http::mcp_guard, oauth::jwt::AccessClaims};
+use mcpctl_handler::{AppState, http::mcp_guard, oauth::jwt::AccessClaims};
 use lambda_http::{
     Error,
     aws_lambda_events::{
@@ -149,7 +149,7 @@ mod tests {
     use std::sync::Arc;
 
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    use handler::{
+    use mcpctl_handler::{
         clock::ManualClock,
         config::HandlerConfig,
         keys::{KeyMaterial, SigningKey, VerifyingKeys},
@@ -183,7 +183,7 @@ mod tests {
         let keys = KeyMaterial {
             signing: None,
             verifying: VerifyingKeys::from_jwks(vec![key.public_jwk().clone()]).unwrap(),
-            mac: handler::crypto::MacKey::new(b""),
+            mac: mcpctl_handler::crypto::MacKey::new(b""),
         };
         let state = AppState::new(
             config,

@@ -6,7 +6,7 @@
 //! is set. The Lambda (or API Gateway) request id becomes the request id of the access log.
 
 use axum::Router;
-use handler::http::log::RequestId;
+use mcpctl_handler::http::log::RequestId;
 use lambda_http::{
     RequestExt, request::RequestContext, tower::ServiceBuilder, tower::util::MapRequestLayer,
 };
@@ -58,7 +58,7 @@ pub(crate) fn service(
 mod tests {
     use std::sync::Arc;
 
-    use handler::{
+    use mcpctl_handler::{
         AppState,
         clock::SystemClock,
         config::{HandlerConfig, IdentityMode},
@@ -81,7 +81,7 @@ mod tests {
         let mut config =
             HandlerConfig::new(url::Url::parse(&format!("https://{HOST}/prod")).unwrap());
         config.identity = IdentityMode::Disabled;
-        config.initial_access_token_hashes = vec![handler::crypto::hash_secret(OPERATOR_TOKEN)];
+        config.initial_access_token_hashes = vec![mcpctl_handler::crypto::hash_secret(OPERATOR_TOKEN)];
         AppState::new(
             config,
             KeyMaterial::generate().unwrap(),
@@ -137,7 +137,7 @@ mod tests {
 
     async fn call(event: String) -> (u16, axum::http::HeaderMap, Value) {
         let request = lambda_http::request::from_str(&event).unwrap();
-        let response = service(handler::router(state()))
+        let response = service(mcpctl_handler::router(state()))
             .oneshot(request)
             .await
             .unwrap();
@@ -195,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn dcr_then_client_credentials_then_tools_list_through_lambda_events() {
         let registration = r#"{"client_name":"lambda-test","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post"}"#;
-        let svc = service(handler::router(state()));
+        let svc = service(mcpctl_handler::router(state()));
         let anonymous = lambda_http::request::from_str(&rest_event(
             "POST",
             "/dcr",

@@ -12,7 +12,7 @@
 //! environment without `set_var` (forbidden here by `unsafe_code = "forbid"`).
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use handler::{
+use mcpctl_handler::{
     crypto::MacKey,
     keys::{KeyMaterial, PublicJwk, SigningSecret, StoredKeys, VerifyingKeys},
     oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token},
@@ -125,7 +125,7 @@ pub(crate) fn verify_only_keys(
     // retry that lands on another container starting over.
     let mac = match lookup(MAC_SECRET_VAR) {
         Some(secret) if !secret.is_empty() => MacKey::new(secret.as_bytes()),
-        _ => MacKey::new(handler::crypto::random_token(32)?.as_bytes()),
+        _ => MacKey::new(mcpctl_handler::crypto::random_token(32)?.as_bytes()),
     };
     Ok(KeyMaterial {
         signing: None,
@@ -153,7 +153,7 @@ async fn secrets_client() -> &'static aws_sdk_secretsmanager::Client {
     static CLIENT: OnceCell<aws_sdk_secretsmanager::Client> = OnceCell::const_new();
     CLIENT
         .get_or_init(|| async {
-            let config = handler::store::dynamo::bounded_config_loader().load().await;
+            let config = mcpctl_handler::store::dynamo::bounded_config_loader().load().await;
             aws_sdk_secretsmanager::Client::new(&config)
         })
         .await
@@ -166,14 +166,14 @@ pub(crate) const OIDC_SECRET_ARN_VAR: &str = "MCP_OIDC_CLIENT_SECRET_ARN";
 /// itself, or the `client_secret` field of a JSON secret.
 pub(crate) async fn oidc_client_secret(
     lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<handler::config::Secret>, Error> {
+) -> Result<Option<mcpctl_handler::config::Secret>, Error> {
     let Some(arn) = lookup(OIDC_SECRET_ARN_VAR).filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
     let arn = arn.trim();
     let client = secrets_client().await;
     let raw = fetch_secret(client, arn, "OpenID client secret", OIDC_SECRET_ARN_VAR).await?;
-    Ok(Some(handler::config::Secret(
+    Ok(Some(mcpctl_handler::config::Secret(
         parse_client_secret(&raw).map_err(|reason| {
             format!("the OpenID client secret {arn} ({OIDC_SECRET_ARN_VAR}) {reason}")
         })?,
@@ -183,7 +183,7 @@ pub(crate) async fn oidc_client_secret(
 /// The stage's initial access token's ARN (RFC 7591 §3; config `oauth.initial_access_token_secret_arn`).
 pub(crate) const INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR: &str = "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN";
 
-/// The hash ([`handler::crypto::hash_secret`]) of the initial access token, when
+/// The hash ([`mcpctl_handler::crypto::hash_secret`]) of the initial access token, when
 /// `MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN` names a secret: the secret string itself, or the
 /// `initial_access_token` field of a JSON secret. Only the hash leaves this function: the
 /// handler compares hashes, so the configuration (and its `Debug`) never holds the token.
@@ -211,7 +211,7 @@ pub(crate) async fn initial_access_token_hash(
              {{\"initial_access_token\": \"...\"}}"
         )
     })?;
-    Ok(Some(handler::crypto::hash_secret(&token)))
+    Ok(Some(mcpctl_handler::crypto::hash_secret(&token)))
 }
 
 /// The token of an initial access token secret: the string, or its JSON field. Errors describe

@@ -18,7 +18,7 @@ mod lambda_keys;
 
 use std::sync::Arc;
 
-use handler::{
+use mcpctl_handler::{
     AppState,
     clock::SystemClock,
     config::{HandlerConfig, IdentityMode},
@@ -112,11 +112,11 @@ async fn run(role: Role) -> Result<(), Error> {
                 config.initial_access_token_hashes = vec![hash];
             }
             let state = AppState::new(config, keys?, stores?, Arc::new(SystemClock));
-            lambda_http::run(lambda_adapter::service(handler::router(state))).await
+            lambda_http::run(lambda_adapter::service(mcpctl_handler::router(state))).await
         }
         Role::Mcp => {
             let state = verify_only_state(config)?;
-            lambda_http::run(lambda_adapter::service(handler::router(state))).await
+            lambda_http::run(lambda_adapter::service(mcpctl_handler::router(state))).await
         }
         Role::Authorizer => authorizer::run(verify_only_state(config)?).await,
     }

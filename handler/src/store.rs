@@ -8,7 +8,7 @@
 //!
 //! A tiny implementation, to show the shape (see [`memory`] for the real one):
 //! ```
-//! # use handler::store::*;
+//! # use mcpctl_handler::store::*;
 //! # use std::{collections::HashMap, sync::Mutex};
 //! struct OneMap(Mutex<HashMap<String, AuthCodeRecord>>);
 //! #[async_trait::async_trait]

@@ -26,7 +26,7 @@ use std::{
 };
 
 use e2e::{Moto, harness, workspace};
-use handler::{
+use mcpctl_handler::{
     keys::{SigningSecret, VerifyingKeys},
     oauth::jwt::{self, AccessClaims},
     store::dynamo::{TableNames, schema},
@@ -66,7 +66,7 @@ fn bootstrap_bin() -> PathBuf {
         .map_or_else(|| workspace().join("target"), PathBuf::from);
     let bin = target.join("debug/bootstrap");
     let hint =
-        "run `cargo build -p handler --bin bootstrap` (tests/run.sh builds the workspace first)";
+        "run `cargo build -p mcpctl-handler --bin bootstrap` (tests/run.sh builds the workspace first)";
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} does not exist: {hint}", bin.display()));

@@ -8,7 +8,7 @@ use std::{
 };
 
 use e2e::{DevServer, Moto, mcpctl, mcpctl_bin};
-use handler::store::dynamo::{TableNames, schema};
+use mcpctl_handler::store::dynamo::{TableNames, schema};
 use serde_json::Value;
 
 fn json(stdout: &str) -> Value {
@@ -406,7 +406,7 @@ async fn put_events(
         .send()
         .await;
     let now =
-        i64::try_from(handler::clock::Clock::now(&handler::clock::SystemClock)).unwrap() * 1000;
+        i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock)).unwrap() * 1000;
     let mut request = logs
         .put_log_events()
         .log_group_name(group)

@@ -202,7 +202,7 @@ async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) 
     next.run(request).await
 }
 
-/// Signature check: ES256 pinned, `kid` must be ours (the same steps as handler::oauth::jwt).
+/// Signature check: ES256 pinned, `kid` must be ours (the same steps as mcpctl_handler::oauth::jwt).
 fn verify_signature(auth: &Auth, token: &str) -> Option<AccessClaims> {
     let Ok(header) = jsonwebtoken::decode_header(token) else {
         return None;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use handler::store::{
+use mcpctl_handler::store::{
     ClientOrigin, ClientRecord, ClientStore, RefreshTokenStore, SignInStore,
     dynamo::{DynamoStore, TableNames},
 };
@@ -143,7 +143,7 @@ fn print_one(shown: &Shown) {
 
 pub(crate) async fn run(args: ClientsArgs) -> miette::Result<ExitCode> {
     let store = store(&args).await?;
-    let failed = |e: handler::store::StoreError| {
+    let failed = |e: mcpctl_handler::store::StoreError| {
         miette!(
             help = "check your AWS credentials, --region and the stage",
             "{e}"

@@ -155,7 +155,7 @@ async fn create_change_set(
         Existing::FailedCreation => {
             ui.say(format!("stack {stack_name} failed its first creation (ROLLBACK_COMPLETE); deleting it before creating it again..."));
             let since = DateTime::from_secs(
-                i64::try_from(handler::clock::Clock::now(&handler::clock::SystemClock))
+                i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
                     .unwrap_or(0),
             );
             cf.delete_stack()
@@ -279,7 +279,7 @@ pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
         }
     }
     let since = DateTime::from_secs(
-        i64::try_from(handler::clock::Clock::now(&handler::clock::SystemClock))
+        i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
             .unwrap_or(0)
             .saturating_sub(1),
     );

@@ -83,7 +83,7 @@ pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
         }
     }
     let since = DateTime::from_secs(
-        i64::try_from(handler::clock::Clock::now(&handler::clock::SystemClock))
+        i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
             .unwrap_or(0)
             .saturating_sub(1),
     );

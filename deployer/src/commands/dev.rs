@@ -3,7 +3,7 @@
 
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
-use handler::{
+use mcpctl_handler::{
     AppState,
     clock::SystemClock,
     config::{HandlerConfig, IdentityMode, OidcSettings, Secret},
@@ -91,7 +91,7 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         }
     };
     let operator_token = operator_token::load_or_create(args.state_dir.as_deref())?;
-    config.initial_access_token_hashes = vec![handler::crypto::hash_secret(&operator_token)];
+    config.initial_access_token_hashes = vec![mcpctl_handler::crypto::hash_secret(&operator_token)];
     // Removed again when the server stops (the guard lives until the end of `run`).
     let _published = operator_token::publish(port, &operator_token)?;
     let state = AppState::new(config.clone(), keys, stores, Arc::new(SystemClock));

@@ -110,7 +110,7 @@ pub(crate) fn parse_since(value: &str) -> Result<Since, String> {
 }
 
 fn now_millis() -> i64 {
-    i64::try_from(handler::clock::Clock::now(&handler::clock::SystemClock))
+    i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
         .unwrap_or(i64::MAX)
         .saturating_mul(1000)
 }

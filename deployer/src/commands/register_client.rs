@@ -10,7 +10,7 @@
 
 use std::{collections::HashSet, path::PathBuf, process::ExitCode, sync::Arc};
 
-use handler::{
+use mcpctl_handler::{
     clock::{Clock, SystemClock},
     config::HandlerConfig,
     oauth::{
@@ -174,7 +174,7 @@ pub(crate) async fn register_direct(
         .map_err(|e| miette!("{}", e.description().unwrap_or("invalid client metadata")))?;
     let new = registration::mint(metadata, &config, SystemClock.now(), ClientOrigin::Operator)
         .map_err(|e| miette!("{e}"))?;
-    let names = handler::store::dynamo::TableNames {
+    let names = mcpctl_handler::store::dynamo::TableNames {
         clients: outputs.get("ClientsTableName")?.to_owned(),
         codes: outputs.get("CodesTableName")?.to_owned(),
         refresh_tokens: outputs.get("RefreshTokensTableName")?.to_owned(),

@@ -2,7 +2,7 @@
 //! a row (step, result, latency); any failure makes the exit code 1. The throwaway client is
 //! deleted at the end even when an earlier step failed.
 //!
-//! Responses are read into the handler's own wire types (`handler::oauth::*`), so the server and
+//! Responses are read into the handler's own wire types (`mcpctl_handler::oauth::*`), so the server and
 //! this check cannot drift apart.
 
 use std::{
@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use handler::{
+use mcpctl_handler::{
     keys::SigningKey,
     oauth::{
         discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata},
@@ -252,7 +252,7 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
     let loopback_port = args
         .url
         .as_ref()
-        .filter(|u| handler::oauth::redirect_uri::is_loopback(u))
+        .filter(|u| mcpctl_handler::oauth::redirect_uri::is_loopback(u))
         .and_then(Url::port_or_known_default);
     let registrar = match (
         crate::dev::operator_token::find(args.state_dir.as_deref(), loopback_port)?,
@@ -731,7 +731,7 @@ async fn negative_steps(
             // A token shaped like the server's (its issuer and key id) for another audience,
             // signed by a key the server does not trust: the MCP endpoint must refuse it.
             let key = SigningKey::generate().map_err(|e| e.to_string())?;
-            let now = handler::clock::Clock::now(&handler::clock::SystemClock);
+            let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
             let claims = AccessClaims {
                 iss: issuer
                     .map(|i| i.as_str().trim_end_matches('/').to_owned())

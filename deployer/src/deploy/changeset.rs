@@ -189,7 +189,7 @@ pub(crate) async fn create(
 pub(crate) fn new_name() -> String {
     format!(
         "mcpctl-{}",
-        handler::clock::Clock::now(&handler::clock::SystemClock)
+        mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock)
     )
 }
 

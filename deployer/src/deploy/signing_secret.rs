@@ -4,7 +4,7 @@
 //! as a template parameter.
 
 use aws_config::SdkConfig;
-use handler::keys::SigningSecret as StoredSecret;
+use mcpctl_handler::keys::SigningSecret as StoredSecret;
 use miette::miette;
 
 /// The secret a stage's functions read, and the public JWKS derived from it.

@@ -21,7 +21,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use handler::{AppState, http::mcp_guard};
+use mcpctl_handler::{AppState, http::mcp_guard};
 
 const REMAPPED: HeaderName = HeaderName::from_static("x-amzn-remapped-www-authenticate");
 
@@ -49,7 +49,7 @@ async fn buffer_body(request: Request<Body>, next: Next) -> Response {
 }
 
 fn hosted(state: AppState, base_path: &str, emulate: bool) -> Router {
-    let app = handler::router(state.clone());
+    let app = mcpctl_handler::router(state.clone());
     let app = if base_path.is_empty() {
         app
     } else {
@@ -60,7 +60,7 @@ fn hosted(state: AppState, base_path: &str, emulate: bool) -> Router {
         return if base_path.is_empty() {
             app
         } else {
-            app.merge(handler::well_known_root_router(state, base_path))
+            app.merge(mcpctl_handler::well_known_root_router(state, base_path))
         };
     }
     app.layer(middleware::from_fn_with_state(

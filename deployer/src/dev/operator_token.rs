@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use handler::oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token};
+use mcpctl_handler::oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token};
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use super::state_dir::write_private;
@@ -106,7 +106,7 @@ fn load_or_create_with(
 }
 
 fn new_token() -> miette::Result<String> {
-    handler::crypto::random_token(32)
+    mcpctl_handler::crypto::random_token(32)
         .into_diagnostic()
         .wrap_err("cannot generate the initial access token")
 }
@@ -197,7 +197,7 @@ pub(crate) fn may_send(endpoint: &str, server: &url::Url) -> bool {
         return false;
     };
     let secure = endpoint.scheme() == "https"
-        || (endpoint.scheme() == "http" && handler::oauth::redirect_uri::is_loopback(&endpoint));
+        || (endpoint.scheme() == "http" && mcpctl_handler::oauth::redirect_uri::is_loopback(&endpoint));
     secure && endpoint.origin() == server.origin()
 }
 
@@ -231,7 +231,7 @@ mod tests {
     fn a_state_dir_keeps_the_token_private_across_restarts() {
         let dir = std::env::temp_dir().join(format!(
             "mcpctl-iat-{}",
-            handler::crypto::random_token(6).unwrap()
+            mcpctl_handler::crypto::random_token(6).unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let first = load_or_create_with(None, Some(&dir)).unwrap();

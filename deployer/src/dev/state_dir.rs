@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use handler::{
+use mcpctl_handler::{
     keys::{KeyMaterial, StoredKeys},
     store::memory::MemoryStore,
 };

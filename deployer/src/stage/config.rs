@@ -343,9 +343,9 @@ impl Default for OAuthConfig {
             refresh_token_ttl_seconds: 30 * 24 * 3600,
             registration_open: true,
             initial_access_token_secret_arn: None,
-            // The handler's own default (handler::config::DEFAULT_REDIRECT_SCHEMES), so a stage
+            // The handler's own default (mcpctl_handler::config::DEFAULT_REDIRECT_SCHEMES), so a stage
             // that leaves the field out behaves like `mcpctl dev`.
-            redirect_schemes: handler::config::DEFAULT_REDIRECT_SCHEMES
+            redirect_schemes: mcpctl_handler::config::DEFAULT_REDIRECT_SCHEMES
                 .iter()
                 .map(|scheme| (*scheme).to_owned())
                 .collect(),
@@ -1059,9 +1059,9 @@ fn check_redirect_scheme(scheme: &str) -> Result<(), Violation> {
             "remove it: https redirect URIs (and http on loopback) are always accepted; the list is for the schemes of native clients such as cursor or vscode",
         ));
     }
-    // The handler's own list (`handler::oauth::redirect_uri`): naming it here gives the operator
+    // The handler's own list (`mcpctl_handler::oauth::redirect_uri`): naming it here gives the operator
     // the reason at render time instead of a server that silently ignores the entry.
-    if handler::oauth::redirect_uri::is_forbidden_scheme(scheme) {
+    if mcpctl_handler::oauth::redirect_uri::is_forbidden_scheme(scheme) {
         return Err(violation(
             field,
             format!(
@@ -1073,7 +1073,7 @@ fn check_redirect_scheme(scheme: &str) -> Result<(), Violation> {
     // The handler's own rule, so the deploy-time check can never accept a scheme the server
     // would refuse (its deny-list may grow).
     let listed = [scheme.to_owned()];
-    if let Err(why) = handler::oauth::redirect_uri::check(&format!("{scheme}:/callback"), &listed) {
+    if let Err(why) = mcpctl_handler::oauth::redirect_uri::check(&format!("{scheme}:/callback"), &listed) {
         return Err(violation(
             field,
             format!("`{scheme}`: the server refuses redirect URIs with this scheme ({why})"),
@@ -2086,7 +2086,7 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(
             config.oauth.redirect_schemes,
-            handler::config::DEFAULT_REDIRECT_SCHEMES
+            mcpctl_handler::config::DEFAULT_REDIRECT_SCHEMES
         );
         let config =
             parse("oauth:\n  redirect_schemes: [cursor, com.example.app, x-my+app-1]\n").unwrap();

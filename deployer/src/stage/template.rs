@@ -6,7 +6,7 @@
 //! - every stage value of [`StageConfig`] becomes the `Default` of a template parameter, so the
 //!   rendered template is readable and self-contained and no value is spliced into text;
 //! - the three tables get `KeySchema`, `AttributeDefinitions`, `GlobalSecondaryIndexes` and
-//!   `TimeToLiveSpecification` from `handler::store::dynamo::schema`, so the store and the stack
+//!   `TimeToLiveSpecification` from `mcpctl_handler::store::dynamo::schema`, so the store and the stack
 //!   cannot drift, and `production` decides their retention and deletion protection;
 //! - the API deployment gets a logical id suffixed with a hash of the whole template and depends
 //!   on every method, so that any change to the API is really deployed to the stage (a
@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use handler::store::dynamo::schema::{self, TableSpec};
+use mcpctl_handler::store::dynamo::schema::{self, TableSpec};
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -593,7 +593,7 @@ impl Template {
                     "templates",
                     spec.logical_id,
                     "table is missing",
-                    "declare it in templates/tables.yaml; the renderer adds its keys from handler::store::dynamo::schema",
+                    "declare it in templates/tables.yaml; the renderer adds its keys from mcpctl_handler::store::dynamo::schema",
                 ));
             };
             if resource.kind != "AWS::DynamoDB::Table" {
@@ -612,7 +612,7 @@ impl Template {
                     &origin,
                     spec.logical_id,
                     &format!("sets {key}, which the renderer owns"),
-                    "remove it: keys, index and TTL come from handler::store::dynamo::schema, deletion protection from `production`",
+                    "remove it: keys, index and TTL come from mcpctl_handler::store::dynamo::schema, deletion protection from `production`",
                 ));
             }
             if resource.deletion_policy.is_some() || resource.update_replace_policy.is_some() {

@@ -102,7 +102,7 @@ pub const MIN_INITIAL_ACCESS_TOKEN_LENGTH: usize = 32;
 /// never quotes it.
 ///
 /// ```
-/// use handler::oauth::registration::check_initial_access_token;
+/// use mcpctl_handler::oauth::registration::check_initial_access_token;
 /// assert_eq!(check_initial_access_token(" 0123456789abcdef0123456789abcdef\n"), Ok("0123456789abcdef0123456789abcdef"));
 /// assert!(check_initial_access_token("short").is_err());
 /// ```

@@ -43,7 +43,7 @@ async fn a_metadata_document_client_signs_in_without_registration() {
     // The consent page says who publishes the application: the host of its client_id.
     let consenting = TestServer::with(|c| {
         c.cimd.allow_insecure = true;
-        c.identity = handler::config::IdentityMode::Dev {
+        c.identity = mcpctl_handler::config::IdentityMode::Dev {
             auto_approve: false,
         };
     });

@@ -13,7 +13,7 @@ use axum::{
     routing::post,
 };
 use e2e::Moto;
-use handler::{
+use mcpctl_handler::{
     state::Stores,
     store::dynamo::{DynamoStore, TableNames, client, schema},
 };
@@ -24,7 +24,7 @@ use crate::{store_contract, support::*};
 pub async fn fresh_store(endpoint: &str) -> DynamoStore {
     let prefix = format!(
         "t{}",
-        handler::crypto::random_token(6)
+        mcpctl_handler::crypto::random_token(6)
             .unwrap()
             .replace(['-', '_'], "x")
     );

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use handler::oauth::jwt::{self, AccessClaims, SubjectKind};
+use mcpctl_handler::oauth::jwt::{self, AccessClaims, SubjectKind};
 
 use crate::support::*;
 
@@ -34,9 +34,9 @@ fn sign(server: &TestServer, claims: &AccessClaims) -> String {
 trait NowForTests {
     fn now_for_tests(&self) -> u64;
 }
-impl NowForTests for handler::clock::ManualClock {
+impl NowForTests for mcpctl_handler::clock::ManualClock {
     fn now_for_tests(&self) -> u64 {
-        handler::clock::Clock::now(self)
+        mcpctl_handler::clock::Clock::now(self)
     }
 }
 

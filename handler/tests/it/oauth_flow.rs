@@ -214,7 +214,7 @@ async fn userinfo_returns_the_subject_claims() {
 #[tokio::test]
 async fn consent_page_approve_and_csrf() {
     let server = TestServer::with(|c| {
-        c.identity = handler::config::IdentityMode::Dev {
+        c.identity = mcpctl_handler::config::IdentityMode::Dev {
             auto_approve: false,
         }
     });
@@ -314,7 +314,7 @@ async fn consent_page_approve_and_csrf() {
 #[tokio::test]
 async fn the_consent_page_lists_the_claims_the_scope_releases() {
     let server = TestServer::with(|c| {
-        c.identity = handler::config::IdentityMode::Dev {
+        c.identity = mcpctl_handler::config::IdentityMode::Dev {
             auto_approve: false,
         }
     });

@@ -19,7 +19,7 @@ use axum::{
     routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use handler::{
+use mcpctl_handler::{
     config::{IdentityMode, OidcSettings, Secret},
     keys::SigningKey,
 };
@@ -133,7 +133,7 @@ async fn authorize(
     assert_eq!(query["client_id"], CLIENT_ID);
     assert_eq!(query["code_challenge_method"], "S256");
     assert!(query["scope"].split(' ').any(|s| s == "openid"));
-    let code = handler::crypto::random_token(16).unwrap();
+    let code = mcpctl_handler::crypto::random_token(16).unwrap();
     shared.lock().unwrap().codes.insert(
         code.clone(),
         (query.get("nonce").cloned(), query["code_challenge"].clone()),
@@ -689,11 +689,11 @@ async fn allow_lists_hold_on_every_grant_and_consents_die_with_their_client() {
     assert_eq!(public.error(), "unauthorized_client");
 
     // The remembered consent exists, then goes with its client.
-    let key = handler::crypto::hash_secret(&format!(
+    let key = mcpctl_handler::crypto::hash_secret(&format!(
         "{}#alice-0001\n{}",
         provider.issuer, started.client.id
     ));
-    let now = handler::clock::Clock::now(server.clock.as_ref());
+    let now = mcpctl_handler::clock::Clock::now(server.clock.as_ref());
     assert!(
         server
             .state
@@ -815,12 +815,12 @@ async fn the_pending_sign_in_reveals_nothing_usable() {
     let provider = ScriptedProvider::start().await;
     let dir = std::env::temp_dir().join(format!(
         "mcpctl-oidc-{}",
-        handler::crypto::random_token(6).unwrap()
+        mcpctl_handler::crypto::random_token(6).unwrap()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("store.json");
-    let stores = handler::state::Stores::memory(Arc::new(
-        handler::store::memory::MemoryStore::persistent(&file).unwrap(),
+    let stores = mcpctl_handler::state::Stores::memory(Arc::new(
+        mcpctl_handler::store::memory::MemoryStore::persistent(&file).unwrap(),
     ));
     let settings = provider.settings();
     let server = TestServer::with_stores(stores, |c| {
@@ -939,7 +939,7 @@ async fn federated_sign_in_on_dynamodb_costs_and_reveals_nothing() {
     );
 
     let mut dump = String::new();
-    for (_, name) in handler::store::dynamo::schema::tables(store.tables()) {
+    for (_, name) in mcpctl_handler::store::dynamo::schema::tables(store.tables()) {
         let scan = store.client().scan().table_name(name).send().await.unwrap();
         dump.push_str(&format!("{:?}", scan.items()));
     }

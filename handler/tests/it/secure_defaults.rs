@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use handler::{
+use mcpctl_handler::{
     config::HandlerConfig,
     crypto::hash_secret,
     state::Stores,
@@ -374,7 +374,7 @@ async fn refresh_re_applies_the_identity_mode_of_today() {
         .to_owned();
     // The same tables, now behind a server that signs nobody in (identity mode `none`).
     let tightened = TestServer::with_stores(server.state.stores.clone(), |c| {
-        c.identity = handler::config::IdentityMode::Disabled;
+        c.identity = mcpctl_handler::config::IdentityMode::Disabled;
     });
     let refused = tightened.refresh(&client, &refresh).await;
     assert_eq!(refused.error(), "invalid_grant", "{}", refused.text());

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use handler::{
+use mcpctl_handler::{
     crypto::hash_secret,
     state::Stores,
     store::{
@@ -531,7 +531,7 @@ async fn memory_store_meets_the_contract() {
 async fn persistent_memory_store_survives_a_restart_and_stores_only_hashes() {
     let dir = std::env::temp_dir().join(format!(
         "mcpctl-store-{}",
-        handler::crypto::random_token(6).unwrap()
+        mcpctl_handler::crypto::random_token(6).unwrap()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("store.json");

@@ -12,7 +12,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use handler::{
+use mcpctl_handler::{
     AppState,
     clock::ManualClock,
     config::{HandlerConfig, IdentityMode},
@@ -72,7 +72,7 @@ pub struct Pkce {
 
 impl Pkce {
     pub fn new() -> Self {
-        let verifier = handler::crypto::random_token(40).unwrap();
+        let verifier = mcpctl_handler::crypto::random_token(40).unwrap();
         let challenge =
             URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
         Self {
@@ -98,7 +98,7 @@ impl TestServer {
         config.allowed_origins = vec!["http://localhost:*".into()];
         config.allowed_hosts = vec![];
         config.initial_access_token_hashes =
-            vec![handler::crypto::hash_secret(INITIAL_ACCESS_TOKEN)];
+            vec![mcpctl_handler::crypto::hash_secret(INITIAL_ACCESS_TOKEN)];
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(START));
         let state = AppState::new(
@@ -108,7 +108,7 @@ impl TestServer {
             clock.clone(),
         );
         Self {
-            router: handler::router(state.clone()),
+            router: mcpctl_handler::router(state.clone()),
             state,
             clock,
         }

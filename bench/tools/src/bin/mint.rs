@@ -5,7 +5,7 @@
 //!
 //! - `STATE_DIR/keys.json`: created with `StoredKeys::generate()` if missing (same format and
 //!   mode 0600 as `mcpctl dev` writes it), otherwise reused.
-//! - `STATE_DIR/token-PORT.txt`: an ES256 access token signed with `handler::oauth::jwt::sign`,
+//! - `STATE_DIR/token-PORT.txt`: an ES256 access token signed with `mcpctl_handler::oauth::jwt::sign`,
 //!   issuer `http://127.0.0.1:PORT`, audience `http://127.0.0.1:PORT/mcp`, scope `mcp`, valid
 //!   for 24 hours.
 //! - `STATE_DIR/jwks.json`: the public key as a JWKS document (read by the bare-rmcp baseline).
@@ -16,7 +16,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use handler::{
+use mcpctl_handler::{
     keys::{KeyMaterial, StoredKeys},
     oauth::jwt::{self, AccessClaims},
 };
