@@ -92,8 +92,9 @@ done
 log "minting keys and tokens in $STATE"
 "$MINT" "$STATE" "$PORT_OURS" "$PORT_BARE" "$PORT_NOLOG"
 
-# The servers. mcpctl dev runs with --no-conformance-pack so both servers offer the same 3 tools.
-ours_cmd() { echo "$MCPCTL" dev --port "$1" --state-dir "$STATE" --no-conformance-pack --output json; }
+# The servers. mcpctl dev outside a server crate serves examples/hello in-process, so
+# both servers offer the same 3 tools.
+ours_cmd() { echo "$MCPCTL" dev --port "$1" --state-dir "$STATE" --output json; }
 ours_default_cmd() { echo "$MCPCTL" dev --port "$1" --state-dir "$STATE" --output json; }
 # The baseline does the same bearer check as the handler, including its verified-token cache
 # (handler/src/oauth/verified_tokens.rs): ES256 once per token, exp/nbf on every request.

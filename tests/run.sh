@@ -24,6 +24,9 @@ rustup target add aarch64-unknown-linux-gnu
 
 step "building the workspace"
 cargo build --workspace --all-targets --locked
+# What `mcpctl dev --manifest-path examples/everything/Cargo.toml` builds (the conformance tests):
+# built alone, its dependencies unify different features, so this is a build of its own.
+cargo build --locked -p example-everything --bin everything
 
 step "checking format and lints"
 cargo fmt --all -- --check

@@ -1,4 +1,4 @@
-//! The Lambda artifact: the handler's `bootstrap` built for `provided.al2023`, and a byte-for-byte
+//! The Lambda artifact: the server crate's bin built for `provided.al2023`, and a byte-for-byte
 //! reproducible zip of it (fixed timestamp, fixed permissions, one entry), keyed by its SHA-256.
 //! cargo-lambda's own zip stamps the build time, so the zip is written here.
 
@@ -13,6 +13,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use miette::{IntoDiagnostic, WrapErr, miette};
 use zip::{CompressionMethod, DateTime, ZipWriter, write::SimpleFileOptions};
 
+use crate::{project::Project, stage::config::Architecture};
+
 /// CPU architecture of the function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,11 +27,28 @@ pub(crate) enum Arch {
 }
 
 impl Arch {
+    /// The directory name under `target/lambda` (and Lambda's name for the architecture).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Arm64 => "arm64",
+            Self::X86_64 => "x86_64",
+        }
+    }
+
     /// The Rust target triple.
     pub(crate) fn target(self) -> &'static str {
         match self {
             Self::Arm64 => "aarch64-unknown-linux-gnu",
             Self::X86_64 => "x86_64-unknown-linux-gnu",
+        }
+    }
+}
+
+impl From<Architecture> for Arch {
+    fn from(architecture: Architecture) -> Self {
+        match architecture {
+            Architecture::Arm64 => Self::Arm64,
+            Architecture::X86_64 => Self::X86_64,
         }
     }
 }
@@ -85,9 +104,21 @@ fn tool_available(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Builds `bootstrap` for Lambda with cargo-lambda (Zig as the cross linker) and writes the zip
-/// to `target/lambda/<arch>/bootstrap.zip`. Missing tools are named with the way to install them.
-pub(crate) fn build(workspace: &Path, arch: Arch) -> miette::Result<Artifact> {
+/// Where `mcpctl build` writes the zip of `project` for `arch`:
+/// `<target dir>/lambda/<arch>/<package>.zip`, named by package so crates sharing one target
+/// directory (CARGO_TARGET_DIR) keep their own builds apart.
+pub(crate) fn zip_path(project: &Project, arch: Arch) -> PathBuf {
+    project
+        .target_dir
+        .join("lambda")
+        .join(arch.as_str())
+        .join(format!("{}.zip", project.package))
+}
+
+/// Builds the project's bin for Lambda with cargo-lambda (Zig as the cross linker) and writes the
+/// zip to [`zip_path`]; the zip holds the binary as `bootstrap` whatever the bin's name. Missing
+/// tools are named with the way to install them.
+pub(crate) fn build(project: &Project, arch: Arch) -> miette::Result<Artifact> {
     if !tool_available("cargo", &["lambda", "--version"]) {
         return Err(miette!(
             help = "install it with `pip install cargo-lambda ziglang` (or see https://www.cargo-lambda.info), then run again",
@@ -106,19 +137,27 @@ pub(crate) fn build(workspace: &Path, arch: Arch) -> miette::Result<Artifact> {
             arch.target()
         ));
     }
+    // Named explicitly (it is cargo-lambda's default too), so where the binary lands does not
+    // depend on how cargo-lambda works out the target directory.
+    let lambda_dir = project.target_dir.join("lambda");
     let mut command = Command::new("cargo");
-    command.current_dir(workspace).args([
-        "lambda",
-        "build",
-        "--profile",
-        "lambda",
-        "--package",
-        "mcpctl-handler",
-        "--bin",
-        "bootstrap",
-        "--target",
-        arch.target(),
-    ]);
+    // From the manifest's directory, as `cargo metadata` ran: cargo reads `.cargo/config.toml`
+    // from the current directory.
+    command
+        .current_dir(project.manifest.parent().unwrap_or(Path::new(".")))
+        .args([
+            "lambda",
+            "build",
+            "--profile",
+            "lambda",
+            "--target",
+            arch.target(),
+        ])
+        .arg("--manifest-path")
+        .arg(&project.manifest)
+        .args(["--package", &project.package, "--bin", &project.bin])
+        .arg("--lambda-dir")
+        .arg(&lambda_dir);
     let output = command
         .output()
         .into_diagnostic()
@@ -137,46 +176,33 @@ pub(crate) fn build(workspace: &Path, arch: Arch) -> miette::Result<Artifact> {
         let hint = if stderr.contains("Zig is not installed")
             || stderr.contains("zig") && stderr.contains("not found")
         {
-            "install Zig with `pip install ziglang` (cargo-lambda finds it through `python3 -m ziglang`)"
+            "install Zig with `pip install ziglang` (cargo-lambda finds it through `python3 -m ziglang`)".to_owned()
         } else {
-            "run `cargo lambda build --profile lambda -p mcpctl-handler --bin bootstrap` to see the full output"
+            format!(
+                "run `cargo lambda build --profile lambda --manifest-path {} -p {} --bin {}` to see the full output",
+                project.manifest.display(),
+                project.package,
+                project.bin
+            )
         };
         return Err(miette!(
             help = hint,
-            "building the Lambda binary failed:\n{}",
+            "building the Lambda binary of {} failed:\n{}",
+            project.package,
             tail.join("\n")
         ));
     }
-    let binary_path = workspace.join("target/lambda/bootstrap/bootstrap");
+    // cargo-lambda writes each bin to `<lambda dir>/<bin>/bootstrap`.
+    let binary_path = lambda_dir.join(&project.bin).join("bootstrap");
     let binary = std::fs::read(&binary_path)
         .into_diagnostic()
         .wrap_err_with(|| format!("cargo lambda produced no {}", binary_path.display()))?;
-    let dir = workspace.join("target/lambda").join(match arch {
-        Arch::Arm64 => "arm64",
-        Arch::X86_64 => "x86_64",
-    });
-    std::fs::create_dir_all(&dir).into_diagnostic()?;
-    let zip_path = dir.join("bootstrap.zip");
+    let zip_path = zip_path(project, arch);
+    if let Some(dir) = zip_path.parent() {
+        std::fs::create_dir_all(dir).into_diagnostic()?;
+    }
     std::fs::write(&zip_path, reproducible_zip(&binary)?).into_diagnostic()?;
     describe(&zip_path, arch)
-}
-
-/// The workspace root (where `Cargo.toml` with `[workspace]` lives), from the current directory.
-pub(crate) fn workspace_root() -> miette::Result<PathBuf> {
-    let mut dir = std::env::current_dir().into_diagnostic()?;
-    loop {
-        if std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
-            && dir.join("handler").is_dir()
-        {
-            return Ok(dir);
-        }
-        if !dir.pop() {
-            return Err(miette!(
-                help = "run mcpctl build inside the project (or pass --artifact ZIP to deploy a zip built elsewhere)",
-                "not inside the mcpctl workspace: no Cargo.toml with [workspace] and handler/ above the current directory"
-            ));
-        }
-    }
 }
 
 #[cfg(test)]

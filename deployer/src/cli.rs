@@ -34,6 +34,8 @@ pub(crate) enum StoreKind {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Create a server crate to start from: one tool, its test, the dev and prod stages.
+    New(crate::commands::new::NewArgs),
     /// Serve the whole server (MCP + OAuth) on 127.0.0.1 with an embedded store; no AWS account needed.
     Dev(DevArgs),
     /// Show the handler's logs (CloudWatch), rendered for people; --follow to keep tailing.
@@ -80,9 +82,14 @@ pub(crate) struct DevArgs {
     /// Default: http://localhost:* and http://127.0.0.1:*.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub(crate) allow_origins: Vec<String>,
-    /// Leave out the fixture tools, resources and prompts of the MCP conformance suite.
-    #[arg(long)]
-    pub(crate) no_conformance_pack: bool,
+    /// The server crate to serve: its Cargo.toml. Default: the crate around the current directory
+    /// (found as cargo finds it), or the built-in hello example outside any server crate.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) manifest_path: Option<PathBuf>,
+    /// Offer one more OAuth scope (a tool's own, e.g. notes:write), besides the stage config's
+    /// `oauth.scopes`. Repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
     /// Fetch Client ID Metadata Documents over plain http and from loopback addresses (to test
     /// a CIMD client on this machine). Other private addresses stay refused.
     #[arg(long)]

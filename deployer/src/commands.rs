@@ -7,6 +7,7 @@ pub(crate) mod destroy;
 mod dev;
 pub(crate) mod log_format;
 pub(crate) mod logs;
+pub(crate) mod new;
 pub(crate) mod register_client;
 pub(crate) mod render;
 pub(crate) mod smoke_test;
@@ -30,5 +31,6 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Logs(args) => logs::run(args).await,
         Command::RegisterClient(args) => register_client::run(args).await,
         Command::Clients(args) => clients::run(args).await,
+        Command::New(args) => new::run(args),
     }
 }

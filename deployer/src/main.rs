@@ -8,6 +8,7 @@ mod commands;
 mod deploy;
 mod dev;
 mod discovery;
+mod project;
 mod signals;
 mod stack;
 mod stage;

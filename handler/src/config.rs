@@ -161,8 +161,6 @@ pub struct HandlerConfig {
     pub allowed_origins: Vec<String>,
     /// Host names (with optional port) accepted in the `Host` header of MCP requests; empty accepts any.
     pub allowed_hosts: Vec<String>,
-    /// Serve the fixture tools, resources and prompts the official conformance suite calls.
-    pub conformance_pack: bool,
     /// User sign-in.
     pub identity: IdentityMode,
     /// Client ID Metadata Document limits.
@@ -211,7 +209,6 @@ impl HandlerConfig {
             refresh_grace: Duration::from_secs(30),
             allowed_origins: Vec::new(),
             allowed_hosts,
-            conformance_pack: false,
             identity: IdentityMode::Disabled,
             cimd: CimdPolicy::default(),
             max_form_bytes: 16 * 1024,
@@ -229,10 +226,16 @@ impl HandlerConfig {
 
     /// Names the scope that releases groups, and offers it.
     pub fn set_groups_scope(&mut self, scope: String) {
-        if !self.scopes.contains(&scope) {
-            self.scopes.push(scope.clone());
-        }
+        self.offer_scope(scope.clone());
         self.groups_scope = Some(scope);
+    }
+
+    /// Offers one more scope (a tool's own, e.g. `notes:write`): in the metadata documents, on
+    /// the consent page, and to clients that ask for it.
+    pub fn offer_scope(&mut self, scope: String) {
+        if !self.scopes.contains(&scope) {
+            self.scopes.push(scope);
+        }
     }
 
     /// The issuer identifier: the public URL, byte-exact as in every metadata document.
@@ -286,13 +289,26 @@ impl HandlerConfig {
         if let Some(seconds) = env_u64("MCP_REFRESH_TOKEN_TTL_SECONDS")? {
             config.refresh_token_ttl = Duration::from_secs(seconds);
         }
-        config.conformance_pack = env_bool("MCP_CONFORMANCE_PACK")?.unwrap_or(false);
         config.registration_open = env_bool("MCP_REGISTRATION_OPEN")?.unwrap_or(true);
         if let Ok(schemes) = std::env::var("MCP_REDIRECT_SCHEMES") {
             config.redirect_schemes = split_list(&schemes);
         }
         if let Some(seconds) = env_u64("MCP_REFRESH_MAX_LIFETIME_SECONDS")? {
             config.refresh_max_lifetime = Duration::from_secs(seconds);
+        }
+        // The tools' own scopes (stage config `oauth.scopes`), for the metadata and the guard.
+        if let Ok(scopes) = std::env::var("MCP_SCOPES") {
+            for scope in split_list(&scopes) {
+                if !crate::oauth::scope::is_scope_token(&scope) {
+                    return Err(ConfigError::Invalid {
+                        name: "MCP_SCOPES",
+                        reason: format!(
+                            "`{scope}` is not an OAuth scope (RFC 6749 §3.3: printable ASCII, no space, quote or backslash)"
+                        ),
+                    });
+                }
+                config.offer_scope(scope);
+            }
         }
         if let Ok(scope) = std::env::var("MCP_GROUPS_SCOPE").map(|v| v.trim().to_owned())
             && !scope.is_empty()

@@ -1,19 +1,93 @@
-//! `handler`: a remote MCP server with its own OAuth 2.1 authorization server.
+//! `mcpctl-handler`: serve your own [rmcp](https://docs.rs/rmcp) MCP server behind mcpctl's
+//! OAuth 2.1 authorization server, on AWS Lambda and under `mcpctl dev`.
 //!
-//! Every host (the Lambda `bootstrap`, `mcpctl dev`, the tests) builds an [`AppState`] and serves
-//! [`router`]. The grant logic (`oauth`), the MCP server (`mcp`) and the store traits (`store`)
-//! know nothing about AWS; only the Lambda `main` does.
+//! Write the server with rmcp's own macros; the whole `main` is one call to [`run`]:
+//!
+//! ```no_run
+//! use mcpctl_handler::Caller;
+//! use rmcp::{
+//!     ServerHandler,
+//!     handler::server::{tool::ToolRouter, wrapper::Parameters},
+//!     schemars, tool, tool_handler, tool_router,
+//! };
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct GreetArgs {
+//!     /// Who to greet.
+//!     name: String,
+//! }
+//!
+//! #[derive(Clone)]
+//! struct Server {
+//!     tool_router: ToolRouter<Self>,
+//! }
+//!
+//! #[tool_router]
+//! impl Server {
+//!     fn new() -> Self {
+//!         Self { tool_router: Self::tool_router() }
+//!     }
+//!
+//!     /// Greets someone, saying who asked.
+//!     #[tool(description = "Greet someone")]
+//!     async fn greet(&self, Parameters(args): Parameters<GreetArgs>, caller: Caller) -> String {
+//!         format!("Hello, {}! (asked by {})", args.name, caller.subject)
+//!     }
+//! }
+//!
+//! #[tool_handler(router = self.tool_router)]
+//! impl ServerHandler for Server {}
+//!
+//! fn main() {
+//!     mcpctl_handler::run(Server::new)
+//! }
+//! ```
+//!
+//! Everything else stays inside: protocol versions, the bearer guard in front of `/mcp`, the
+//! authorization server (DCR, CIMD, PKCE, refresh rotation), discovery, the stores, JSON logs and
+//! the Lambda adapter. `mcpctl dev` runs the crate locally; `mcpctl deploy --stage S` ships it.
 
+mod caller;
+mod dev_process;
+mod entry;
+mod lambda;
+mod tool_env;
+mod tool_scope;
+
+pub mod testing;
+
+#[cfg(test)]
+mod test_fixture;
+
+pub use caller::{Caller, SubjectKind};
+pub use entry::{Error, run, serve};
+pub use tool_env::{app_table, secret};
+pub use tool_scope::requires_scope;
+
+// The modules below are the hosts' seams (`mcpctl dev`, the tests, the benches), public so the
+// mcpctl workspace can reach them; they are not the API a server crate uses, and may change.
+#[doc(hidden)]
 pub mod clock;
+#[doc(hidden)]
 pub mod config;
+#[doc(hidden)]
 pub mod crypto;
+#[doc(hidden)]
 pub mod http;
+#[doc(hidden)]
 pub mod identity;
+#[doc(hidden)]
 pub mod keys;
+#[doc(hidden)]
 pub mod mcp;
+#[doc(hidden)]
 pub mod oauth;
+#[doc(hidden)]
 pub mod state;
+#[doc(hidden)]
 pub mod store;
 
-pub use http::routes::{router, well_known_root_router};
+#[doc(hidden)]
+pub use http::routes::{authorization_router, router, well_known_root_router};
+#[doc(hidden)]
 pub use state::AppState;

@@ -1,28 +1,25 @@
-//! The MCP server, on rmcp: a stateless Streamable HTTP service answering JSON, mounted at
-//! `/mcp` behind the bearer guard. Tools live in `tools/`, one file each.
-
-pub mod caller;
-pub mod conformance;
-pub mod prompts;
-pub mod resources;
-pub mod server;
-pub mod tools;
+//! The `/mcp` service, on rmcp: a stateless Streamable HTTP service answering JSON, serving the
+//! user's own [`ServerHandler`], mounted behind the bearer guard.
 
 use std::sync::Arc;
 
-use rmcp::transport::{
-    StreamableHttpServerConfig, StreamableHttpService,
-    streamable_http_server::session::never::NeverSessionManager,
+use rmcp::{
+    ServerHandler,
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::never::NeverSessionManager,
+    },
 };
 
 use crate::state::AppState;
-pub use server::McpServer;
 
-/// The `/mcp` tower service. The server value is built once and cloned per request (cheap: it
-/// holds `Arc`s), because a stateless service asks its factory for a server on every request.
-pub fn service(state: &AppState) -> StreamableHttpService<McpServer, NeverSessionManager> {
+/// The `/mcp` tower service for `server`. The value is cloned per request (a stateless service
+/// asks its factory for a server on every request), so a server should hold its state in `Arc`s.
+pub fn service<S>(state: &AppState, server: S) -> StreamableHttpService<S, NeverSessionManager>
+where
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
     let config = &state.config;
-    let server = McpServer::new(config, &state.keys.mac, state.clock.clone());
     let mut http_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)

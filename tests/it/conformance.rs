@@ -1,13 +1,18 @@
-//! The official MCP conformance suite against `mcpctl dev`: every scenario a stateless server can
-//! pass passes; the rest are listed with a reason in `tests/harness/baselines/`.
+//! The official MCP conformance suite against `mcpctl dev` serving `examples/everything` (its own
+//! process, behind mcpctl's authorization server, as any user's crate): every scenario a
+//! stateless server can pass passes; the rest are listed with a reason in `tests/harness/baselines/`.
 
 use std::time::Duration;
 
-use e2e::{DevServer, require_harness, run_tool_with_env};
+use e2e::{DevServer, require_harness, run_tool_with_env, workspace};
 
 fn suite(name: &str, server_args: &[&str]) {
     require_harness();
-    let server = DevServer::start(server_args);
+    let manifest = workspace().join("examples/everything/Cargo.toml");
+    let manifest = manifest.display().to_string();
+    let mut args = vec!["--manifest-path", manifest.as_str()];
+    args.extend_from_slice(server_args);
+    let server = DevServer::start(&args);
     let results =
         std::env::temp_dir().join(format!("mcpctl-conformance-{name}-{}", std::process::id()));
     let url = server.mcp_url();

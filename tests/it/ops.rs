@@ -405,8 +405,11 @@ async fn put_events(
         .log_stream_name(stream)
         .send()
         .await;
-    let now =
-        i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock)).unwrap() * 1000;
+    let now = i64::try_from(mcpctl_handler::clock::Clock::now(
+        &mcpctl_handler::clock::SystemClock,
+    ))
+    .unwrap()
+        * 1000;
     let mut request = logs
         .put_log_events()
         .log_group_name(group)

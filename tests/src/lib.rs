@@ -128,7 +128,9 @@ impl DevServer {
         let line = first_line(
             &mut child,
             &format!("mcpctl dev {all:?}"),
-            Duration::from_secs(20),
+            // A server crate is `cargo build`-checked first: a no-op after tests/run.sh's builds,
+            // but it waits for cargo's lock while other tests build.
+            Duration::from_secs(90),
             "",
         );
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {

@@ -1,4 +1,5 @@
-//! `mcpctl build`: the handler's `bootstrap` for Lambda (`provided.al2023`), zipped reproducibly.
+//! `mcpctl build`: the server crate's bin for Lambda (`provided.al2023`), zipped reproducibly as
+//! `bootstrap`.
 
 use std::{process::ExitCode, time::Instant};
 
@@ -7,6 +8,7 @@ use miette::IntoDiagnostic;
 use crate::{
     artifact::{self, Arch},
     cli::OutputFormat,
+    project::ProjectArgs,
 };
 
 /// Arguments of `mcpctl build`.
@@ -18,16 +20,20 @@ pub(crate) struct BuildArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
 }
 
 pub(crate) fn run(args: BuildArgs) -> miette::Result<ExitCode> {
-    let workspace = artifact::workspace_root()?;
+    let project = args.project.require()?;
     eprintln!(
-        "building bootstrap for {} (profile `lambda`: release, optimised for size)",
+        "building {} (bin {}) for {} (profile `lambda`: release, optimised for size)",
+        project.package,
+        project.bin,
         args.arch.target()
     );
     let start = Instant::now();
-    let built = artifact::build(&workspace, args.arch)?;
+    let built = artifact::build(&project, args.arch)?;
     let seconds = start.elapsed().as_secs_f64();
     match args.output {
         OutputFormat::Json => {

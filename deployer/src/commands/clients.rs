@@ -11,7 +11,7 @@ use mcpctl_handler::store::{
 use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 
-use crate::{cli::OutputFormat, target::StageArgs};
+use crate::{cli::OutputFormat, project::ProjectArgs, target::StageArgs};
 
 /// Arguments of `mcpctl clients`.
 #[derive(Debug, clap::Args)]
@@ -20,6 +20,8 @@ pub(crate) struct ClientsArgs {
     pub(crate) action: ClientsAction,
     #[command(flatten)]
     pub(crate) target: StageArgs,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
     /// Use the tables `<prefix>-clients|codes|refresh-tokens` (as `mcpctl dev --store dynamodb`
     /// creates them) instead of a stage's.
     #[arg(long, global = true)]
@@ -142,6 +144,9 @@ fn print_one(shown: &Shown) {
 }
 
 pub(crate) async fn run(args: ClientsArgs) -> miette::Result<ExitCode> {
+    // A crate made by `mcpctl new` names its stacks in config/<stage>.yaml.
+    let mut args = args;
+    args.project.fill_stack_name(&mut args.target)?;
     let store = store(&args).await?;
     let failed = |e: mcpctl_handler::store::StoreError| {
         miette!(

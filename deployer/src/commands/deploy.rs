@@ -19,7 +19,8 @@ use crate::{
         events, signing_secret,
         ui::Ui,
     },
-    stage::{self, TemplateSource, config::Architecture},
+    project::{self, ProjectArgs},
+    stage::{self, TemplateSource},
     target::AwsArgs,
 };
 
@@ -29,9 +30,9 @@ pub(crate) struct StageDeployArgs {
     /// The stage: reads <config-dir>/<stage>.yaml.
     #[arg(long, env = "MCPCTL_STAGE")]
     pub(crate) stage: String,
-    /// Directory of the stage configurations.
-    #[arg(long, value_name = "DIR", default_value = stage::DEFAULT_CONFIG_DIR, env = "MCPCTL_CONFIG_DIR")]
-    pub(crate) config_dir: PathBuf,
+    /// Directory of the stage configurations (default: the server crate's config/, else ./config).
+    #[arg(long, value_name = "DIR", env = "MCPCTL_CONFIG_DIR")]
+    pub(crate) config_dir: Option<PathBuf>,
     /// Read the template fragments from DIR instead of the ones built into mcpctl.
     #[arg(long, value_name = "DIR", env = "MCPCTL_TEMPLATES")]
     pub(crate) templates: Option<PathBuf>,
@@ -43,6 +44,8 @@ pub(crate) struct StageDeployArgs {
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
 }
 
 /// Arguments of `mcpctl deploy`.
@@ -78,16 +81,16 @@ struct Prepared {
     artifact: Artifact,
 }
 
-fn arch(architecture: Architecture) -> Arch {
-    match architecture {
-        Architecture::Arm64 => Arch::Arm64,
-        Architecture::X86_64 => Arch::X86_64,
-    }
-}
-
 /// Loads the stage, builds (or takes) the zip and uploads it.
 async fn prepare(args: &StageDeployArgs, ui: &Ui) -> miette::Result<Prepared> {
-    let config = stage::load(&args.config_dir, &args.stage, &stage::env_overrides())?;
+    // Looked up only when needed: with both --config-dir and --artifact no crate is read.
+    let project = if args.config_dir.is_none() || args.artifact.is_none() {
+        args.project.find()?
+    } else {
+        None
+    };
+    let config_dir = project::config_dir(args.config_dir.as_deref(), project.as_ref());
+    let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
     let region = args.aws.region.clone().or_else(|| config.region.clone());
     let sdk = crate::aws::config(args.aws.profile.as_deref(), region.as_deref()).await;
     if sdk.region().is_none() {
@@ -96,15 +99,18 @@ async fn prepare(args: &StageDeployArgs, ui: &Ui) -> miette::Result<Prepared> {
             "no AWS region configured"
         ));
     }
-    let arch = arch(config.lambda.architecture);
+    let arch = Arch::from(config.lambda.architecture);
     let artifact = match &args.artifact {
         Some(path) => artifact::describe(path, arch)?,
         None => {
+            let cwd = std::env::current_dir().into_diagnostic()?;
+            let project = project.ok_or_else(|| project::not_found(&cwd))?;
             ui.say(format!(
-                "building bootstrap for {} (profile `lambda`)...",
+                "building {} for {} (profile `lambda`)...",
+                project.package,
                 arch.target()
             ));
-            artifact::build(&artifact::workspace_root()?, arch)?
+            artifact::build(&project, arch)?
         }
     };
     let bucket = artifacts::ensure_bucket(&sdk, ui).await?;
@@ -155,8 +161,10 @@ async fn create_change_set(
         Existing::FailedCreation => {
             ui.say(format!("stack {stack_name} failed its first creation (ROLLBACK_COMPLETE); deleting it before creating it again..."));
             let since = DateTime::from_secs(
-                i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
-                    .unwrap_or(0),
+                i64::try_from(mcpctl_handler::clock::Clock::now(
+                    &mcpctl_handler::clock::SystemClock,
+                ))
+                .unwrap_or(0),
             );
             cf.delete_stack()
                 .stack_name(stack_name)
@@ -279,9 +287,11 @@ pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
         }
     }
     let since = DateTime::from_secs(
-        i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
-            .unwrap_or(0)
-            .saturating_sub(1),
+        i64::try_from(mcpctl_handler::clock::Clock::now(
+            &mcpctl_handler::clock::SystemClock,
+        ))
+        .unwrap_or(0)
+        .saturating_sub(1),
     );
     cf.execute_change_set()
         .stack_name(&stack_name)

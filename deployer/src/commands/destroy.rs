@@ -10,6 +10,7 @@ use miette::miette;
 use crate::{
     cli::OutputFormat,
     deploy::{describe_error, events, ui::Ui},
+    project::ProjectArgs,
     stage,
     target::AwsArgs,
 };
@@ -20,9 +21,9 @@ pub(crate) struct DestroyArgs {
     /// The stage: reads <config-dir>/<stage>.yaml for the stack name.
     #[arg(long, env = "MCPCTL_STAGE")]
     pub(crate) stage: String,
-    /// Directory of the stage configurations.
-    #[arg(long, value_name = "DIR", default_value = stage::DEFAULT_CONFIG_DIR, env = "MCPCTL_CONFIG_DIR")]
-    pub(crate) config_dir: std::path::PathBuf,
+    /// Directory of the stage configurations (default: the server crate's config/, else ./config).
+    #[arg(long, value_name = "DIR", env = "MCPCTL_CONFIG_DIR")]
+    pub(crate) config_dir: Option<std::path::PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long, short)]
     pub(crate) yes: bool,
@@ -31,11 +32,14 @@ pub(crate) struct DestroyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
 }
 
 pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
     let ui = Ui::detect();
-    let config = stage::load(&args.config_dir, &args.stage, &stage::env_overrides())?;
+    let config_dir = args.project.config_dir(args.config_dir.as_deref())?;
+    let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
     let (sdk, stack) = crate::deploy::stage_stack(&config, &args.aws).await?;
     let stack = &stack;
     let stack_name = &config.stack_name;
@@ -83,9 +87,11 @@ pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
         }
     }
     let since = DateTime::from_secs(
-        i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
-            .unwrap_or(0)
-            .saturating_sub(1),
+        i64::try_from(mcpctl_handler::clock::Clock::now(
+            &mcpctl_handler::clock::SystemClock,
+        ))
+        .unwrap_or(0)
+        .saturating_sub(1),
     );
     cf.delete_stack()
         .stack_name(stack_name)

@@ -19,7 +19,11 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 
 use crate::{
     cli::{DevArgs, IdentityKind, OutputFormat, StoreKind},
-    dev::{apigw, host_guard, operator_token, state_dir},
+    dev::{
+        apigw, host_guard, operator_token,
+        server_process::{self, ProcessEnv, ServerCrate, ServerProcess, Upstream},
+        state_dir,
+    },
 };
 
 /// Normalises `--base-path`: leading slash, no trailing slash, empty for the root.
@@ -65,7 +69,6 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
 
     let mut config = HandlerConfig::new(public_url);
     config.identity = identity(&args)?;
-    config.conformance_pack = !args.no_conformance_pack;
     config.cimd.allow_insecure = args.allow_insecure_cimd;
     config.allowed_origins = if args.allow_origins.is_empty() {
         vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()]
@@ -74,6 +77,19 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     };
     // One list for rmcp's Host check on /mcp and the guard in front of every route.
     config.allowed_hosts = host_guard::allowed_hosts(port, args.public_url.as_ref());
+    let (server_crate, stage_scopes) = server_crate(&args)?;
+    for scope in stage_scopes {
+        config.offer_scope(scope);
+    }
+    for scope in &args.scopes {
+        if !mcpctl_handler::oauth::scope::is_scope_token(scope) {
+            return Err(miette!(
+                help = "a scope is printable ASCII without spaces, quotes or backslashes, e.g. notes:write",
+                "--scope `{scope}` is not an OAuth scope (RFC 6749 §3.3)"
+            ));
+        }
+        config.offer_scope(scope.clone());
+    }
 
     let (keys, memory) = match &args.state_dir {
         Some(dir) => state_dir::load(dir)?,
@@ -94,9 +110,34 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     config.initial_access_token_hashes = vec![mcpctl_handler::crypto::hash_secret(&operator_token)];
     // Removed again when the server stops (the guard lives until the end of `run`).
     let _published = operator_token::publish(port, &operator_token)?;
+    let jwks = keys.verifying.jwks().to_string();
     let state = AppState::new(config.clone(), keys, stores, Arc::new(SystemClock));
+    // Resolves if the server's process ends; dropping it (when `run` ends) stops the process.
+    let mut process_exit = None;
+    let handler = match &server_crate {
+        // No server crate here: serve the hello example in this process.
+        None => mcpctl_handler::router(state.clone(), example_hello::Hello::new()),
+        Some(server_crate) => {
+            let binary = server_crate.build().await?;
+            let env = ProcessEnv {
+                public_url: config.issuer(),
+                jwks,
+                allowed_origins: config.allowed_origins.clone(),
+                allowed_hosts: config.allowed_hosts.clone(),
+                scopes: config.scopes.clone(),
+            };
+            let process = ServerProcess::start(&binary, &env).await?;
+            let upstream = Upstream::new(process.mcp_url.clone())?;
+            process_exit = Some(process.exited());
+            mcpctl_handler::authorization_router(state.clone()).merge(
+                axum::Router::new()
+                    .route("/mcp", axum::routing::any(server_process::forward))
+                    .with_state(upstream),
+            )
+        }
+    };
     let app = host_guard::layer(
-        apigw::host_router(state, &base_path, args.emulate_api_gateway),
+        apigw::host_router(state, handler, &base_path, args.emulate_api_gateway),
         config.allowed_hosts.clone(),
     );
 
@@ -111,11 +152,23 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         },
         args.output,
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::signals::interrupted())
-        .await
-        .into_diagnostic()
-        .wrap_err("the dev server stopped with an error")?;
+    let serve = axum::serve(listener, app).with_graceful_shutdown(crate::signals::interrupted());
+    match process_exit {
+        None => serve.await,
+        Some(exited) => {
+            tokio::select! {
+                served = serve => served,
+                status = exited => {
+                    return Err(miette!(
+                        help = "its log above says why; fix it and run `mcpctl dev` again",
+                        "the MCP server process stopped ({status})"
+                    ));
+                }
+            }
+        }
+    }
+    .into_diagnostic()
+    .wrap_err("the dev server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -269,6 +322,32 @@ fn who_can_get_a_token(config: &HandlerConfig) -> String {
         IdentityMode::Disabled => "nobody signs in".to_owned(),
     };
     format!("{people}; machine clients only when registered with the operator token")
+}
+
+/// What `mcpctl dev` serves: a crate in its own process (`None`: the built-in hello example here,
+/// outside any server crate and in the mcpctl repository itself), and the scopes its
+/// `config/dev.yaml` offers.
+fn server_crate(args: &DevArgs) -> miette::Result<(Option<ServerCrate>, Vec<String>)> {
+    let Some(project) = crate::project::Project::find(args.manifest_path.as_deref())? else {
+        return Ok((None, Vec::new()));
+    };
+    let scopes = if project.config_dir.join("dev.yaml").is_file() {
+        crate::stage::load(&project.config_dir, "dev", &crate::stage::env_overrides())
+            .map_err(|error| {
+                miette::Report::new(error).wrap_err("cannot read the dev stage's scopes")
+            })?
+            .oauth
+            .scopes
+    } else {
+        Vec::new()
+    };
+    let server = (!project.builtin).then_some(ServerCrate {
+        manifest: project.manifest,
+        package: project.package,
+        bin: project.bin,
+        target_dir: project.target_dir,
+    });
+    Ok((server, scopes))
 }
 
 #[cfg(test)]

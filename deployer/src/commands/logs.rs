@@ -17,7 +17,7 @@ use aws_sdk_cloudwatchlogs::{
 use miette::{IntoDiagnostic, miette};
 
 use super::log_format::{self, Style};
-use crate::{cli::OutputFormat, target::StageArgs};
+use crate::{cli::OutputFormat, project::ProjectArgs, target::StageArgs};
 
 /// How far back each `--follow` poll re-reads, for events ingested late or out of order.
 const LATE_ARRIVAL_WINDOW_MS: i64 = 10_000;
@@ -40,6 +40,8 @@ pub(crate) enum Function {
 pub(crate) struct LogsArgs {
     #[command(flatten)]
     pub(crate) target: StageArgs,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
     /// Read this log group instead of the stage's (repeatable).
     #[arg(
         long = "log-group",
@@ -110,9 +112,11 @@ pub(crate) fn parse_since(value: &str) -> Result<Since, String> {
 }
 
 fn now_millis() -> i64 {
-    i64::try_from(mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock))
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1000)
+    i64::try_from(mcpctl_handler::clock::Clock::now(
+        &mcpctl_handler::clock::SystemClock,
+    ))
+    .unwrap_or(i64::MAX)
+    .saturating_mul(1000)
 }
 
 /// Remembers printed event ids, forgetting the oldest beyond a bound.
@@ -210,6 +214,9 @@ async fn fetch(
 }
 
 pub(crate) async fn run(args: LogsArgs) -> miette::Result<ExitCode> {
+    // A crate made by `mcpctl new` names its stacks in config/<stage>.yaml.
+    let mut args = args;
+    args.project.fill_stack_name(&mut args.target)?;
     let mut groups = args.log_groups.clone();
     if let Some(outputs) = args.target.outputs().await? {
         let functions: &[&str] = match args.function {

@@ -22,7 +22,9 @@ use mcpctl_handler::{
 use miette::{IntoDiagnostic, miette};
 use url::Url;
 
-use crate::{cli::OutputFormat, dev::operator_token, discovery, target::StageArgs};
+use crate::{
+    cli::OutputFormat, dev::operator_token, discovery, project::ProjectArgs, target::StageArgs,
+};
 
 /// A grant type a client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -60,6 +62,8 @@ pub(crate) struct RegisterClientArgs {
     pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) target: StageArgs,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
     /// Client name shown on the consent page.
     #[arg(long)]
     pub(crate) name: String,
@@ -205,6 +209,9 @@ fn mcp_url_of(url: &Url) -> String {
 }
 
 pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
+    // A crate made by `mcpctl new` names its stacks in config/<stage>.yaml.
+    let mut args = args;
+    args.project.fill_stack_name(&mut args.target)?;
     let operator_token = if args.direct {
         None
     } else {
@@ -331,6 +338,7 @@ mod tests {
                     region: None,
                 },
             },
+            project: ProjectArgs::default(),
             name: "Test".into(),
             redirect_uris: redirects.iter().map(|s| (*s).to_owned()).collect(),
             grant_types: grants.to_vec(),

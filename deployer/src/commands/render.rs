@@ -6,7 +6,10 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use miette::{IntoDiagnostic, WrapErr};
 
-use crate::stage::{self, TemplateSource};
+use crate::{
+    project::ProjectArgs,
+    stage::{self, TemplateSource},
+};
 
 /// Arguments of `mcpctl render`.
 #[derive(Debug, clap::Args)]
@@ -20,13 +23,16 @@ pub(crate) struct RenderArgs {
     /// Read the template fragments (every *.yaml) from DIR instead of the ones built into mcpctl.
     #[arg(long, value_name = "DIR", env = "MCPCTL_TEMPLATES")]
     pub(crate) templates: Option<PathBuf>,
-    /// Directory of the stage configurations.
-    #[arg(long, value_name = "DIR", default_value = stage::DEFAULT_CONFIG_DIR, env = "MCPCTL_CONFIG_DIR")]
-    pub(crate) config_dir: PathBuf,
+    /// Directory of the stage configurations (default: the server crate's config/, else ./config).
+    #[arg(long, value_name = "DIR", env = "MCPCTL_CONFIG_DIR")]
+    pub(crate) config_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
 }
 
 pub(crate) fn run(args: RenderArgs) -> miette::Result<ExitCode> {
-    let config = stage::load(&args.config_dir, &args.stage, &stage::env_overrides())?;
+    let config_dir = args.project.config_dir(args.config_dir.as_deref())?;
+    let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
     let source = match args.templates {
         Some(dir) => TemplateSource::Dir(dir),
         None => TemplateSource::Embedded,

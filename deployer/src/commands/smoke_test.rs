@@ -25,7 +25,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{cli::OutputFormat, discovery::resource_metadata, target::StageArgs};
+use crate::{
+    cli::OutputFormat, discovery::resource_metadata, project::ProjectArgs, target::StageArgs,
+};
 
 /// Arguments of `mcpctl smoke-test`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +37,8 @@ pub(crate) struct SmokeTestArgs {
     pub(crate) url: Option<Url>,
     #[command(flatten)]
     pub(crate) target: StageArgs,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
     /// Read the operator's initial access token from this `mcpctl dev --state-dir` (otherwise
     /// MCPCTL_INITIAL_ACCESS_TOKEN, the token a local `mcpctl dev` published for its port, or,
     /// with --stage, a client written straight into the stage's table).
@@ -238,6 +242,9 @@ enum Registrar<'a> {
 const THROWAWAY: &str = "mcpctl smoke-test (deleted after the run)";
 
 pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
+    // A crate made by `mcpctl new` names its stacks in config/<stage>.yaml.
+    let mut args = args;
+    args.project.fill_stack_name(&mut args.target)?;
     let outputs = args.target.outputs().await?;
     let mcp_url = match (&args.url, &outputs) {
         (Some(url), _) => url.as_str().trim_end_matches('/').to_owned(),

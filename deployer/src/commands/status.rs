@@ -1,11 +1,17 @@
 //! `mcpctl status`: a stage's stack status, last update, outputs, whether the deployed code is
-//! the code in `target/lambda` here, and who can get a token from the stage.
+//! the project's last `mcpctl build` (in its `target/lambda`), and who can get a token from the stage.
 
 use std::process::ExitCode;
 
 use miette::IntoDiagnostic;
 
-use crate::{artifact, cli::OutputFormat, stage, target::AwsArgs};
+use crate::{
+    artifact::{self, Arch},
+    cli::OutputFormat,
+    project::{self, ProjectArgs},
+    stage,
+    target::AwsArgs,
+};
 
 /// Arguments of `mcpctl status`.
 #[derive(Debug, clap::Args)]
@@ -13,9 +19,9 @@ pub(crate) struct StatusArgs {
     /// The stage.
     #[arg(long, env = "MCPCTL_STAGE")]
     pub(crate) stage: String,
-    /// Directory of the stage configurations.
-    #[arg(long, value_name = "DIR", default_value = stage::DEFAULT_CONFIG_DIR, env = "MCPCTL_CONFIG_DIR")]
-    pub(crate) config_dir: std::path::PathBuf,
+    /// Directory of the stage configurations (default: the server crate's config/, else ./config).
+    #[arg(long, value_name = "DIR", env = "MCPCTL_CONFIG_DIR")]
+    pub(crate) config_dir: Option<std::path::PathBuf>,
     /// Compare the deployed code with this zip (default: the last `mcpctl build` of the stage's architecture).
     #[arg(long, value_name = "ZIP")]
     pub(crate) artifact: Option<std::path::PathBuf>,
@@ -24,10 +30,19 @@ pub(crate) struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
 }
 
 pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
-    let config = stage::load(&args.config_dir, &args.stage, &stage::env_overrides())?;
+    // Looked up only when needed: with both --config-dir and --artifact no crate is read.
+    let project = if args.config_dir.is_none() || args.artifact.is_none() {
+        args.project.find()?
+    } else {
+        None
+    };
+    let config_dir = project::config_dir(args.config_dir.as_deref(), project.as_ref());
+    let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
     let (_, stack) = crate::deploy::stage_stack(&config, &args.aws).await?;
     let stack = &stack;
     let stack_name = &config.stack_name;
@@ -47,17 +62,14 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
         .and_then(|k| k.strip_prefix("code/"))
         .and_then(|k| k.strip_suffix(".zip"))
         .map(str::to_owned);
+    let arch = Arch::from(config.lambda.architecture);
     let local_zip = match &args.artifact {
         Some(path) => Some(path.clone()),
-        None => artifact::workspace_root().ok().map(|root| {
-            root.join("target/lambda")
-                .join(config.lambda.architecture.as_str())
-                .join("bootstrap.zip")
-        }),
+        None => project.as_ref().map(|p| artifact::zip_path(p, arch)),
     };
     let local_hash = local_zip
         .filter(|p| p.exists())
-        .and_then(|p| artifact::describe(&p, artifact::Arch::Arm64).ok())
+        .and_then(|p| artifact::describe(&p, arch).ok())
         .map(|a| a.sha256);
     let code = match (&deployed_hash, &local_hash) {
         (Some(deployed), Some(local)) if deployed == local => {

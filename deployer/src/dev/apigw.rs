@@ -25,9 +25,9 @@ use mcpctl_handler::{AppState, http::mcp_guard};
 
 const REMAPPED: HeaderName = HeaderName::from_static("x-amzn-remapped-www-authenticate");
 
-/// The router as `mcpctl dev` serves it.
-pub(crate) fn host_router(state: AppState, base_path: &str, emulate: bool) -> Router {
-    with_buffered_body(hosted(state, base_path, emulate))
+/// `app` (the handler's router, relative to the public URL) as `mcpctl dev` serves it.
+pub(crate) fn host_router(state: AppState, app: Router, base_path: &str, emulate: bool) -> Router {
+    with_buffered_body(hosted(state, app, base_path, emulate))
 }
 
 /// API Gateway's payload limit (REST APIs, 10 MB); larger requests never reach the Lambda.
@@ -48,8 +48,7 @@ async fn buffer_body(request: Request<Body>, next: Next) -> Response {
     }
 }
 
-fn hosted(state: AppState, base_path: &str, emulate: bool) -> Router {
-    let app = mcpctl_handler::router(state.clone());
+fn hosted(state: AppState, app: Router, base_path: &str, emulate: bool) -> Router {
     let app = if base_path.is_empty() {
         app
     } else {

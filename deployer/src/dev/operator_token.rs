@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mcpctl_handler::oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token};
+use mcpctl_handler::oauth::registration::{
+    MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token,
+};
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use super::state_dir::write_private;
@@ -197,7 +199,8 @@ pub(crate) fn may_send(endpoint: &str, server: &url::Url) -> bool {
         return false;
     };
     let secure = endpoint.scheme() == "https"
-        || (endpoint.scheme() == "http" && mcpctl_handler::oauth::redirect_uri::is_loopback(&endpoint));
+        || (endpoint.scheme() == "http"
+            && mcpctl_handler::oauth::redirect_uri::is_loopback(&endpoint));
     secure && endpoint.origin() == server.origin()
 }
 

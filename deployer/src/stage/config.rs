@@ -15,8 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use super::yaml;
 
+mod mcp_function;
 mod token_policy;
 
+pub(crate) use mcp_function::{
+    APP_TABLE_ACTIONS, APP_TABLE_PARTITION_KEY, APP_TABLE_SORT_KEY, AppTableConfig, IamStatement,
+    McpFunctionConfig, SecretStore,
+};
 pub(crate) use token_policy::TokenPolicy;
 
 /// Where the stage files live unless `--config-dir` says otherwise.
@@ -72,6 +77,8 @@ pub(crate) struct StageConfig {
     pub(crate) alarms: AlarmsConfig,
     /// Who signs users in for the authorization-code flow.
     pub(crate) identity: IdentityConfig,
+    /// What the user's own tools need on AWS, granted to the MCP function only.
+    pub(crate) mcp_function: McpFunctionConfig,
 }
 
 /// Settings shared by the three functions.
@@ -159,6 +166,10 @@ pub(crate) struct OAuthConfig {
     /// Absolute lifetime of a refresh-token family, in days from the sign-in, whatever the
     /// rotations: after it the person signs in again.
     pub(crate) refresh_max_lifetime_days: u32,
+    /// Scopes the server offers besides its built-in ones (`mcp`, `openid`, `profile`, `email`),
+    /// for the user's tools to check, e.g. `notes:read`. Both the auth and the MCP function get
+    /// them as `MCP_SCOPES`.
+    pub(crate) scopes: Vec<String>,
 }
 
 /// Alarm thresholds: an alarm fires when a 5-minute period reaches its threshold.
@@ -350,6 +361,7 @@ impl Default for OAuthConfig {
                 .map(|scheme| (*scheme).to_owned())
                 .collect(),
             refresh_max_lifetime_days: DEFAULT_REFRESH_MAX_LIFETIME_DAYS,
+            scopes: Vec::new(),
         }
     }
 }
@@ -647,8 +659,8 @@ macro_rules! env_fields {
 
 /// The fields the environment can override, by dotted path; the variable is `MCPCTL_` + the path
 /// in upper case with `_` for `.`. Not overridable: `stage` (it names the file: use `--stage`),
-/// and `api.custom_domain`, `identity.oidc` and `identity.cognito` (blocks whose values only make
-/// sense together: use the file).
+/// `api.custom_domain`, `identity.oidc` and `identity.cognito` (blocks whose values only make
+/// sense together: use the file), and `mcp_function` (maps, statements and a table: use the file).
 pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "production" => production;
     "stack_name" => stack_name;
@@ -669,6 +681,7 @@ pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "oauth.initial_access_token_secret_arn" => oauth.initial_access_token_secret_arn;
     "oauth.redirect_schemes" => oauth.redirect_schemes;
     "oauth.refresh_max_lifetime_days" => oauth.refresh_max_lifetime_days;
+    "oauth.scopes" => oauth.scopes;
     "alarms.email" => alarms.email;
     "alarms.lambda_errors" => alarms.lambda_errors;
     "alarms.lambda_throttles" => alarms.lambda_throttles;
@@ -783,6 +796,7 @@ impl StageConfig {
             oauth,
             alarms,
             identity,
+            mcp_function,
         } = self;
         if stage.is_empty()
             || stage.len() > 128
@@ -820,9 +834,68 @@ impl StageConfig {
         lambda.validate()?;
         api.validate(region.as_deref())?;
         oauth.validate(region.as_deref())?;
-        alarms.validate(lambda.timeout_seconds)?;
+        // One duration threshold serves every function, so it must be reachable by the one
+        // that times out first.
+        let shortest_timeout = lambda
+            .timeout_seconds
+            .min(mcp_function.timeout_seconds(lambda.timeout_seconds));
+        mcp_function.validate(region.as_deref())?;
+        alarms.validate(shortest_timeout)?;
         identity.validate(*production, region.as_deref())?;
+        self.validate_scopes()?;
         self.validate_who_gets_in()
+    }
+
+    /// `oauth.scopes`: RFC 6749 scope tokens the server does not offer already, and without a
+    /// comma, because the functions get the list comma-separated (`MCP_SCOPES`).
+    fn validate_scopes(&self) -> Result<(), Violation> {
+        let field = "oauth.scopes";
+        let builtin = builtin_scopes();
+        let mut seen = Vec::new();
+        for scope in &self.oauth.scopes {
+            if !is_scope_token(scope) {
+                return Err(violation(
+                    field,
+                    format!("`{scope}` is not a scope"),
+                    "list scopes as separate items of printable ASCII without spaces, quotes or backslashes, e.g. [notes:read, notes:write]",
+                ));
+            }
+            if scope.contains(',') {
+                return Err(violation(
+                    field,
+                    format!(
+                        "`{scope}` has a comma, but the functions get the scopes comma-separated (MCP_SCOPES)"
+                    ),
+                    "split it into separate scopes, or use another separator such as `:` or `.`",
+                ));
+            }
+            if builtin.contains(scope) {
+                return Err(violation(
+                    field,
+                    format!("`{scope}` is built in: the server always offers it"),
+                    format!(
+                        "remove it; list only your tools' own scopes (built in: {})",
+                        builtin.join(", ")
+                    ),
+                ));
+            }
+            if self.identity.groups_scope.as_ref() == Some(scope) {
+                return Err(violation(
+                    field,
+                    format!("`{scope}` is already identity.groups_scope"),
+                    "remove it from oauth.scopes: the groups scope is offered as it is",
+                ));
+            }
+            if seen.contains(&scope) {
+                return Err(violation(
+                    field,
+                    format!("`{scope}` is listed twice"),
+                    "list each scope once",
+                ));
+            }
+            seen.push(scope);
+        }
+        Ok(())
     }
 
     /// A production stage must not let strangers in: with `identity.mode: none` nobody signs in,
@@ -971,6 +1044,8 @@ impl OAuthConfig {
             initial_access_token_secret_arn,
             redirect_schemes,
             refresh_max_lifetime_days,
+            // Checked with identity.groups_scope (StageConfig::validate_scopes).
+            scopes: _,
         } = self;
         in_range(
             "oauth.access_token_ttl_seconds",
@@ -1073,7 +1148,9 @@ fn check_redirect_scheme(scheme: &str) -> Result<(), Violation> {
     // The handler's own rule, so the deploy-time check can never accept a scheme the server
     // would refuse (its deny-list may grow).
     let listed = [scheme.to_owned()];
-    if let Err(why) = mcpctl_handler::oauth::redirect_uri::check(&format!("{scheme}:/callback"), &listed) {
+    if let Err(why) =
+        mcpctl_handler::oauth::redirect_uri::check(&format!("{scheme}:/callback"), &listed)
+    {
         return Err(violation(
             field,
             format!("`{scheme}`: the server refuses redirect URIs with this scheme ({why})"),
@@ -1438,6 +1515,15 @@ fn secret_region(arn: &str) -> Option<&str> {
     ok.then_some(*region)
 }
 
+/// The scopes the handler always offers (the first, `mcp`, is the one `/mcp` requires). Asked
+/// of the handler, so a scope it adds later is refused here too.
+fn builtin_scopes() -> Vec<String> {
+    // Any URL gives the same scopes; this literal always parses (the scope tests would fail if not).
+    url::Url::parse("https://mcp.example.com")
+        .map(|url| mcpctl_handler::config::HandlerConfig::new(url).scopes)
+        .unwrap_or_default()
+}
+
 /// RFC 6749 §3.3 `scope-token`: printable ASCII without space, `"` and `\`.
 fn is_scope_token(scope: &str) -> bool {
     !scope.is_empty()
@@ -1669,11 +1755,12 @@ mod tests {
     }
 
     /// Fields set only in the file (see [`ENV_FIELDS`]).
-    const FILE_ONLY: [&str; 4] = [
+    const FILE_ONLY: [&str; 5] = [
         "stage",
         "api.custom_domain",
         "identity.oidc",
         "identity.cognito",
+        "mcp_function",
     ];
 
     /// Every field is either overridable from the environment or deliberately not.
@@ -2325,5 +2412,410 @@ mod tests {
         assert!(!prod.token_policy().people);
         assert_eq!(dev.name, "dev");
         assert_eq!(prod.stage_name(), "prod");
+    }
+
+    #[test]
+    fn extra_scopes_are_scope_tokens_the_server_does_not_offer_already() {
+        assert!(parse("").unwrap().oauth.scopes.is_empty());
+        let config = parse("oauth:\n  scopes: [notes:read, notes:write, \"x.y/z\"]\n").unwrap();
+        assert_eq!(config.oauth.scopes, ["notes:read", "notes:write", "x.y/z"]);
+        for (bad, problem) in [
+            (
+                "\"notes read\"",
+                "`notes read` is not a scope; list scopes as separate items",
+            ),
+            ("\"\"", "`` is not a scope"),
+            ("\"a\\\\b\"", "`a\\b` is not a scope"),
+            (
+                "\"a,b\"",
+                "`a,b` has a comma, but the functions get the scopes comma-separated (MCP_SCOPES); split it",
+            ),
+            (
+                "mcp",
+                "`mcp` is built in: the server always offers it; remove it; list only your tools' own scopes (built in: mcp, openid, profile, email)",
+            ),
+            ("email", "`email` is built in"),
+        ] {
+            let message = error(&format!("oauth:\n  scopes: [{bad}]\n"));
+            assert!(
+                message.starts_with(&format!("config/test.yaml: oauth.scopes: {problem}")),
+                "{bad}: {message}"
+            );
+        }
+        assert_eq!(
+            error("oauth:\n  scopes: [notes:read, notes:read]\n"),
+            "config/test.yaml: oauth.scopes: `notes:read` is listed twice; list each scope once"
+        );
+        assert_eq!(
+            error(&format!(
+                "{OIDC}  groups_scope: groups\noauth:\n  scopes: [groups]\n"
+            )),
+            "config/test.yaml: oauth.scopes: `groups` is already identity.groups_scope; remove it from oauth.scopes: the groups scope is offered as it is"
+        );
+        let env = BTreeMap::from([(
+            "MCPCTL_OAUTH_SCOPES".to_owned(),
+            "notes:read, notes:write".to_owned(),
+        )]);
+        let config = from_yaml("", "config/test.yaml", "test", &env).unwrap();
+        assert_eq!(config.oauth.scopes, ["notes:read", "notes:write"]);
+        let env = BTreeMap::from([("MCPCTL_OAUTH_SCOPES".to_owned(), "mcp".to_owned())]);
+        let message = from_yaml("", "config/test.yaml", "test", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("MCPCTL_OAUTH_SCOPES: oauth.scopes: `mcp` is built in"),
+            "{message}"
+        );
+    }
+
+    /// Every `mcp_function` option once (region eu-west-1, as the secrets').
+    const MCP_FUNCTION: &str = "\
+region: eu-west-1
+mcp_function:
+  memory_mb: 1024
+  timeout_seconds: 20
+  environment:
+    NOTES_API_URL: https://notes.example.com/api
+    TZ: Europe/Berlin
+  secrets:
+    NOTES_API_KEY: arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-api-key-AbCdEf
+    NOTES_SIGNING_KEY: arn:aws:ssm:eu-west-1:123456789012:parameter/notes/signing-key
+  iam_statements:
+    - Sid: ReadNotesBucket
+      Effect: Allow
+      Action: s3:GetObject
+      Resource: arn:aws:s3:::my-notes-bucket/*
+    - Effect: Deny
+      Action: [s3:DeleteObject, s3:PutObject]
+      Resource: [arn:aws:s3:::my-notes-bucket/archive/*]
+      Condition:
+        StringNotEquals:
+          aws:PrincipalAccount: '123456789012'
+  table:
+    name: notes
+";
+
+    /// A stage with one `mcp_function` field set to `yaml` (the field's lines, indented by two).
+    fn mcp_function_error(yaml: &str) -> String {
+        error(&format!("region: eu-west-1\nmcp_function:\n{yaml}"))
+    }
+
+    #[test]
+    fn mcp_function_parses_every_option_and_defaults_to_nothing() {
+        let config = parse("").unwrap();
+        assert_eq!(config.mcp_function, McpFunctionConfig::default());
+        assert_eq!(config.mcp_function.timeout_seconds(10), 10);
+        assert_eq!(config.mcp_function.secrets_json(), None);
+
+        let options = parse(MCP_FUNCTION).unwrap().mcp_function;
+        assert_eq!(options.memory_mb, Some(1024));
+        assert_eq!(options.timeout_seconds(10), 20);
+        assert_eq!(
+            options.environment,
+            BTreeMap::from([
+                (
+                    "NOTES_API_URL".to_owned(),
+                    "https://notes.example.com/api".to_owned()
+                ),
+                ("TZ".to_owned(), "Europe/Berlin".to_owned()),
+            ])
+        );
+        assert_eq!(
+            options.secrets_json().unwrap(),
+            r#"{"NOTES_API_KEY":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-api-key-AbCdEf","NOTES_SIGNING_KEY":"arn:aws:ssm:eu-west-1:123456789012:parameter/notes/signing-key"}"#
+        );
+        assert_eq!(
+            options.secret_arns(SecretStore::SecretsManager),
+            ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-api-key-AbCdEf"]
+        );
+        assert_eq!(
+            options.secret_arns(SecretStore::SsmParameter),
+            ["arn:aws:ssm:eu-west-1:123456789012:parameter/notes/signing-key"]
+        );
+        // One action or resource is a list of one.
+        let [read, deny] = options.iam_statements.as_slice() else {
+            panic!("{:?}", options.iam_statements)
+        };
+        assert_eq!(read.sid.as_deref(), Some("ReadNotesBucket"));
+        assert_eq!(read.action, ["s3:GetObject"]);
+        assert_eq!(read.resource, ["arn:aws:s3:::my-notes-bucket/*"]);
+        assert_eq!(deny.effect.as_deref(), Some("Deny"));
+        assert_eq!(deny.action, ["s3:DeleteObject", "s3:PutObject"]);
+        assert!(deny.condition.is_some());
+        assert_eq!(options.table.unwrap().name, "notes");
+    }
+
+    #[test]
+    fn mcp_function_rejects_unknown_keys_with_their_path() {
+        let message = mcp_function_error("  memroy_mb: 512\n");
+        assert!(
+            message.starts_with("config/test.yaml: mcp_function: unknown field `memroy_mb`, expected one of `memory_mb`"),
+            "{message}"
+        );
+        let message = mcp_function_error("  table:\n    name: notes\n    billing: provisioned\n");
+        assert!(
+            message.contains("mcp_function.table: unknown field `billing`"),
+            "{message}"
+        );
+        let message = mcp_function_error(
+            "  iam_statements:\n    - Effect: Allow\n      Actions: [s3:GetObject]\n      Resource: '*'\n",
+        );
+        assert!(
+            message.contains("unknown field `Actions`, expected one of `Sid`, `Effect`, `Action`"),
+            "{message}"
+        );
+        // A scalar is read as its text, as Lambda would pass it; a list is no value.
+        let config = parse("mcp_function:\n  environment:\n    PORT: 8080\n").unwrap();
+        assert_eq!(config.mcp_function.environment["PORT"], "8080");
+        let message = mcp_function_error("  environment:\n    PORTS: [80, 443]\n");
+        assert!(
+            message.contains("mcp_function.environment.PORTS: invalid type: sequence"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn mcp_function_memory_and_timeout_are_in_range_and_within_api_gateways_wait() {
+        assert_eq!(
+            mcp_function_error("  memory_mb: 100\n"),
+            "config/test.yaml: mcp_function.memory_mb: 100 is below 128; use 128..=10240"
+        );
+        assert_eq!(
+            mcp_function_error("  timeout_seconds: 0\n"),
+            "config/test.yaml: mcp_function.timeout_seconds: 0 is below 1; use 1..=900"
+        );
+        assert_eq!(
+            mcp_function_error("  timeout_seconds: 901\n"),
+            "config/test.yaml: mcp_function.timeout_seconds: 901 is above 900; use 1..=900"
+        );
+        assert_eq!(
+            mcp_function_error("  timeout_seconds: 30\n"),
+            "config/test.yaml: mcp_function.timeout_seconds: 30 is above the 29 seconds API Gateway REST waits for POST /mcp: the client would get 504 while the tool runs on; use 1..=29, and make longer work asynchronous (start it, return, let the client poll)"
+        );
+        assert!(parse("mcp_function:\n  timeout_seconds: 29\n").is_ok());
+        // The duration alarm serves the MCP function too, so its shorter timeout bounds it.
+        assert_eq!(
+            error("mcp_function:\n  timeout_seconds: 3\n"),
+            "config/test.yaml: alarms.lambda_duration_p99_ms: 5000 is above 3000; use 1..=3000"
+        );
+    }
+
+    #[test]
+    fn mcp_function_variable_names_never_shadow_lambdas_or_the_stacks() {
+        for (name, problem) in [
+            (
+                "1ST",
+                "`1ST` is not a variable name; use letters, digits and `_`",
+            ),
+            ("NOTES-URL", "`NOTES-URL` is not a variable name"),
+            (
+                "MCP_NOTES",
+                "`MCP_NOTES` starts with MCP_, the prefix of the stack's own variables; rename it",
+            ),
+            (
+                "AWS_REGION",
+                "`AWS_REGION` starts with AWS_, a prefix Lambda reserves",
+            ),
+            ("_HANDLER", "`_HANDLER` is reserved by Lambda"),
+            (
+                "_X_AMZN_TRACE_ID",
+                "`_X_AMZN_TRACE_ID` is reserved by Lambda",
+            ),
+            (
+                "LAMBDA_TASK_ROOT",
+                "`LAMBDA_TASK_ROOT` is reserved by Lambda",
+            ),
+            (
+                "LAMBDA_RUNTIME_DIR",
+                "`LAMBDA_RUNTIME_DIR` is reserved by Lambda",
+            ),
+            ("RUST_LOG", "`RUST_LOG` is set by the stack"),
+        ] {
+            let message = mcp_function_error(&format!("  environment:\n    {name}: x\n"));
+            assert!(
+                message.starts_with(&format!(
+                    "config/test.yaml: mcp_function.environment: {problem}"
+                )),
+                "{name}: {message}"
+            );
+            let message = mcp_function_error(&format!(
+                "  secrets:\n    {name}: arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf\n"
+            ));
+            assert!(
+                message.starts_with(&format!(
+                    "config/test.yaml: mcp_function.secrets: {problem}"
+                )),
+                "{name}: {message}"
+            );
+        }
+        assert!(
+            parse(
+                "mcp_function:\n  environment:\n    TZ: UTC\n    _private: x\n    lower_case: y\n"
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            mcp_function_error(
+                "  environment:\n    NOTES_KEY: x\n  secrets:\n    NOTES_KEY: arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf\n"
+            ),
+            "config/test.yaml: mcp_function.secrets: `NOTES_KEY` is also in mcp_function.environment; give the secret and the variable different names"
+        );
+    }
+
+    #[test]
+    fn mcp_function_secrets_are_secrets_manager_or_ssm_arns_in_the_stage_region() {
+        for bad in [
+            "arn:aws:s3:::my-bucket/key",
+            "arn:aws:secretsmanager:eu-west-1:1234:secret:x",
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/",
+            "my-secret",
+        ] {
+            assert_eq!(
+                mcp_function_error(&format!("  secrets:\n    NOTES_KEY: \"{bad}\"\n")),
+                format!(
+                    "config/test.yaml: mcp_function.secrets: NOTES_KEY: `{bad}` is not a Secrets Manager secret or SSM parameter ARN; use arn:aws:secretsmanager:<region>:<account>:secret:<name-with-suffix> (the full ARN, with the 6-character suffix) or arn:aws:ssm:<region>:<account>:parameter/<name>"
+                )
+            );
+        }
+        let message = mcp_function_error(
+            "  secrets:\n    NOTES_KEY: arn:aws:ssm:eu-west-1:123456789012:parameter//notes/key\n",
+        );
+        assert!(
+            message.ends_with("write a parameter named /a/b as arn:aws:ssm:<region>:<account>:parameter/a/b (one slash)"),
+            "{message}"
+        );
+        assert_eq!(
+            error(
+                "region: us-east-1\nmcp_function:\n  secrets:\n    NOTES_KEY: arn:aws:ssm:eu-west-1:123456789012:parameter/notes/key\n"
+            ),
+            "config/test.yaml: mcp_function.secrets: NOTES_KEY: the secret is in eu-west-1 but the stage deploys to us-east-1; the MCP function reads secrets in its own region: put the secret in us-east-1"
+        );
+        // Without a region the profile's decides, so any region is accepted.
+        assert!(
+            parse(
+                "mcp_function:\n  secrets:\n    A: arn:aws:ssm:us-west-2:123456789012:parameter/a\n"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn mcp_function_iam_statements_are_checked() {
+        let statement = |lines: &str| mcp_function_error(&format!("  iam_statements:\n{lines}"));
+        let cases = [
+            (
+                "    - Action: s3:GetObject\n      Resource: '*'\n",
+                "statement 1 has no Effect; add Effect: Allow (or Deny)",
+            ),
+            (
+                "    - Sid: Read\n      Effect: allow\n      Action: s3:GetObject\n      Resource: '*'\n",
+                "statement 1 (Sid Read): `allow` is not an Effect; write Effect: Allow or Effect: Deny",
+            ),
+            (
+                "    - Effect: Allow\n      Resource: '*'\n",
+                "statement 1 has no Action; add the actions the tools call",
+            ),
+            (
+                "    - Effect: Allow\n      Action: []\n      Resource: '*'\n",
+                "statement 1 has no Action",
+            ),
+            (
+                "    - Effect: Allow\n      Action: s3:GetObject\n",
+                "statement 1 has no Resource; add the ARNs the actions apply to",
+            ),
+            (
+                "    - Effect: Allow\n      Action: GetObject\n      Resource: '*'\n",
+                "statement 1: `GetObject` is not an IAM action; write service:Action",
+            ),
+            (
+                "    - Effect: Allow\n      Action: s3:GetObject\n      Resource: my-bucket\n",
+                "statement 1: `my-bucket` is not a resource ARN",
+            ),
+            (
+                "    - Effect: Allow\n      Action: '*'\n      Resource: '*'\n",
+                "statement 1 allows every action on every resource (Action * with Resource *): that is administrator access for anyone who can call a tool; name the actions",
+            ),
+            (
+                "    - Effect: Allow\n      Action: [s3:GetObject, '*']\n      Resource: [arn:aws:s3:::b/*, '*']\n",
+                "statement 1 allows every action on every resource",
+            ),
+            (
+                "    - Effect: Deny\n      Action: '*'\n      Resource: '*'\n",
+                "statement 1 denies every action on every resource (Action * with Resource *): the function could not even write its logs",
+            ),
+            (
+                "    - Effect: Allow\n      NotAction: iam:*\n      Resource: '*'\n",
+                "statement 1 uses NotAction, which allows (or denies) every action except the listed ones",
+            ),
+            (
+                "    - Effect: Allow\n      Action: s3:GetObject\n      NotResource: arn:aws:s3:::b/*\n",
+                "statement 1 uses NotResource, which applies to every resource except the listed ones",
+            ),
+            (
+                "    - Effect: Allow\n      Principal: '*'\n      Action: s3:GetObject\n      Resource: '*'\n",
+                "statement 1 has a Principal, which belongs in a resource's policy, not in a role's; remove it",
+            ),
+            (
+                "    - Sid: read-notes\n      Effect: Allow\n      Action: s3:GetObject\n      Resource: '*'\n",
+                "statement 1 (Sid read-notes): `read-notes` is not a Sid; use letters and digits only",
+            ),
+            (
+                "    - Effect: Allow\n      Action: s3:GetObject\n      Resource: '*'\n      Condition:\n        StringEquals: aws:SourceVpc\n",
+                "statement 1 has a Condition that is not operator → key → value(s)",
+            ),
+            (
+                "    - Sid: A\n      Effect: Allow\n      Action: s3:GetObject\n      Resource: '*'\n    - Sid: A\n      Effect: Allow\n      Action: s3:PutObject\n      Resource: arn:aws:s3:::b/*\n",
+                "Sid `A` is used twice; give each statement its own Sid, or leave Sid out",
+            ),
+        ];
+        for (lines, problem) in cases {
+            let message = statement(lines);
+            assert!(
+                message.starts_with(&format!(
+                    "config/test.yaml: mcp_function.iam_statements: {problem}"
+                )),
+                "{lines}: {message}"
+            );
+        }
+        // The second statement is the one named.
+        let message = statement(
+            "    - Effect: Allow\n      Action: s3:GetObject\n      Resource: arn:aws:s3:::b/*\n    - Effect: Allow\n      Action: s3:PutObject\n",
+        );
+        assert!(message.contains("statement 2 has no Resource"), "{message}");
+        // `*` alone is fine for actions that take no resource.
+        assert!(parse("mcp_function:\n  iam_statements:\n    - Effect: Allow\n      Action: xray:PutTraceSegments\n      Resource: '*'\n").is_ok());
+    }
+
+    #[test]
+    fn mcp_function_table_names_are_short_dynamodb_names() {
+        assert!(parse("mcp_function:\n  table:\n    name: 0-notes-v2\n").is_ok());
+        assert!(
+            parse(&format!(
+                "mcp_function:\n  table:\n    name: {}\n",
+                "a".repeat(31)
+            ))
+            .is_ok()
+        );
+        for bad in ["Notes", "-notes", "notes_v2", "\"\"", &"a".repeat(32)] {
+            let message = mcp_function_error(&format!("  table:\n    name: {bad}\n"));
+            assert!(
+                message.starts_with("config/test.yaml: mcp_function.table.name: `")
+                    && message.ends_with("` is not a short table name; use 1 to 31 lower-case letters, digits and `-`, starting with a letter or digit, e.g. notes (the table is <stack>-app-notes)"),
+                "{bad}: {message}"
+            );
+        }
+        let message = mcp_function_error("  table: {}\n");
+        assert!(message.contains("missing field `name`"), "{message}");
+    }
+
+    #[test]
+    fn mcp_function_entries_fit_lambdas_environment() {
+        let long = "x".repeat(1100);
+        let message =
+            mcp_function_error(&format!("  environment:\n    A: {long}\n    B: {long}\n"));
+        assert_eq!(
+            message,
+            "config/test.yaml: mcp_function.environment: the variables and the secrets' names and ARNs take 2202 bytes, more than the 2048 of Lambda's 4 KB environment the stack leaves them; move long values into one secret (a JSON secret holds many values) or into the table"
+        );
     }
 }

@@ -50,6 +50,8 @@ pub(crate) mod output {
     pub(crate) const CODE_KEY: &str = "CodeKey";
     /// The Cognito user pool of `identity.mode: cognito` (conditional, so not in [`REQUIRED`]).
     pub(crate) const COGNITO_USER_POOL_ID: &str = "CognitoUserPoolId";
+    /// The tools' table of `mcp_function.table` (only with one, so not in [`REQUIRED`]).
+    pub(crate) const APP_TABLE_NAME: &str = "AppTableName";
     /// Every output the template must have (`CustomDomainTarget` and the Cognito outputs are
     /// extra and conditional).
     pub(crate) const REQUIRED: [&str; 15] = [

@@ -8,14 +8,17 @@
 //! - the three tables get `KeySchema`, `AttributeDefinitions`, `GlobalSecondaryIndexes` and
 //!   `TimeToLiveSpecification` from `mcpctl_handler::store::dynamo::schema`, so the store and the stack
 //!   cannot drift, and `production` decides their retention and deletion protection;
+//! - the MCP function's options (`mcp_function`, `oauth.scopes`: maps, statements, a table) are
+//!   added to that function, its role and the stack only when the stage sets them
+//!   ([`mcp_function`]);
 //! - the API deployment gets a logical id suffixed with a hash of the whole template and depends
 //!   on every method, so that any change to the API is really deployed to the stage (a
 //!   CloudFormation `AWS::ApiGateway::Deployment` is a snapshot taken only when it is created).
 
 use std::path::{Path, PathBuf};
 
-use mcpctl_handler::store::dynamo::schema::{self, TableSpec};
 use indexmap::IndexMap;
+use mcpctl_handler::store::dynamo::schema::{self, TableSpec};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{
@@ -26,6 +29,8 @@ use super::{
     names,
     yaml::{self, Mapping, Value},
 };
+
+mod mcp_function;
 
 /// The fragments built into the binary, in the order their sections are merged.
 const EMBEDDED: [(&str, &str); 7] = [
@@ -384,6 +389,7 @@ pub(crate) fn render(
     template.check_checkov_skips()?;
     template.overlay_parameters(config)?;
     template.overlay_tables(config.production)?;
+    template.overlay_mcp_function(config)?;
     template.overlay_user_pools(config.production)?;
     template.description = format!(
         "mcpctl: remote MCP server with its own OAuth 2.1 authorization server on API Gateway REST + Lambda + DynamoDB (stack {}, stage {}{})",
@@ -914,6 +920,9 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         oauth,
         alarms,
         identity,
+        // Not parameters: maps, statements and an optional table, overlaid by
+        // `overlay_mcp_function` only when the stage sets them.
+        mcp_function: _,
     } = config;
     let LambdaConfig {
         memory_mb,
@@ -936,6 +945,8 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         initial_access_token_secret_arn,
         redirect_schemes,
         refresh_max_lifetime_days,
+        // MCP_SCOPES, overlaid with the MCP function's options.
+        scopes: _,
     } = oauth;
     let AlarmsConfig {
         email,
@@ -1072,7 +1083,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::stage::config;
+    use crate::stage::config::{self, McpFunctionConfig};
 
     fn stage(name: &str) -> StageConfig {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
@@ -1537,5 +1548,323 @@ mod tests {
             fragment("outputs.yaml").replace("  AlarmTopicArn:\n    Value: !Ref AlarmTopic\n", "");
         let message = render_error(&[("outputs.yaml", &outputs)]);
         assert_eq!(message, "templates: AlarmTopicArn: output is missing");
+    }
+
+    /// Every `mcp_function` option and extra scopes, on the shipped dev stage.
+    const MCP_OPTIONS: &str = "
+region: eu-west-1
+mcp_function:
+  memory_mb: 1024
+  timeout_seconds: 20
+  environment:
+    NOTES_API_URL: https://notes.example.com/api
+    TZ: Europe/Berlin
+  secrets:
+    NOTES_API_KEY: arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-api-key-AbCdEf
+    NOTES_OLD_KEY: arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-old-key-GhIjKl
+    NOTES_SIGNING_KEY: arn:aws:ssm:eu-west-1:123456789012:parameter/notes/signing-key
+  iam_statements:
+    - Sid: ReadNotesBucket
+      Effect: Allow
+      Action: s3:GetObject
+      Resource: arn:aws:s3:::my-notes-bucket/*
+    - Effect: Allow
+      Action: [kms:Decrypt]
+      Resource: arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000
+      Condition:
+        StringEquals:
+          kms:ViaService: secretsmanager.eu-west-1.amazonaws.com
+  table:
+    name: notes
+";
+
+    /// The shipped stage `name` with `extra` appended (a top-level section it does not have).
+    fn shipped_with(name: &str, extra: &str) -> Value {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let text = std::fs::read_to_string(dir.join(format!("{name}.yaml"))).unwrap();
+        let text = text.replace("oauth:\n", "oauth:\n  scopes: [notes:read, notes:write]\n");
+        let config = config::from_yaml(
+            &format!("{text}{extra}"),
+            &format!("config/{name}.yaml"),
+            name,
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        body_value(&render(&config, &TemplateSource::Embedded).unwrap())
+    }
+
+    fn variables<'a>(body: &'a Value, function: &str) -> &'a Value {
+        &body["Resources"][function]["Properties"]["Environment"]["Variables"]
+    }
+
+    fn policy_names(body: &Value, role: &str) -> Vec<String> {
+        body["Resources"][role]["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|policy| policy["PolicyName"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn policy<'a>(body: &'a Value, role: &str, name: &str) -> &'a Value {
+        body["Resources"][role]["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|policy| policy["PolicyName"] == name)
+            .unwrap_or_else(|| panic!("{role} has no policy {name}"))
+    }
+
+    #[test]
+    fn a_stage_without_mcp_function_options_renders_as_before() {
+        for name in ["dev", "prod"] {
+            let config = stage(name);
+            let empty = config::from_yaml(
+                &format!(
+                    "{}\nmcp_function: {{}}\n",
+                    std::fs::read_to_string(
+                        Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join(format!("../config/{name}.yaml"))
+                    )
+                    .unwrap()
+                ),
+                &format!("config/{name}.yaml"),
+                name,
+                &BTreeMap::new(),
+            )
+            .unwrap();
+            let body = render(&empty, &TemplateSource::Embedded).unwrap().body;
+            assert_eq!(body, rendered(name).body, "{name}");
+            assert!(
+                !body.contains("AppTable")
+                    && !body.contains("MCP_APP_")
+                    && !body.contains("MCP_SCOPES")
+            );
+            assert_eq!(config.mcp_function, McpFunctionConfig::default());
+        }
+    }
+
+    #[test]
+    fn mcp_function_options_reach_the_mcp_function_only() {
+        let body = shipped_with("dev", MCP_OPTIONS);
+        let mcp = variables(&body, "McpFunction");
+        assert_eq!(mcp["MCP_SCOPES"], "notes:read,notes:write");
+        assert_eq!(mcp["NOTES_API_URL"], "https://notes.example.com/api");
+        assert_eq!(mcp["TZ"], "Europe/Berlin");
+        assert_eq!(
+            mcp["MCP_APP_SECRETS"],
+            r#"{"NOTES_API_KEY":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-api-key-AbCdEf","NOTES_OLD_KEY":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-old-key-GhIjKl","NOTES_SIGNING_KEY":"arn:aws:ssm:eu-west-1:123456789012:parameter/notes/signing-key"}"#
+        );
+        assert_eq!(mcp["MCP_APP_TABLE"], yaml::reference("AppTable"));
+        // The auth function offers the scopes and gets nothing else; the authorizer gets nothing.
+        assert_eq!(
+            variables(&body, "AuthFunction")["MCP_SCOPES"],
+            "notes:read,notes:write"
+        );
+        for (function, own) in [("AuthFunction", 1), ("AuthorizerFunction", 0)] {
+            let plain = variables(&body_value(&rendered("dev")), function)
+                .as_mapping()
+                .unwrap()
+                .len();
+            assert_eq!(
+                variables(&body, function).as_mapping().unwrap().len(),
+                plain + own,
+                "{function}"
+            );
+            for name in ["MCP_APP_SECRETS", "MCP_APP_TABLE", "NOTES_API_URL", "TZ"] {
+                assert!(
+                    variables(&body, function).get(name).is_none(),
+                    "{function}: {name}"
+                );
+            }
+        }
+        assert!(
+            variables(&body, "AuthorizerFunction")
+                .get("MCP_SCOPES")
+                .is_none()
+        );
+        // Memory and timeout are the MCP function's; the others keep the shared parameters.
+        let properties = &body["Resources"]["McpFunction"]["Properties"];
+        assert_eq!(properties["MemorySize"], 1024);
+        assert_eq!(properties["Timeout"], 20);
+        for function in ["AuthFunction", "AuthorizerFunction"] {
+            let properties = &body["Resources"][function]["Properties"];
+            assert_eq!(
+                properties["MemorySize"],
+                yaml::reference("LambdaMemorySize")
+            );
+            assert_eq!(properties["Timeout"], yaml::reference("LambdaTimeout"));
+        }
+    }
+
+    #[test]
+    fn the_secrets_policy_names_exactly_the_listed_arns_by_service() {
+        let body = shipped_with("dev", MCP_OPTIONS);
+        let statements = policy(&body, "McpRole", "app-secrets")["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap()
+            .clone();
+        let [secrets, parameters] = statements.as_slice() else {
+            panic!("{statements:?}")
+        };
+        assert_eq!(secrets["Sid"], "AppSecrets");
+        assert_eq!(secrets["Effect"], "Allow");
+        assert_eq!(secrets["Action"], "secretsmanager:GetSecretValue");
+        assert_eq!(
+            secrets["Resource"],
+            Value::Sequence(vec![
+                yaml::string(
+                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-api-key-AbCdEf"
+                ),
+                yaml::string(
+                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-old-key-GhIjKl"
+                ),
+            ])
+        );
+        assert_eq!(parameters["Sid"], "AppParameters");
+        assert_eq!(parameters["Action"], "ssm:GetParameter");
+        assert_eq!(
+            parameters["Resource"],
+            Value::Sequence(vec![yaml::string(
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/notes/signing-key"
+            )])
+        );
+        // No key grant by default: a customer managed key is an iam_statements entry.
+        let role = yaml::to_string(&body["Resources"]["McpRole"]).unwrap();
+        assert_eq!(role.matches("kms:Decrypt").count(), 1, "{role}");
+        // Only Secrets Manager secrets: one statement.
+        let body = shipped_with(
+            "dev",
+            "mcp_function:\n  secrets:\n    A: arn:aws:secretsmanager:eu-west-1:123456789012:secret:a-AbCdEf\n",
+        );
+        let statements = &policy(&body, "McpRole", "app-secrets")["PolicyDocument"]["Statement"];
+        assert_eq!(statements.as_sequence().unwrap().len(), 1);
+        assert_eq!(statements[0]["Sid"], "AppSecrets");
+    }
+
+    #[test]
+    fn iam_statements_and_grants_appear_only_on_the_mcp_role() {
+        let body = shipped_with("prod", MCP_OPTIONS);
+        assert_eq!(
+            policy_names(&body, "McpRole"),
+            ["logs", "app-secrets", "app-table", "app-statements"]
+        );
+        let statements = &policy(&body, "McpRole", "app-statements")["PolicyDocument"]["Statement"];
+        assert_eq!(statements[0]["Sid"], "ReadNotesBucket");
+        assert_eq!(statements[0]["Action"], "s3:GetObject");
+        assert_eq!(statements[0]["Resource"], "arn:aws:s3:::my-notes-bucket/*");
+        assert!(statements[1].get("Sid").is_none());
+        assert_eq!(statements[1]["Action"], "kms:Decrypt");
+        assert_eq!(
+            statements[1]["Condition"]["StringEquals"]["kms:ViaService"],
+            "secretsmanager.eu-west-1.amazonaws.com"
+        );
+        let table = &policy(&body, "McpRole", "app-table")["PolicyDocument"]["Statement"][0];
+        assert_eq!(
+            table["Action"],
+            Value::Sequence(config::APP_TABLE_ACTIONS.map(yaml::string).to_vec())
+        );
+        assert_eq!(
+            table["Resource"],
+            yaml::tagged("GetAtt", yaml::string("AppTable.Arn"))
+        );
+        let plain = body_value(&rendered("prod"));
+        for role in ["AuthRole", "AuthorizerRole"] {
+            assert_eq!(body["Resources"][role], plain["Resources"][role], "{role}");
+            let text = yaml::to_string(&body["Resources"][role]).unwrap();
+            for granted in ["s3:", "kms:", "ssm:", "AppTable", "notes"] {
+                assert!(!text.contains(granted), "{role}: {granted}");
+            }
+        }
+        assert_eq!(
+            body["Resources"]["XRayPolicy"],
+            plain["Resources"]["XRayPolicy"]
+        );
+    }
+
+    #[test]
+    fn the_app_table_has_its_keys_and_the_store_tables_protection() {
+        for (name, production) in [("dev", false), ("prod", true)] {
+            let body = shipped_with(name, MCP_OPTIONS);
+            let table = &body["Resources"]["AppTable"];
+            let properties = &table["Properties"];
+            assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+            let (tag, table_name) = yaml::as_tagged(&properties["TableName"]).unwrap();
+            assert_eq!(
+                (tag.as_str(), table_name.as_str()),
+                ("Sub", Some("${AWS::StackName}-app-notes"))
+            );
+            assert_eq!(properties["KeySchema"][0]["AttributeName"], "subject");
+            assert_eq!(properties["KeySchema"][0]["KeyType"], "HASH");
+            assert_eq!(properties["KeySchema"][1]["AttributeName"], "id");
+            assert_eq!(properties["KeySchema"][1]["KeyType"], "RANGE");
+            for (index, attribute) in ["subject", "id"].iter().enumerate() {
+                assert_eq!(
+                    properties["AttributeDefinitions"][index]["AttributeName"],
+                    *attribute
+                );
+                assert_eq!(
+                    properties["AttributeDefinitions"][index]["AttributeType"],
+                    "S"
+                );
+            }
+            // Exactly what the store's tables get.
+            let clients = &body["Resources"]["ClientsTable"];
+            for property in [
+                "BillingMode",
+                "PointInTimeRecoverySpecification",
+                "SSESpecification",
+                "DeletionProtectionEnabled",
+            ] {
+                assert_eq!(
+                    properties[property], clients["Properties"][property],
+                    "{name}: {property}"
+                );
+            }
+            assert_eq!(properties["DeletionProtectionEnabled"], production);
+            let policy = if production { "Retain" } else { "Delete" };
+            assert_eq!(table["DeletionPolicy"], policy);
+            assert_eq!(table["UpdateReplacePolicy"], policy);
+            assert_eq!(table["Metadata"]["checkov"]["skip"][0]["id"], "CKV_AWS_119");
+            assert_eq!(
+                body["Outputs"]["AppTableName"]["Value"],
+                yaml::reference("AppTable")
+            );
+        }
+    }
+
+    #[test]
+    fn a_template_that_sets_a_configured_variable_is_refused() {
+        let functions = fragment("functions.yaml").replace(
+            "          MCP_HANDLER: mcp\n",
+            "          MCP_HANDLER: mcp\n          TZ: UTC\n",
+        );
+        let dir = std::env::temp_dir().join(format!("mcpctl-fragments-tz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in EMBEDDED {
+            let text = if name == "functions.yaml" {
+                functions.as_str()
+            } else {
+                text
+            };
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let config = config::from_yaml(
+            "mcp_function:\n  environment:\n    TZ: Europe/Berlin\n",
+            "config/test.yaml",
+            "test",
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let message = render(&config, &TemplateSource::Dir(dir.clone()))
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            message.ends_with(
+                "functions.yaml: McpFunction: already sets TZ, which the stage configuration sets"
+            ),
+            "{message}"
+        );
     }
 }

@@ -14,10 +14,24 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use super::{log::LogFields, origin};
-use crate::{mcp::caller::Caller, oauth::jwt, state::AppState};
+use crate::{caller::Caller, oauth::jwt, state::AppState, tool_scope::ToolScopes};
+
+/// What the guard needs: the application, and the scope each tool of the served server needs.
+#[derive(Clone)]
+pub struct GuardState {
+    /// The application state.
+    pub app: AppState,
+    /// Per-tool scopes of the served server.
+    pub tools: ToolScopes,
+}
 
 /// The `WWW-Authenticate` challenge for `/mcp` (MCP authorization §Protected Resource Metadata).
 pub fn challenge(state: &AppState, error: Option<(&str, &str)>) -> String {
+    challenge_for(state, error, &state.config.mcp_scope)
+}
+
+/// [`challenge`] naming the scopes a step-up should ask for.
+fn challenge_for(state: &AppState, error: Option<(&str, &str)>, scope: &str) -> String {
     let config = &state.config;
     let mut value = String::from("Bearer ");
     if let Some((code, description)) = error {
@@ -28,7 +42,7 @@ pub fn challenge(state: &AppState, error: Option<(&str, &str)>) -> String {
     value.push_str(&format!(
         r#"resource_metadata="{}", scope="{}""#,
         config.resource_metadata_url(),
-        config.mcp_scope
+        scope
     ));
     value
 }
@@ -94,14 +108,56 @@ pub fn verify(state: &AppState, token: &str) -> Result<jwt::AccessClaims, jwt::T
     })
 }
 
+/// The fields of a JSON-RPC message the guard reads: the method, and the tool of a `tools/call`.
 #[derive(Deserialize)]
-struct MethodOnly<'a> {
+struct Envelope<'a> {
     #[serde(borrow)]
     method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    params: Option<CallParams<'a>>,
+}
+
+#[derive(Deserialize)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Envelope<'_> {
+    /// The tool a `tools/call` names.
+    fn tool(&self) -> Option<&str> {
+        (self.method.as_deref() == Some("tools/call"))
+            .then(|| self.params.as_ref()?.name.as_deref())
+            .flatten()
+    }
+}
+
+/// The messages of a body: one object, or a batch (which rmcp answers or refuses; every call
+/// in it is checked here all the same).
+fn envelopes(bytes: &[u8]) -> Result<Vec<Envelope<'_>>, serde_json::Error> {
+    if bytes.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice(bytes)
+    } else {
+        serde_json::from_slice(bytes).map(|one| vec![one])
+    }
+}
+
+/// The first scope a tool in `messages` needs and `claims` lacks.
+fn missing_tool_scope(
+    tools: &ToolScopes,
+    claims: &jwt::AccessClaims,
+    messages: &[Envelope<'_>],
+) -> Option<String> {
+    messages
+        .iter()
+        .filter_map(Envelope::tool)
+        .filter_map(|tool| tools.required(tool))
+        .find(|scope| !claims.has_scope(scope))
 }
 
 /// The middleware.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
+    let state = &guard.app;
     if let Some(origin_value) = request.headers().get(header::ORIGIN) {
         let ok = origin_value
             .to_str()
@@ -124,18 +180,18 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let Some(token) = bearer_token(&request) else {
         return refuse(
             StatusCode::UNAUTHORIZED,
-            Some(challenge(&state, None)),
+            Some(challenge(state, None)),
             "invalid_token",
             "a bearer access token is required",
         );
     };
-    let claims = match verify(&state, token) {
+    let claims = match verify(state, token) {
         Ok(claims) => claims,
         Err(error) => {
             let description = error.to_string();
             return refuse(
                 StatusCode::UNAUTHORIZED,
-                Some(challenge(&state, Some(("invalid_token", &description)))),
+                Some(challenge(state, Some(("invalid_token", &description)))),
                 "invalid_token",
                 &description,
             );
@@ -145,10 +201,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         let description = format!("the token lacks the `{}` scope", state.config.mcp_scope);
         let mut response = refuse(
             StatusCode::FORBIDDEN,
-            Some(challenge(
-                &state,
-                Some(("insufficient_scope", &description)),
-            )),
+            Some(challenge(state, Some(("insufficient_scope", &description)))),
             "insufficient_scope",
             &description,
         );
@@ -172,11 +225,18 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             );
         }
     };
-    let mcp_method = match serde_json::from_slice::<MethodOnly<'_>>(&bytes) {
-        Ok(m) => m.method.map(|m| m.chars().take(64).collect()),
-        // Not a JSON object: a batch (rmcp answers it), or not JSON at all, which JSON-RPC 2.0
-        // §5.1 answers with -32700. rmcp would answer 415 with a text body, which clients
-        // cannot read as a JSON-RPC error.
+    let mcp_method = match envelopes(&bytes) {
+        Ok(messages) => {
+            if let Some(scope) = missing_tool_scope(&guard.tools, &claims, &messages) {
+                return step_up(state, &claims, &scope);
+            }
+            match messages.as_slice() {
+                [one] => one.method.as_deref().map(|m| m.chars().take(64).collect()),
+                _ => None,
+            }
+        }
+        // Not JSON at all, which JSON-RPC 2.0 §5.1 answers with -32700. rmcp would answer 415
+        // with a text body, which clients cannot read as a JSON-RPC error.
         Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() => {
             let mut response = jsonrpc_refusal(
                 StatusCode::BAD_REQUEST,
@@ -191,7 +251,24 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             .attach(&mut response);
             return response;
         }
-        Err(_) => None,
+        // JSON, but not a message the guard can read (a non-object, a method or tool name that is
+        // not a string, a repeated key): refused rather than passed on, because a parser that
+        // reads it differently (the last of two `name` keys) could run a tool the scope check
+        // never saw.
+        Err(_) => {
+            let mut response = jsonrpc_refusal(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "Invalid Request: the body is not a JSON-RPC message (or a batch of them)",
+            );
+            LogFields {
+                client_id: Some(claims.client_id),
+                error: Some("invalid_request".into()),
+                ..LogFields::default()
+            }
+            .attach(&mut response);
+            return response;
+        }
     };
     let client_id = claims.client_id.clone();
     parts.extensions.insert(Caller::from(claims));
@@ -201,6 +278,33 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     LogFields {
         client_id: Some(client_id),
         mcp_method,
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}
+
+/// The MCP step-up answer for a tool whose scope the token lacks: 403 `insufficient_scope`
+/// naming every scope the client should hold (what it has plus the missing one), so one new
+/// authorization covers the call without losing the scopes it had.
+fn step_up(state: &AppState, claims: &jwt::AccessClaims, missing: &str) -> Response {
+    let description = format!("this tool needs the `{missing}` scope");
+    let mut wanted: Vec<&str> = claims.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    wanted.push(missing);
+    let mut response = refuse(
+        StatusCode::FORBIDDEN,
+        Some(challenge_for(
+            state,
+            Some(("insufficient_scope", &description)),
+            &wanted.join(" "),
+        )),
+        "insufficient_scope",
+        &description,
+    );
+    LogFields {
+        client_id: Some(claims.client_id.clone()),
+        error: Some("insufficient_scope".into()),
+        mcp_method: Some("tools/call".into()),
         ..LogFields::default()
     }
     .attach(&mut response);

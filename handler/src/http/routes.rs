@@ -7,18 +7,24 @@ use axum::{
     routing::{get, post, post_service},
 };
 
-use super::{consent, endpoints, log, mcp_guard, origin, signin};
-use crate::{mcp, state::AppState};
+use rmcp::ServerHandler;
 
-/// Every endpoint, at paths relative to the public URL (a host mounts it under a base path).
-pub fn router(state: AppState) -> Router {
-    let config = &state.config;
+use super::{consent, endpoints, log, mcp_guard, origin, signin};
+use crate::{mcp, state::AppState, tool_scope::ToolScopes};
+
+/// Every endpoint, at paths relative to the public URL (a host mounts it under a base path), with
+/// `server` answering `POST /mcp` behind the bearer guard.
+pub fn router<S>(state: AppState, server: S) -> Router
+where
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
+    let guard = mcp_guard::GuardState {
+        app: state.clone(),
+        tools: ToolScopes::of(&server),
+    };
     let guarded_mcp = tower::ServiceBuilder::new()
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            mcp_guard::guard,
-        ))
-        .service(mcp::service(&state));
+        .layer(middleware::from_fn_with_state(guard, mcp_guard::guard))
+        .service(mcp::service(&state, server));
     // GET and DELETE on /mcp answer 405 without authentication (no session, no SSE stream).
     let mcp_routes = Router::new().route(
         "/mcp",
@@ -26,7 +32,16 @@ pub fn router(state: AppState) -> Router {
             .get(endpoints::mcp_method_not_allowed)
             .delete(endpoints::mcp_method_not_allowed),
     );
+    finish(authorization_routes(&state).merge(mcp_routes), state)
+}
 
+/// The authorization server alone: OAuth, client management and discovery, without `/mcp`, for
+/// a host that forwards `/mcp` elsewhere (`mcpctl dev` serving a crate in its own process).
+pub fn authorization_router(state: AppState) -> Router {
+    finish(authorization_routes(&state), state)
+}
+
+fn authorization_routes(state: &AppState) -> Router<AppState> {
     let oauth = Router::new()
         .route("/dcr", post(endpoints::dcr_post))
         .route(
@@ -44,14 +59,15 @@ pub fn router(state: AppState) -> Router {
             "/oauth/userinfo",
             get(endpoints::userinfo).post(endpoints::userinfo),
         )
-        .layer(DefaultBodyLimit::max(config.max_form_bytes));
+        .layer(DefaultBodyLimit::max(state.config.max_form_bytes));
+    Router::new().merge(well_known_routes()).merge(oauth)
+}
 
-    Router::new()
-        .merge(well_known_routes())
-        .merge(oauth)
-        .merge(mcp_routes)
+/// The layers every route shares: 404 for the rest, CORS and the access log.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(endpoints::not_found)
-        .layer(origin::cors_layer(config.allowed_origins.clone()))
+        .layer(origin::cors_layer(state.config.allowed_origins.clone()))
         .layer(middleware::from_fn(log::access_log))
         .with_state(state)
 }

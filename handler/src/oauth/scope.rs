@@ -2,6 +2,14 @@
 
 use super::error::OAuthError;
 
+/// Whether `scope` is one RFC 6749 §3.3 scope-token: `%x21 / %x23-5B / %x5D-7E`, at least one.
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 /// Resolves the scope of a request: the requested scopes if every one is offered (and allowed
 /// for the client), else `invalid_scope`; the default scope when none is requested.
 pub fn resolve(
@@ -68,6 +76,21 @@ mod tests {
         );
         assert!(resolve(Some("admin"), &offered, None, "mcp").is_err());
         assert!(resolve(Some("email"), &offered, Some("mcp"), "mcp").is_err());
+    }
+
+    #[test]
+    fn scope_tokens_follow_rfc_6749() {
+        for good in [
+            "mcp",
+            "notes:write",
+            "a!#[]~",
+            "https://api.example.com/read",
+        ] {
+            assert!(is_scope_token(good), "{good}");
+        }
+        for bad in ["", "a b", "quo\"te", "back\\slash", "caf\u{e9}", "tab\t"] {
+            assert!(!is_scope_token(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -22,3 +22,4 @@ mod oidc;
 mod secure_defaults;
 mod store_contract;
 mod support;
+mod tool_scopes;

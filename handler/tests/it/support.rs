@@ -12,6 +12,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
+use http_body_util::BodyExt;
 use mcpctl_handler::{
     AppState,
     clock::ManualClock,
@@ -20,7 +21,6 @@ use mcpctl_handler::{
     state::Stores,
     store::memory::MemoryStore,
 };
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -91,10 +91,24 @@ impl TestServer {
         Self::with_stores(Stores::memory(Arc::new(MemoryStore::new())), adjust)
     }
 
+    /// A server answering `/mcp` with `server` instead of the hello example.
+    pub fn serving<S>(server: S) -> Self
+    where
+        S: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+    {
+        Self::build(Stores::memory(Arc::new(MemoryStore::new())), |_| {}, server)
+    }
+
     pub fn with_stores(stores: Stores, adjust: impl FnOnce(&mut HandlerConfig)) -> Self {
+        Self::build(stores, adjust, example_hello::Hello::new())
+    }
+
+    fn build<S>(stores: Stores, adjust: impl FnOnce(&mut HandlerConfig), server: S) -> Self
+    where
+        S: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+    {
         let mut config = HandlerConfig::new(url::Url::parse(BASE).unwrap());
         config.identity = IdentityMode::Dev { auto_approve: true };
-        config.conformance_pack = true;
         config.allowed_origins = vec!["http://localhost:*".into()];
         config.allowed_hosts = vec![];
         config.initial_access_token_hashes =
@@ -108,7 +122,7 @@ impl TestServer {
             clock.clone(),
         );
         Self {
-            router: mcpctl_handler::router(state.clone()),
+            router: mcpctl_handler::router(state.clone(), server),
             state,
             clock,
         }

@@ -8,7 +8,7 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::mcp::McpServer;
+use crate::Hello;
 
 /// Input of `echo`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -18,7 +18,7 @@ pub(crate) struct EchoInput {
 }
 
 #[tool_router(router = echo_router, vis = "pub(crate)")]
-impl McpServer {
+impl Hello {
     /// Sends the text back unchanged.
     #[tool(
         name = "echo",

@@ -21,35 +21,37 @@ use rmcp::{
     tool_handler,
 };
 
-use super::{prompts, resources, tools};
-use crate::{clock::Clock, config::HandlerConfig, crypto::MacKey};
+use crate::{conformance, prompts, resources};
 
-/// The MCP server. Cloned per request; all state is shared.
+/// The server: every fixture of the conformance suite. Cloned per request; all state is shared.
 #[derive(Clone)]
-pub struct McpServer {
+pub struct Everything {
     pub(crate) tool_router: Arc<ToolRouter<Self>>,
     pub(crate) prompt_router: Arc<PromptRouter<Self>>,
-    pub(crate) conformance_pack: bool,
-    pub(crate) request_state: Arc<super::conformance::RequestStateSeal>,
+    pub(crate) request_state: Arc<conformance::RequestStateSeal>,
 }
 
-impl McpServer {
-    /// Builds the server for a configuration (the conformance pack is switched on by config);
-    /// `secret` and `clock` seal MRTR request state so any instance can open it.
-    pub fn new(config: &HandlerConfig, secret: &MacKey, clock: Arc<dyn Clock>) -> Self {
+impl Everything {
+    /// The server with every tool, prompt and resource.
+    pub fn new() -> Self {
         Self {
-            request_state: Arc::new(super::conformance::RequestStateSeal::new(secret, clock)),
-            tool_router: Arc::new(tools::router(config.conformance_pack)),
-            prompt_router: Arc::new(prompts::router(config.conformance_pack)),
-            conformance_pack: config.conformance_pack,
+            request_state: Arc::new(conformance::RequestStateSeal::new()),
+            tool_router: Arc::new(conformance::tool_router()),
+            prompt_router: Arc::new(prompts::router()),
         }
+    }
+}
+
+impl Default for Everything {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 // Prompts are routed by hand instead of `#[prompt_handler]`, whose `get_prompt` drops the MRTR
 // fields (`inputResponses`, `requestState`) that a prompt asking for client input needs.
 #[tool_handler(router = self.tool_router)]
-impl ServerHandler for McpServer {
+impl ServerHandler for Everything {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -60,8 +62,8 @@ impl ServerHandler for McpServer {
                 .enable_completions()
                 .build(),
         )
-        .with_server_info(Implementation::new("mcpctl", env!("CARGO_PKG_VERSION")))
-        .with_instructions("A remote MCP server deployed with mcpctl. Call `whoami` to see who you are signed in as.")
+        .with_server_info(Implementation::new("mcpctl-everything", env!("CARGO_PKG_VERSION")))
+        .with_instructions("The MCP conformance suite's fixture server (tools, prompts, resources, completions, MRTR), on mcpctl.")
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [rmcp::model::ProtocolVersion]> {
@@ -90,7 +92,6 @@ impl ServerHandler for McpServer {
     ) -> Result<GetPromptResponse, ErrorData> {
         context.extensions.insert(prompts::Continuation {
             input_responses: request.input_responses,
-            request_state: request.request_state,
         });
         self.prompt_router
             .get_prompt(PromptContext::new(
@@ -107,9 +108,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list(
-            self.conformance_pack,
-        )))
+        Ok(ListResourcesResult::with_all_items(resources::list()))
     }
 
     async fn list_resource_templates(
@@ -118,7 +117,7 @@ impl ServerHandler for McpServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         Ok(ListResourceTemplatesResult::with_all_items(
-            resources::templates(self.conformance_pack),
+            resources::templates(),
         ))
     }
 
@@ -127,7 +126,7 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(&request.uri, self.conformance_pack, &context).map(Into::into)
+        resources::read(&request.uri, &context).map(Into::into)
     }
 
     async fn complete(

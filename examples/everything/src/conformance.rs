@@ -41,8 +41,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
-use super::{McpServer, caller::Caller};
-use crate::{clock::Clock, crypto::MacKey};
+use aws_lc_rs::hmac;
+use mcpctl_handler::Caller;
+
+use crate::Everything;
 
 /// A 1×1 red PNG.
 pub(crate) const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -53,8 +55,8 @@ pub(crate) const WAV_SILENCE: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQ
 const STATE_TTL_SECONDS: u64 = 600;
 
 /// The fixture tools.
-pub(crate) fn tool_router() -> ToolRouter<McpServer> {
-    McpServer::conformance_router()
+pub(crate) fn tool_router() -> ToolRouter<Everything> {
+    Everything::conformance_router()
 }
 
 /// The input schema of `json_schema_2020_12_tool`: `$defs` with an `$anchor`, a `$ref`,
@@ -130,7 +132,7 @@ pub(crate) struct CustomHeadersInput {
 }
 
 #[tool_router(router = conformance_router, vis = "pub(crate)")]
-impl McpServer {
+impl Everything {
     #[tool(description = "Returns simple text content")]
     async fn test_simple_text(&self) -> CallToolResult {
         CallToolResult::success(vec![ContentBlock::text(
@@ -794,25 +796,47 @@ fn missing_state() -> ErrorData {
     )
 }
 
-/// Seals and opens MRTR `requestState`. The key is derived from the deployment's MAC secret, so
-/// a retry that reaches another Lambda instance still verifies.
+/// Seals and opens MRTR `requestState` with a key drawn per process: a retry that reaches
+/// another instance starts over, which the protocol allows (the state is only an optimisation).
 pub(crate) struct RequestStateSeal {
-    key: MacKey,
-    clock: Arc<dyn Clock>,
+    key: hmac::Key,
 }
 
 impl RequestStateSeal {
-    /// A seal whose key is derived from `secret` (domain-separated from every other use of it).
-    pub(crate) fn new(secret: &MacKey, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            key: MacKey::new(secret.sign(&["mcp-request-state"]).as_bytes()),
-            clock,
-        }
+    /// A seal with a fresh random key.
+    pub(crate) fn new() -> Self {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        // Key generation fails only when the OS has no randomness, and then nothing else would
+        // work either.
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, &now().to_be_bytes()));
+        Self { key }
     }
 
     fn now(&self) -> u64 {
-        self.clock.now()
+        now()
     }
+}
+
+/// What the tag covers: the parts, each followed by a byte that cannot occur in them.
+fn tagged_message(parts: &[&str]) -> Vec<u8> {
+    let mut message = Vec::new();
+    for part in parts {
+        message.extend_from_slice(part.as_bytes());
+        message.push(0);
+    }
+    message
+}
+
+/// Seconds since the epoch.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the workspace asks for the handler's Clock; an example on the public API reads the wall clock like any user crate"
+)]
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// What a sealed `requestState` carries.
@@ -854,7 +878,8 @@ impl RequestStateSeal {
         let json = serde_json::to_vec(&sealed)
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         let payload = URL_SAFE_NO_PAD.encode(json);
-        let tag = self.key.sign(&binding(tool, context, &payload));
+        let message = tagged_message(&binding(tool, context, &payload));
+        let tag = URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, &message));
         Ok(format!("{payload}.{tag}"))
     }
 
@@ -869,9 +894,9 @@ impl RequestStateSeal {
         let rejected =
             || ErrorData::invalid_params("requestState failed integrity verification", None);
         let (payload, tag) = state.split_once('.').ok_or_else(rejected)?;
-        if !self.key.verify(&binding(tool, context, payload), tag) {
-            return Err(rejected());
-        }
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| rejected())?;
+        let message = tagged_message(&binding(tool, context, payload));
+        hmac::verify(&self.key, &message, &tag).map_err(|_| rejected())?;
         let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| rejected())?;
         let sealed: Sealed<T> = serde_json::from_slice(&json).map_err(|_| rejected())?;
         if sealed.exp < self.now() {

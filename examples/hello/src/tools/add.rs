@@ -8,7 +8,7 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::mcp::McpServer;
+use crate::Hello;
 
 /// Input of `add`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -20,7 +20,7 @@ pub(crate) struct AddInput {
 }
 
 #[tool_router(router = add_router, vis = "pub(crate)")]
-impl McpServer {
+impl Hello {
     /// Adds `a` and `b`.
     #[tool(
         name = "add",

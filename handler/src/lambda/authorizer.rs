@@ -17,7 +17,7 @@
 //!
 //! One JSON log line per decision, never with the token.
 
-use mcpctl_handler::{AppState, http::mcp_guard, oauth::jwt::AccessClaims};
+use crate::{AppState, http::mcp_guard, oauth::jwt::AccessClaims};
 use lambda_http::{
     Error,
     aws_lambda_events::{
@@ -148,8 +148,7 @@ pub(crate) async fn run(state: AppState) -> Result<(), Error> {
 mod tests {
     use std::sync::Arc;
 
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    use mcpctl_handler::{
+    use crate::{
         clock::ManualClock,
         config::HandlerConfig,
         keys::{KeyMaterial, SigningKey, VerifyingKeys},
@@ -157,6 +156,7 @@ mod tests {
         state::Stores,
         store::memory::MemoryStore,
     };
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     use serde_json::{Value, json};
 
     use super::*;
@@ -183,7 +183,7 @@ mod tests {
         let keys = KeyMaterial {
             signing: None,
             verifying: VerifyingKeys::from_jwks(vec![key.public_jwk().clone()]).unwrap(),
-            mac: mcpctl_handler::crypto::MacKey::new(b""),
+            mac: crate::crypto::MacKey::new(b""),
         };
         let state = AppState::new(
             config,

@@ -11,53 +11,40 @@ use super::conformance::PNG_1X1;
 const SERVER_INFO: &str = "mcpctl://server/info";
 
 /// Static resources.
-pub(crate) fn list(conformance_pack: bool) -> Vec<Resource> {
-    let mut resources = vec![
+pub(crate) fn list() -> Vec<Resource> {
+    vec![
         Resource::new(SERVER_INFO, "server-info")
             .with_description("What this server is and which protocol versions it speaks")
             .with_mime_type("application/json"),
-    ];
-    if conformance_pack {
-        resources.push(
-            Resource::new("test://static-text", "Static Text Resource")
-                .with_description("A static text resource for testing")
-                .with_mime_type("text/plain"),
-        );
-        resources.push(
-            Resource::new("test://static-binary", "Static Binary Resource")
-                .with_description("A static binary resource (image) for testing")
-                .with_mime_type("image/png"),
-        );
-    }
-    resources
+        Resource::new("test://static-text", "Static Text Resource")
+            .with_description("A static text resource for testing")
+            .with_mime_type("text/plain"),
+        Resource::new("test://static-binary", "Static Binary Resource")
+            .with_description("A static binary resource (image) for testing")
+            .with_mime_type("image/png"),
+    ]
 }
 
 /// Resource templates.
-pub(crate) fn templates(conformance_pack: bool) -> Vec<ResourceTemplate> {
-    let mut templates = vec![
+pub(crate) fn templates() -> Vec<ResourceTemplate> {
+    vec![
         ResourceTemplate::new("mcpctl://echo/{message}", "echo")
             .with_description("Echoes the message in the URI")
             .with_mime_type("text/plain"),
-    ];
-    if conformance_pack {
-        templates.push(
-            ResourceTemplate::new("test://template/{id}/data", "Resource Template")
-                .with_description("A resource template with parameter substitution")
-                .with_mime_type("application/json"),
-        );
-    }
-    templates
+        ResourceTemplate::new("test://template/{id}/data", "Resource Template")
+            .with_description("A resource template with parameter substitution")
+            .with_mime_type("application/json"),
+    ]
 }
 
 /// Reads a resource by URI.
 pub(crate) fn read(
     uri: &str,
-    conformance_pack: bool,
     context: &RequestContext<RoleServer>,
 ) -> Result<ReadResourceResult, ErrorData> {
     let contents = if uri == SERVER_INFO {
         let info = serde_json::json!({
-            "name": "mcpctl",
+            "name": "mcpctl-everything",
             "version": env!("CARGO_PKG_VERSION"),
             "protocol_versions": rmcp::model::ProtocolVersion::KNOWN_VERSIONS.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
             "transport": "streamable-http (stateless, JSON responses)",
@@ -65,14 +52,13 @@ pub(crate) fn read(
         ResourceContents::text(info.to_string(), uri).with_mime_type("application/json")
     } else if let Some(message) = uri.strip_prefix("mcpctl://echo/") {
         ResourceContents::text(message, uri)
-    } else if conformance_pack && uri == "test://static-text" {
+    } else if uri == "test://static-text" {
         ResourceContents::text("This is the content of the static text resource.", uri)
-    } else if conformance_pack && uri == "test://static-binary" {
+    } else if uri == "test://static-binary" {
         ResourceContents::blob(PNG_1X1, uri).with_mime_type("image/png")
     } else if let Some(id) = uri
         .strip_prefix("test://template/")
         .and_then(|rest| rest.strip_suffix("/data"))
-        .filter(|_| conformance_pack)
     {
         let body = serde_json::json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") });
         ResourceContents::text(body.to_string(), uri).with_mime_type("application/json")

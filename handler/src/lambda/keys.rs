@@ -11,12 +11,12 @@
 //! The decisions are pure functions of an environment lookup closure, so tests choose the
 //! environment without `set_var` (forbidden here by `unsafe_code = "forbid"`).
 
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use mcpctl_handler::{
+use crate::{
     crypto::MacKey,
     keys::{KeyMaterial, PublicJwk, SigningSecret, StoredKeys, VerifyingKeys},
     oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token},
 };
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use lambda_http::Error;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -125,7 +125,7 @@ pub(crate) fn verify_only_keys(
     // retry that lands on another container starting over.
     let mac = match lookup(MAC_SECRET_VAR) {
         Some(secret) if !secret.is_empty() => MacKey::new(secret.as_bytes()),
-        _ => MacKey::new(mcpctl_handler::crypto::random_token(32)?.as_bytes()),
+        _ => MacKey::new(crate::crypto::random_token(32)?.as_bytes()),
     };
     Ok(KeyMaterial {
         signing: None,
@@ -149,11 +149,11 @@ fn parse_jwks(json: &str) -> Result<Vec<PublicJwk>, Error> {
 /// the role reads (the reads run concurrently and share it), with the DynamoDB client's bounded
 /// retries and timeouts, so a slow endpoint fails the init instead of hanging it.
 /// `AWS_ENDPOINT_URL` (tests: moto) is honoured by the SDK's own configuration loader.
-async fn secrets_client() -> &'static aws_sdk_secretsmanager::Client {
+pub(crate) async fn secrets_client() -> &'static aws_sdk_secretsmanager::Client {
     static CLIENT: OnceCell<aws_sdk_secretsmanager::Client> = OnceCell::const_new();
     CLIENT
         .get_or_init(|| async {
-            let config = mcpctl_handler::store::dynamo::bounded_config_loader().load().await;
+            let config = crate::store::dynamo::bounded_config_loader().load().await;
             aws_sdk_secretsmanager::Client::new(&config)
         })
         .await
@@ -166,14 +166,14 @@ pub(crate) const OIDC_SECRET_ARN_VAR: &str = "MCP_OIDC_CLIENT_SECRET_ARN";
 /// itself, or the `client_secret` field of a JSON secret.
 pub(crate) async fn oidc_client_secret(
     lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<mcpctl_handler::config::Secret>, Error> {
+) -> Result<Option<crate::config::Secret>, Error> {
     let Some(arn) = lookup(OIDC_SECRET_ARN_VAR).filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
     let arn = arn.trim();
     let client = secrets_client().await;
     let raw = fetch_secret(client, arn, "OpenID client secret", OIDC_SECRET_ARN_VAR).await?;
-    Ok(Some(mcpctl_handler::config::Secret(
+    Ok(Some(crate::config::Secret(
         parse_client_secret(&raw).map_err(|reason| {
             format!("the OpenID client secret {arn} ({OIDC_SECRET_ARN_VAR}) {reason}")
         })?,
@@ -183,7 +183,7 @@ pub(crate) async fn oidc_client_secret(
 /// The stage's initial access token's ARN (RFC 7591 §3; config `oauth.initial_access_token_secret_arn`).
 pub(crate) const INITIAL_ACCESS_TOKEN_SECRET_ARN_VAR: &str = "MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN";
 
-/// The hash ([`mcpctl_handler::crypto::hash_secret`]) of the initial access token, when
+/// The hash ([`crate::crypto::hash_secret`]) of the initial access token, when
 /// `MCP_INITIAL_ACCESS_TOKEN_SECRET_ARN` names a secret: the secret string itself, or the
 /// `initial_access_token` field of a JSON secret. Only the hash leaves this function: the
 /// handler compares hashes, so the configuration (and its `Debug`) never holds the token.
@@ -211,7 +211,7 @@ pub(crate) async fn initial_access_token_hash(
              {{\"initial_access_token\": \"...\"}}"
         )
     })?;
-    Ok(Some(mcpctl_handler::crypto::hash_secret(&token)))
+    Ok(Some(crate::crypto::hash_secret(&token)))
 }
 
 /// The token of an initial access token secret: the string, or its JSON field. Errors describe
@@ -246,7 +246,7 @@ fn parse_client_secret(raw: &str) -> Result<String, &'static str> {
 }
 
 /// `GetSecretValue` of the current version; the error names the ARN but never the value.
-async fn fetch_secret(
+pub(crate) async fn fetch_secret(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
     what: &str,
@@ -259,7 +259,7 @@ async fn fetch_secret(
         .await
         .map_err(|e| {
             format!(
-                "cannot read the {what} {arn} ({variable}): {}; the auth role needs secretsmanager:GetSecretValue on it",
+                "cannot read the {what} {arn} ({variable}): {}; this function's role needs secretsmanager:GetSecretValue on it",
                 DisplayErrorContext(&e)
             )
         })?;

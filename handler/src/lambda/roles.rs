@@ -1,4 +1,4 @@
-//! `bootstrap`: the Lambda entry point of all three functions of the stack, one zip.
+//! The three functions of the stack, one `bootstrap`.
 //!
 //! `MCP_HANDLER` picks the role (docs/stack.md, "Function roles"):
 //! - `auth` (also when unset): the whole router with the DynamoDB tables and the private key,
@@ -9,20 +9,17 @@
 //! - `authorizer`: the API Gateway TOKEN authorizer of `POST /mcp` (`authorizer`).
 //!
 //! Everything is built once per container, here, never per request. Routes see `/mcp`, not
-//! `/prod/mcp`: see `lambda_adapter`. The AWS-specific code lives in these bin-only modules so
-//! the library stays free of Lambda and Secrets Manager.
-
-mod authorizer;
-mod lambda_adapter;
-mod lambda_keys;
+//! `/prod/mcp`: see `adapter`.
 
 use std::sync::Arc;
 
-use mcpctl_handler::{
+use rmcp::ServerHandler;
+
+use super::{adapter, authorizer, keys};
+use crate::{
     AppState,
     clock::SystemClock,
     config::{HandlerConfig, IdentityMode},
-    http::log::{LogTarget, init_json_logging},
     state::Stores,
     store::{
         dynamo::{self, DynamoStore, TableNames},
@@ -32,11 +29,11 @@ use mcpctl_handler::{
 use lambda_http::Error;
 
 /// The variable that picks the role.
-const ROLE_VAR: &str = "MCP_HANDLER";
+pub(crate) const ROLE_VAR: &str = "MCP_HANDLER";
 
 /// Which of the stack's functions this container is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     /// OAuth, client management and discovery: tables and the signing key.
     Auth,
     /// `POST /mcp`: verify-only.
@@ -48,7 +45,7 @@ enum Role {
 impl Role {
     /// Reads `MCP_HANDLER` through `lookup`; unset means `auth`, the only role before the stack
     /// had three functions, so an older configuration keeps working.
-    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+    pub(crate) fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         match lookup(ROLE_VAR).as_deref() {
             None | Some("auth") => Ok(Self::Auth),
             Some("mcp") => Ok(Self::Mcp),
@@ -60,7 +57,7 @@ impl Role {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Auth => "auth",
             Self::Mcp => "mcp",
@@ -73,22 +70,12 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    init_json_logging(LogTarget::Stdout);
-    let result = match Role::from_lookup(&env) {
-        Ok(role) => run(role).await,
-        Err(error) => Err(error),
-    };
-    // A failed init is a Lambda `Runtime.ExitError` whose cause is only in the log: write it as
-    // a JSON line like every other, then exit non-zero.
-    if let Err(error) = &result {
-        tracing::error!(error = %error, "the function could not start");
-    }
-    result
-}
-
-async fn run(role: Role) -> Result<(), Error> {
+/// Serves this container's role until the Lambda runtime stops it.
+pub(crate) async fn serve<S>(server: S) -> Result<(), Error>
+where
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
+    let role = Role::from_lookup(&env)?;
     let mut config = HandlerConfig::from_env()?;
     // One line per container: which function this is, for reading a log group that mixes versions.
     tracing::info!(
@@ -100,10 +87,10 @@ async fn run(role: Role) -> Result<(), Error> {
         Role::Auth => {
             // Independent reads, so a cold start waits for the slowest one, not their sum.
             let (keys, stores, oidc_secret, initial_access_token) = tokio::join!(
-                lambda_keys::auth_keys(&env),
+                keys::auth_keys(&env),
                 auth_stores(),
-                lambda_keys::oidc_client_secret(&env),
-                lambda_keys::initial_access_token_hash(&env)
+                keys::oidc_client_secret(&env),
+                keys::initial_access_token_hash(&env)
             );
             if let IdentityMode::Oidc(settings) = &mut config.identity {
                 settings.client_secret = oidc_secret?;
@@ -112,11 +99,12 @@ async fn run(role: Role) -> Result<(), Error> {
                 config.initial_access_token_hashes = vec![hash];
             }
             let state = AppState::new(config, keys?, stores?, Arc::new(SystemClock));
-            lambda_http::run(lambda_adapter::service(mcpctl_handler::router(state))).await
+            lambda_http::run(adapter::service(crate::router(state, server))).await
         }
         Role::Mcp => {
+            crate::tool_env::set_secrets(super::app_secrets::load(&env).await?);
             let state = verify_only_state(config)?;
-            lambda_http::run(lambda_adapter::service(mcpctl_handler::router(state))).await
+            lambda_http::run(adapter::service(crate::router(state, server))).await
         }
         Role::Authorizer => authorizer::run(verify_only_state(config)?).await,
     }
@@ -125,8 +113,8 @@ async fn run(role: Role) -> Result<(), Error> {
 /// The state of a function that only verifies tokens. It gets the in-memory store, never a
 /// DynamoDB client: `/mcp` and the authorizer read no table (0 DynamoDB requests per MCP call,
 /// docs/storage.md), and their roles could not reach one anyway.
-fn verify_only_state(config: HandlerConfig) -> Result<AppState, Error> {
-    let keys = lambda_keys::verify_only_keys(&env)?;
+pub(crate) fn verify_only_state(config: HandlerConfig) -> Result<AppState, Error> {
+    let keys = keys::verify_only_keys(&env)?;
     Ok(AppState::new(
         config,
         keys,

@@ -16,18 +16,17 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{
-    McpServer,
+    Everything,
     conformance::{self, Need, PNG_1X1},
 };
 
-/// The MRTR fields of a `prompts/get` request (`inputResponses`, `requestState`), which rmcp's
-/// prompt router does not pass on; `get_prompt` puts them in the request context's extensions.
+/// The MRTR answers of a `prompts/get` request (`inputResponses`), which rmcp's prompt router
+/// does not pass on; `get_prompt` puts them in the request context's extensions. (No prompt here
+/// keeps `requestState`: each round asks again for what is missing.)
 #[derive(Debug, Clone, Default)]
-pub struct Continuation {
+pub(crate) struct Continuation {
     /// The client's answers to the previous round's input requests.
-    pub input_responses: Option<InputResponses>,
-    /// The opaque state of the previous round, echoed by the client.
-    pub request_state: Option<String>,
+    pub(crate) input_responses: Option<InputResponses>,
 }
 
 impl Continuation {
@@ -64,7 +63,7 @@ impl IntoGetPromptResult for PromptOutcome {
 
 /// Arguments of `summarize`.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SummarizeArgs {
+pub(crate) struct SummarizeArgs {
     /// The text to summarize.
     pub text: String,
     /// `brief`, `detailed` or `bullet-points`.
@@ -73,7 +72,7 @@ pub struct SummarizeArgs {
 
 /// Arguments of the conformance prompt with arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct TwoArgs {
+pub(crate) struct TwoArgs {
     /// First argument.
     pub arg1: String,
     /// Second argument.
@@ -83,7 +82,7 @@ pub struct TwoArgs {
 /// Arguments of the conformance prompt with an embedded resource.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ResourceArg {
+pub(crate) struct ResourceArg {
     /// URI of the resource to embed.
     pub resource_uri: String,
 }
@@ -95,7 +94,7 @@ const STYLES: &[&str] = &["brief", "detailed", "bullet-points"];
     reason = "rmcp's #[prompt] generates undocumented helper functions"
 )]
 #[prompt_router(router = "own_prompts", vis = "pub(crate)")]
-impl McpServer {
+impl Everything {
     /// Asks the model to summarize a text.
     #[prompt(name = "summarize", description = "Summarize a text in a chosen style")]
     async fn summarize(&self, Parameters(args): Parameters<SummarizeArgs>) -> Vec<PromptMessage> {
@@ -112,7 +111,7 @@ impl McpServer {
     reason = "rmcp's #[prompt] generates undocumented helper functions"
 )]
 #[prompt_router(router = "conformance_prompts", vis = "pub(crate)")]
-impl McpServer {
+impl Everything {
     /// Conformance fixture: no arguments.
     #[prompt(
         name = "test_simple_prompt",
@@ -218,12 +217,8 @@ impl McpServer {
 }
 
 /// Every prompt this server offers.
-pub(crate) fn router(conformance_pack: bool) -> PromptRouter<McpServer> {
-    let mut router = McpServer::own_prompts();
-    if conformance_pack {
-        router += McpServer::conformance_prompts();
-    }
-    router
+pub(crate) fn router() -> PromptRouter<Everything> {
+    Everything::own_prompts() + Everything::conformance_prompts()
 }
 
 /// Completion values for a prompt argument, filtered by the typed prefix.

@@ -1,0 +1,6 @@
+//! One tool per file, each with its own `#[tool_router(router = <name>_router)]` block; the
+//! server sums the routers.
+
+mod add;
+mod echo;
+mod whoami;

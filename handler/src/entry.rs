@@ -1,0 +1,95 @@
+//! The entry point a server crate calls from `main`. It picks its host from the environment:
+//! the Lambda runtime (`AWS_LAMBDA_RUNTIME_API`, set by Lambda and its emulators) or a process of
+//! `mcpctl dev` (`MCPCTL_DEV_LISTEN`, set by `mcpctl dev`).
+
+use rmcp::ServerHandler;
+
+use crate::{
+    dev_process,
+    http::log::{LogTarget, init_json_logging},
+    lambda,
+};
+
+/// Set by Lambda (and every Lambda runtime emulator) for a custom runtime.
+const LAMBDA_RUNTIME_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
+
+/// Why a host failed to start; the message says what to change.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves the MCP server `factory` builds, with mcpctl's OAuth authorization server in front,
+/// until the host stops the process: the whole `main` of a server crate.
+///
+/// `factory` runs once, inside the async runtime, so it may spawn tasks. A server that cannot
+/// start logs why (one JSON line) and exits with status 1.
+///
+/// ```no_run
+/// use rmcp::{ServerHandler, handler::server::tool::ToolRouter, tool, tool_handler, tool_router};
+///
+/// #[derive(Clone)]
+/// struct Server {
+///     tool_router: ToolRouter<Self>,
+/// }
+///
+/// #[tool_router]
+/// impl Server {
+///     fn new() -> Self {
+///         Self { tool_router: Self::tool_router() }
+///     }
+///
+///     /// Answers a ping.
+///     #[tool(description = "Answer with pong")]
+///     async fn ping(&self) -> String {
+///         "pong".into()
+///     }
+/// }
+///
+/// #[tool_handler(router = self.tool_router)]
+/// impl ServerHandler for Server {}
+///
+/// fn main() {
+///     mcpctl_handler::run(Server::new)
+/// }
+/// ```
+pub fn run<F, S>(factory: F)
+where
+    F: FnOnce() -> S,
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
+    let local = std::env::var_os(dev_process::LISTEN_VAR).is_some();
+    // Lambda's log group reads stdout; under `mcpctl dev` stdout carries the ready line.
+    init_json_logging(if local {
+        LogTarget::Stderr
+    } else {
+        LogTarget::Stdout
+    });
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::from)
+        .and_then(|runtime| runtime.block_on(async { serve(factory()).await }));
+    // A failed init is a Lambda `Runtime.ExitError` whose cause is only in the log: write it as
+    // a JSON line like every other, then exit non-zero.
+    if let Err(error) = result {
+        tracing::error!(error = %error, "the server could not start");
+        std::process::exit(1);
+    }
+}
+
+/// [`run`] for a `main` that already has a tokio runtime: serves `server` on the host the
+/// environment names. Logging is the caller's to set up.
+pub async fn serve<S>(server: S) -> Result<(), Error>
+where
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
+    if let Ok(address) = std::env::var(dev_process::LISTEN_VAR) {
+        return dev_process::serve(&address, server).await;
+    }
+    if std::env::var_os(LAMBDA_RUNTIME_VAR).is_none() {
+        return Err(format!(
+            "{LAMBDA_RUNTIME_VAR} is not set, so this is not a Lambda container: run this server \
+             locally with `mcpctl dev` in its crate, or deploy it with `mcpctl deploy --stage dev`"
+        )
+        .into());
+    }
+    lambda::roles::serve(server).await
+}
