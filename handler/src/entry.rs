@@ -55,7 +55,7 @@ where
     F: FnOnce() -> S,
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
-    let local = std::env::var_os(dev_process::LISTEN_VAR).is_some();
+    let local = !in_lambda() && std::env::var_os(dev_process::LISTEN_VAR).is_some();
     // Lambda's log group reads stdout; under `mcpctl dev` stdout carries the ready line.
     init_json_logging(if local {
         LogTarget::Stderr
@@ -66,11 +66,11 @@ where
         .enable_all()
         .build()
         .map_err(Error::from)
-        .and_then(|runtime| runtime.block_on(async { serve(factory()).await }));
+        .and_then(|runtime| runtime.block_on(serve_built_by(factory)));
     // A failed init is a Lambda `Runtime.ExitError` whose cause is only in the log: write it as
     // a JSON line like every other, then exit non-zero.
     if let Err(error) = result {
-        tracing::error!(error = %error, "the server could not start");
+        tracing::error!(error = %error, "the function could not start");
         std::process::exit(1);
     }
 }
@@ -81,15 +81,31 @@ pub async fn serve<S>(server: S) -> Result<(), Error>
 where
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
+    serve_built_by(move || server).await
+}
+
+/// Serves the server `factory` builds where it is needed: the MCP function and a dev process.
+/// The auth function and the authorizer never build it, so no tool code runs next to the
+/// signing key (and a server's start-up cost is not theirs).
+async fn serve_built_by<F, S>(factory: F) -> Result<(), Error>
+where
+    F: FnOnce() -> S,
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
+    // Lambda first: a deployed function is never a dev process, whatever its variables say.
+    if in_lambda() {
+        return lambda::roles::serve(factory).await;
+    }
     if let Ok(address) = std::env::var(dev_process::LISTEN_VAR) {
-        return dev_process::serve(&address, server).await;
+        return dev_process::serve(&address, factory()).await;
     }
-    if std::env::var_os(LAMBDA_RUNTIME_VAR).is_none() {
-        return Err(format!(
-            "{LAMBDA_RUNTIME_VAR} is not set, so this is not a Lambda container: run this server \
-             locally with `mcpctl dev` in its crate, or deploy it with `mcpctl deploy --stage dev`"
-        )
-        .into());
-    }
-    lambda::roles::serve(server).await
+    Err(format!(
+        "{LAMBDA_RUNTIME_VAR} is not set, so this is not a Lambda container: run this server \
+         locally with `mcpctl dev` in its crate, or deploy it with `mcpctl deploy --stage dev`"
+    )
+    .into())
+}
+
+fn in_lambda() -> bool {
+    std::env::var_os(LAMBDA_RUNTIME_VAR).is_some()
 }

@@ -6,8 +6,7 @@ use std::{collections::HashMap, sync::OnceLock};
 /// `mcp_function.table` of the stage config: the table's name.
 const APP_TABLE_VAR: &str = "MCP_APP_TABLE";
 
-/// Where [`secret`] reads from.
-#[derive(Debug)]
+/// Where [`secret`] reads from. No `Debug`: it holds secret values.
 pub(crate) enum SecretSource {
     /// Read at cold start from the ARNs of `mcp_function.secrets` (Lambda).
     Loaded(HashMap<String, String>),

@@ -18,6 +18,10 @@ pub(crate) const REQUIRED_SCOPE_KEY: &str = "io.mcpctl/requiredScope";
 /// error="insufficient_scope", scope="..."`, so the client can ask the user for it (step-up).
 /// Offer the scope in the stage config (`oauth.scopes`), or `mcpctl dev --scope`.
 ///
+/// The guard finds a tool's scope through `ServerHandler::get_tool`, which `#[tool_handler]`
+/// implements from the router. A server that writes `call_tool` by hand must implement
+/// `get_tool` too, or its scopes are shown in `tools/list` but never enforced.
+///
 /// ```
 /// use rmcp::{handler::server::tool::ToolRouter, tool, tool_router};
 ///

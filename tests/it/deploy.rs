@@ -9,7 +9,7 @@ use std::io::Write;
 use e2e::{Moto, mcpctl, workspace};
 use serde_json::Value;
 
-fn zip_of(content: &[u8]) -> std::path::PathBuf {
+pub(crate) fn zip_of(content: &[u8]) -> std::path::PathBuf {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     writer
         .start_file(

@@ -278,7 +278,7 @@ impl Drop for RuntimeApi {
 /// One function instance: a `bootstrap` process polling its own emulator's Runtime API, with
 /// exactly `function_env` plus what Lambda itself sets; killed (by PID) when dropped, then its
 /// emulator is stopped.
-struct Function {
+pub(crate) struct Function {
     child: Child,
     name: String,
     output: Arc<Mutex<String>>,
@@ -289,8 +289,17 @@ struct Function {
 
 impl Function {
     fn start(name: &str, function_env: &[(&'static str, String)]) -> Self {
+        Self::start_binary(&bootstrap_bin(), name, function_env)
+    }
+
+    /// [`Function::start`] of another crate's `bootstrap`.
+    pub(crate) fn start_binary(
+        bin: &std::path::Path,
+        name: &str,
+        function_env: &[(&'static str, String)],
+    ) -> Self {
         let api = RuntimeApi::start();
-        let mut child = Command::new(bootstrap_bin())
+        let mut child = Command::new(bin)
             .env_clear()
             // What the Lambda service sets for a function (region and credentials come with
             // `function_env`).
@@ -334,8 +343,26 @@ impl Function {
         self.api.http(self, method, path, headers, body).await
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// `tools/call` of `tool` with `arguments`, as a client sends it through API Gateway.
+    pub(crate) async fn mcp_call(
+        &self,
+        token: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> (u16, Value, String) {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": tool, "arguments": arguments } }).to_string();
+        let headers = json!({
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "Authorization": format!("Bearer {token}"),
+            "MCP-Protocol-Version": "2025-11-25"
+        });
+        self.http("POST", "/mcp", headers, Some(body.as_str()))
+            .await
     }
 
     /// Its output once it contains `needle` (or after 10 s): the reader threads see a log line
@@ -484,8 +511,10 @@ fn ms(duration: Duration) -> u128 {
 }
 
 /// The AWS side of a stack in moto: the three tables and the signing-key secret.
-struct Stack {
+pub(crate) struct Stack {
     moto: Moto,
+    /// The signing key the stage's secret holds, to mint tokens as the auth function would.
+    signing: SigningSecret,
     dynamodb: aws_sdk_dynamodb::Client,
     tables: TableNames,
     secret_arn: String,
@@ -498,7 +527,7 @@ struct Stack {
 const INITIAL_ACCESS_TOKEN: &str = "emulated-stage-initial-access-token-0123456789";
 
 impl Stack {
-    async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let moto = Moto::start();
         let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
         let tables = TableNames::with_prefix("mcpctl-emulator");
@@ -520,12 +549,40 @@ impl Stack {
         .await;
         Self {
             moto,
+            signing: secret,
             dynamodb,
             tables,
             secret_arn,
             initial_access_token_arn,
             jwks,
         }
+    }
+
+    /// A Secrets Manager secret holding `value`; its ARN.
+    pub(crate) async fn put_secret(&self, name: &str, value: &str) -> String {
+        create_secret(&self.moto, name, value).await
+    }
+
+    /// An access token for a signed-in person with `scope`, signed with the stage's key.
+    pub(crate) fn person_token(&self, scope: &str) -> String {
+        let keys = self.signing.key_material().unwrap();
+        let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
+        let claims = AccessClaims {
+            iss: issuer(),
+            sub: "emulated-user".into(),
+            aud: format!("{}/mcp", issuer()),
+            exp: now + 600,
+            iat: now,
+            nbf: now,
+            jti: "emulated-token".into(),
+            client_id: "emulated-client".into(),
+            kind: mcpctl_handler::oauth::jwt::SubjectKind::Person,
+            scope: scope.into(),
+            name: None,
+            email: None,
+            groups: Vec::new(),
+        };
+        jwt::sign(keys.signing.as_ref().unwrap(), &claims).unwrap()
     }
 
     /// `AuthFunction`'s environment (Lambda's region and credentials point at moto).
@@ -553,7 +610,7 @@ impl Stack {
     }
 
     /// `McpFunction`'s or `AuthorizerFunction`'s: `MCP_JWKS` and nothing else of ours.
-    fn verify_only_env(&self, role: &str) -> Vec<(&'static str, String)> {
+    pub(crate) fn verify_only_env(&self, role: &str) -> Vec<(&'static str, String)> {
         let mut env = common_env(role);
         env.push(("MCP_JWKS", self.jwks.clone()));
         env.extend(self.moto.env());

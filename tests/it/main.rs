@@ -14,3 +14,4 @@ mod dev_server;
 mod federation;
 mod lambda_emulator;
 mod ops;
+mod own_server;

@@ -97,12 +97,22 @@ impl DevServer {
 
     /// [`DevServer::start`] with extra environment variables (e.g. `MCPCTL_OIDC_CLIENT_SECRET`).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_in(
+            &std::env::current_dir().unwrap_or_else(|_| workspace()),
+            args,
+            env,
+        )
+    }
+
+    /// [`DevServer::start_with_env`] run from `dir`, as a user runs it inside their crate.
+    pub fn start_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut all = vec!["dev", "--output", "json"];
         if !args.contains(&"--port") {
             all.extend(["--port", "0"]);
         }
         all.extend_from_slice(args);
         let mut child = Command::new(mcpctl_bin())
+            .current_dir(dir)
             .args(&all)
             .envs(env.iter().copied())
             .env(
@@ -395,7 +405,17 @@ impl Drop for Moto {
 
 /// Runs `mcpctl ARGS` with `env`, returning (exit code, stdout, stderr).
 pub fn mcpctl(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    mcpctl_in(&workspace(), args, env)
+}
+
+/// [`mcpctl`] run from `dir` (a user's crate: commands find it as cargo does).
+pub fn mcpctl_in(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
     let output = Command::new(mcpctl_bin())
+        .current_dir(dir)
         .args(args)
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")

@@ -100,7 +100,6 @@ impl ServerProcess {
     pub(crate) async fn start(binary: &Path, env: &ProcessEnv) -> miette::Result<Self> {
         let mut command = Command::new(binary);
         command
-            .env("MCPCTL_DEV_LISTEN", "127.0.0.1:0")
             .env("MCP_HANDLER", "mcp")
             .env("MCP_PUBLIC_URL", &env.public_url)
             .env("MCP_JWKS", &env.jwks)
@@ -114,6 +113,14 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        // mcpctl's own settings stay with mcpctl: the operator token (which registers machine
+        // clients) and the upstream client secret are not the tools' to read.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MCPCTL_") {
+                command.env_remove(&name);
+            }
+        }
+        command.env("MCPCTL_DEV_LISTEN", "127.0.0.1:0");
         if env.scopes.is_empty() {
             command.env_remove("MCP_SCOPES");
         } else {

@@ -2630,6 +2630,10 @@ mcp_function:
                 "`LAMBDA_RUNTIME_DIR` is reserved by Lambda",
             ),
             ("RUST_LOG", "`RUST_LOG` is set by the stack"),
+            (
+                "MCPCTL_DEV_LISTEN",
+                "`MCPCTL_DEV_LISTEN` starts with MCPCTL_, the prefix mcpctl reserves",
+            ),
         ] {
             let message = mcp_function_error(&format!("  environment:\n    {name}: x\n"));
             assert!(
@@ -2737,6 +2741,14 @@ mcp_function:
             ),
             (
                 "    - Effect: Allow\n      Action: [s3:GetObject, '*']\n      Resource: [arn:aws:s3:::b/*, '*']\n",
+                "statement 1 allows every action on every resource",
+            ),
+            (
+                "    - Effect: Allow\n      Action: '*'\n      Resource: 'arn:*'\n",
+                "statement 1 allows every action on every resource",
+            ),
+            (
+                "    - Effect: Allow\n      Action: '*'\n      Resource: 'arn:aws:*:*:*:*'\n",
                 "statement 1 allows every action on every resource",
             ),
             (

@@ -1747,8 +1747,32 @@ mcp_function:
         let body = shipped_with("prod", MCP_OPTIONS);
         assert_eq!(
             policy_names(&body, "McpRole"),
-            ["logs", "app-secrets", "app-table", "app-statements"]
+            [
+                "logs",
+                "app-secrets",
+                "app-table",
+                "app-statements",
+                "stack-guard"
+            ]
         );
+        // Whatever the stage allows, the tools' role is denied what mints tokens.
+        let guard = &policy(&body, "McpRole", "stack-guard")["PolicyDocument"]["Statement"][0];
+        assert_eq!(guard["Effect"], "Deny");
+        assert_eq!(guard["Action"], "*");
+        let guarded = yaml::to_string(&guard["Resource"]).unwrap();
+        for resource in [
+            "SigningKeySecretArn",
+            "ClientsTable.Arn",
+            "CodesTable.Arn",
+            "RefreshTokensTable.Arn",
+            "AuthFunction.Arn",
+            "AuthorizerFunction.Arn",
+        ] {
+            assert!(
+                guarded.contains(resource),
+                "{resource} not denied: {guarded}"
+            );
+        }
         let statements = &policy(&body, "McpRole", "app-statements")["PolicyDocument"]["Statement"];
         assert_eq!(statements[0]["Sid"], "ReadNotesBucket");
         assert_eq!(statements[0]["Action"], "s3:GetObject");

@@ -1,11 +1,12 @@
 //! The three functions of the stack, one `bootstrap`.
 //!
 //! `MCP_HANDLER` picks the role (docs/stack.md, "Function roles"):
-//! - `auth` (also when unset): the whole router with the DynamoDB tables and the private key,
+//! - `auth` (also when unset): the authorization server (no `/mcp`, and the user's server is
+//!   never built here) with the DynamoDB tables and the private key,
 //!   read once per container from Secrets Manager (`MCP_SIGNING_KEY_SECRET_ARN`), with the
 //!   upstream client secret and the initial access token when the stack names them;
-//! - `mcp`: the same router, verify-only (`MCP_JWKS`), no table, no secret, no DynamoDB client:
-//!   it serves `/mcp`, which never touches a table;
+//! - `mcp`: the user's server behind the bearer guard, verify-only (`MCP_JWKS`), no table, no
+//!   auth secret, no DynamoDB client of ours; the stage's `mcp_function.secrets` are read here;
 //! - `authorizer`: the API Gateway TOKEN authorizer of `POST /mcp` (`authorizer`).
 //!
 //! Everything is built once per container, here, never per request. Routes see `/mcp`, not
@@ -71,8 +72,9 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// Serves this container's role until the Lambda runtime stops it.
-pub(crate) async fn serve<S>(server: S) -> Result<(), Error>
+pub(crate) async fn serve<F, S>(factory: F) -> Result<(), Error>
 where
+    F: FnOnce() -> S,
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
     let role = Role::from_lookup(&env)?;
@@ -99,12 +101,13 @@ where
                 config.initial_access_token_hashes = vec![hash];
             }
             let state = AppState::new(config, keys?, stores?, Arc::new(SystemClock));
-            lambda_http::run(adapter::service(crate::router(state, server))).await
+            // API Gateway sends `/mcp` to the MCP function only; here it is a 404.
+            lambda_http::run(adapter::service(crate::authorization_router(state))).await
         }
         Role::Mcp => {
             crate::tool_env::set_secrets(super::app_secrets::load(&env).await?);
             let state = verify_only_state(config)?;
-            lambda_http::run(adapter::service(crate::router(state, server))).await
+            lambda_http::run(adapter::service(crate::router(state, factory()))).await
         }
         Role::Authorizer => authorizer::run(verify_only_state(config)?).await,
     }

@@ -176,10 +176,20 @@ pub async fn validate(
     )
     .map_err(back)?;
     let config = &state.config;
+    // A self-registered client's `scope` is self-declared (it could register again with any
+    // offered scope), so it limits nothing; the person's consent, which lists the scopes, does.
+    // Holding the client to it would break MCP step-up, where a client answered 403
+    // `insufficient_scope` asks for the wider scope in a new authorization without registering
+    // again. An operator's client keeps the scope the operator registered.
+    let registered_limit = client
+        .origin
+        .is_operator()
+        .then_some(client.metadata.scope.as_deref())
+        .flatten();
     let scope = scope::resolve(
         params.scope.as_deref(),
         &config.scopes,
-        client.metadata.scope.as_deref(),
+        registered_limit,
         &config.mcp_scope,
     )
     .map_err(back)?;

@@ -141,3 +141,48 @@ async fn disguised_calls_of_a_scoped_tool_are_refused_before_the_tool_runs() {
     assert_eq!(response.json()["error"]["code"], -32600);
     assert_eq!(notes.cleared.load(Ordering::SeqCst), 0);
 }
+
+/// MCP step-up: a client that registered itself with `scope: mcp` and then meets a tool needing
+/// `notes:write` asks for the wider scope in a new authorization, without registering again. Its
+/// self-declared registration scope is no limit (the person's consent is), while an operator's
+/// client stays within the scope the operator registered.
+#[tokio::test]
+async fn step_up_widens_a_self_registered_clients_scope_but_not_an_operators() {
+    use crate::support::{REDIRECT, TestServer};
+    let server = TestServer::with(|config| config.offer_scope("notes:write".into()));
+    let metadata = json!({
+        "client_name": "Step-up App",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+        "scope": "mcp"
+    });
+    let stranger = server.register(metadata.clone()).await;
+    let tokens = server.login_with_scope(&stranger, "mcp notes:write").await;
+    assert_eq!(tokens["scope"], "mcp notes:write", "{tokens}");
+
+    // A scope the server does not offer stays refused.
+    let refused = server
+        .start_authorization(&stranger.id, &[("scope", "mcp admin"), ("state", "s")])
+        .await;
+    assert!(
+        refused.text().contains("invalid_scope"),
+        "{}",
+        refused.text()
+    );
+
+    let operators = server.register_as_operator(metadata).await;
+    let refused = server
+        .start_authorization(
+            &operators.id,
+            &[("scope", "mcp notes:write"), ("state", "s")],
+        )
+        .await;
+    // A trusted client's error goes back to its redirect URI (RFC 6749 §4.1.2.1).
+    let location = refused.header("location").unwrap_or_default();
+    assert!(
+        location.contains("error=invalid_scope"),
+        "{location} {}",
+        refused.text()
+    );
+}

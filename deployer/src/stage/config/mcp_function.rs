@@ -324,6 +324,11 @@ fn check_variable_name(field: &'static str, name: &str) -> Result<(), Violation>
             "starts with MCP_, the prefix of the stack's own variables",
             "rename it without the MCP_ prefix, e.g. NOTES_API_URL",
         )
+    } else if name.starts_with("MCPCTL_") {
+        (
+            "starts with MCPCTL_, the prefix mcpctl reserves (MCPCTL_DEV_LISTEN would turn the function into a local dev process)",
+            "rename it without the MCPCTL_ prefix",
+        )
     } else if name.starts_with("AWS_") {
         (
             "starts with AWS_, a prefix Lambda reserves",
@@ -549,8 +554,8 @@ fn check_wildcards(
     actions: &[String],
     resources: &[String],
 ) -> Result<(), Violation> {
-    let every = |items: &[String]| items.iter().any(|item| item == "*");
-    if !(every(actions) && every(resources)) {
+    let every_action = actions.iter().any(|action| action == "*");
+    if !(every_action && resources.iter().any(|r| is_every_resource(r))) {
         return Ok(());
     }
     let (problem, fix) = if allow {
@@ -569,6 +574,18 @@ fn check_wildcards(
         format!("{label} {problem}"),
         fix,
     ))
+}
+
+/// `*`, or an ARN that is wildcards in every part but the partition (`arn:*`, `arn:aws:*:*:*:*`):
+/// every resource all the same.
+fn is_every_resource(resource: &str) -> bool {
+    resource == "*"
+        || resource.strip_prefix("arn:").is_some_and(|rest| {
+            let mut parts = rest.split(':');
+            let partition = parts.next().unwrap_or_default();
+            (partition == "*" || partition.starts_with("aws"))
+                && parts.all(|part| part == "*" || part.is_empty())
+        })
 }
 
 /// `Condition`: operator → key → a value or a list of values, written literally (the stage file

@@ -304,7 +304,60 @@ fn role_policies(options: &McpFunctionConfig) -> Vec<Value> {
         let statements = options.iam_statements.iter().map(statement).collect();
         policies.push(policy("app-statements", statements));
     }
+    if !policies.is_empty() {
+        policies.push(policy("stack-guard", stack_guard_statements()));
+    }
     policies
+}
+
+/// Whatever a stage grants its tools (a wildcard copied from an example, `secret:*`), the MCP
+/// role never reaches what mints tokens: the signing key and the other auth secrets, the three
+/// OAuth tables, and the auth and authorizer functions. An explicit Deny wins over every Allow.
+/// The optional secrets get statements of their own under their condition (moto cannot take
+/// `AWS::NoValue` inside a Resource list).
+fn stack_guard_statements() -> Vec<Value> {
+    let deny = |sid: &str, resources: Vec<Value>| {
+        mapping([
+            ("Sid", yaml::string(sid)),
+            ("Effect", yaml::string("Deny")),
+            ("Action", yaml::string("*")),
+            ("Resource", Value::Sequence(resources)),
+        ])
+    };
+    let get_att = |id: &str| yaml::tagged("GetAtt", yaml::string(format!("{id}.Arn")));
+    let mut stack = vec![yaml::tagged("Ref", yaml::string("SigningKeySecretArn"))];
+    for table in ["ClientsTable", "CodesTable", "RefreshTokensTable"] {
+        stack.push(get_att(table));
+        stack.push(yaml::tagged(
+            "Sub",
+            yaml::string(format!("${{{table}.Arn}}/*")),
+        ));
+    }
+    stack.push(get_att(AUTH_FUNCTION));
+    stack.push(get_att("AuthorizerFunction"));
+    let optional = |condition: &str, sid: &str, parameter: &str| {
+        yaml::tagged(
+            "If",
+            Value::Sequence(vec![
+                yaml::string(condition),
+                deny(sid, vec![yaml::tagged("Ref", yaml::string(parameter))]),
+                yaml::tagged("Ref", yaml::string("AWS::NoValue")),
+            ]),
+        )
+    };
+    vec![
+        deny("NeverTheAuthorizationServer", stack),
+        optional(
+            "HasOidcClientSecret",
+            "NeverTheOidcClientSecret",
+            "OidcClientSecretArn",
+        ),
+        optional(
+            "HasInitialAccessTokenSecret",
+            "NeverTheInitialAccessToken",
+            "InitialAccessTokenSecretArn",
+        ),
+    ]
 }
 
 fn policy(name: &str, statements: Vec<Value>) -> Value {
