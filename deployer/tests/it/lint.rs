@@ -44,6 +44,7 @@ oauth:
   initial_access_token_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-iat-AbCdEf
   redirect_schemes: [cursor, com.example.app]
   refresh_max_lifetime_days: 30
+  scopes: [notes:read, notes:write]
 identity:
   mode: oidc
   oidc:
@@ -51,6 +52,27 @@ identity:
     client_id: mcpctl-lint
     client_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:mcp-oidc-AbCdEf
   groups_scope: groups
+mcp_function:
+  memory_mb: 1024
+  timeout_seconds: 20
+  environment:
+    NOTES_API_URL: https://notes.example.com/api
+  secrets:
+    NOTES_API_KEY: arn:aws:secretsmanager:eu-west-1:123456789012:secret:notes-api-key-AbCdEf
+    NOTES_SIGNING_KEY: arn:aws:ssm:eu-west-1:123456789012:parameter/notes/signing-key
+  iam_statements:
+    - Sid: ReadNotesBucket
+      Effect: Allow
+      Action: s3:GetObject
+      Resource: arn:aws:s3:::my-notes-bucket/*
+    - Effect: Allow
+      Action: kms:Decrypt
+      Resource: arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000
+      Condition:
+        StringEquals:
+          kms:ViaService: secretsmanager.eu-west-1.amazonaws.com
+  table:
+    name: notes
 ";
 
 /// Every template mcpctl deploys: each shipped stage, rendered, the test fixture stages (the
