@@ -297,5 +297,34 @@ async fn a_crate_from_mcpctl_new_runs_under_dev_lambda_and_deploys() {
             .is_some_and(|s| s.contains("notes:write")),
         "{variables:?}"
     );
+    // status and diff find the crate's stack the same way, with no flags.
+    let (code, stdout, stderr) = mcpctl_in(
+        &root,
+        &["status", "--stage", "dev", "--output", "json"],
+        &env,
+    );
+    assert_eq!(code, Some(0), "status failed: {stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(status["status"], "CREATE_COMPLETE", "{status}");
+    assert_eq!(
+        status["outputs"]["McpFunctionName"], mcp_function,
+        "{status}"
+    );
+    let (code, stdout, stderr) = mcpctl_in(
+        &root,
+        &[
+            "diff",
+            "--stage",
+            "dev",
+            "--artifact",
+            &zip_arg,
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "diff failed: {stderr}");
+    let diff: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(diff["changes"], json!([]), "{diff}");
     let _ = std::fs::remove_dir_all(root.parent().unwrap());
 }

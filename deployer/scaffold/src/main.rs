@@ -5,7 +5,6 @@ use mcpctl_handler::Caller;
 use rmcp::{
     ServerHandler,
     handler::server::{tool::ToolRouter, wrapper::Parameters},
-    model::{Implementation, ServerCapabilities, ServerConfig},
     tool, tool_handler, tool_router,
 };
 
@@ -44,14 +43,9 @@ impl Server {
     }
 }
 
+// Also writes `get_info`: the tools capability, and this crate's name and version.
 #[tool_handler(router = self.tool_router)]
-impl ServerHandler for Server {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
-            Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
-        )
-    }
-}
+impl ServerHandler for Server {}
 
 fn main() {
     mcpctl_handler::run(Server::new)
