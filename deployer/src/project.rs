@@ -144,6 +144,26 @@ impl Project {
     }
 }
 
+/// The config directory of the mcpctl repository when the nearest manifest from the current
+/// directory is its root, found without running cargo: `mcpctl dev` there serves the built-in
+/// example in-process and needs nothing `cargo metadata` says, which costs ~20 ms, most of the
+/// dev server's cold start.
+pub(crate) fn repository_root_config_dir() -> Option<PathBuf> {
+    repository_root_config_dir_from(&std::env::current_dir().ok()?)
+}
+
+fn repository_root_config_dir_from(cwd: &Path) -> Option<PathBuf> {
+    let manifest = nearest_manifest(cwd)?;
+    let root = manifest.parent()?;
+    let text = std::fs::read_to_string(&manifest).ok()?;
+    let handler = std::fs::read_to_string(root.join("handler/Cargo.toml")).ok()?;
+    let is_root = text.contains("[workspace]")
+        && !text.contains("[package]")
+        && handler.contains(&format!("name = \"{HANDLER_PACKAGE}\""))
+        && root.join(BUILTIN_DIR).join("Cargo.toml").is_file();
+    is_root.then(|| root.join(stage::DEFAULT_CONFIG_DIR))
+}
+
 /// The error of a command that needs a server crate and found none from `cwd`.
 pub(crate) fn not_found(cwd: &Path) -> miette::Report {
     miette!(
@@ -411,6 +431,28 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn the_repository_root_is_recognised_without_cargo_and_nothing_below_it() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        assert_eq!(
+            repository_root_config_dir_from(repo),
+            Some(repo.join("config"))
+        );
+        assert_eq!(
+            repository_root_config_dir_from(&repo.join("config")),
+            Some(repo.join("config"))
+        );
+        // Inside a member crate the nearest manifest is the crate's: cargo decides.
+        assert_eq!(
+            repository_root_config_dir_from(&repo.join("deployer/src")),
+            None
+        );
+        assert_eq!(
+            repository_root_config_dir_from(&repo.join("examples/everything")),
+            None
+        );
+    }
 
     /// A fresh directory under the system temp dir, removed when dropped.
     struct TempDir(PathBuf);

@@ -328,19 +328,15 @@ fn who_can_get_a_token(config: &HandlerConfig) -> String {
 /// outside any server crate and in the mcpctl repository itself), and the scopes its
 /// `config/dev.yaml` offers.
 fn server_crate(args: &DevArgs) -> miette::Result<(Option<ServerCrate>, Vec<String>)> {
+    if args.manifest_path.is_none()
+        && let Some(config_dir) = crate::project::repository_root_config_dir()
+    {
+        return Ok((None, dev_stage_scopes(&config_dir)?));
+    }
     let Some(project) = crate::project::Project::find(args.manifest_path.as_deref())? else {
         return Ok((None, Vec::new()));
     };
-    let scopes = if project.config_dir.join("dev.yaml").is_file() {
-        crate::stage::load(&project.config_dir, "dev", &crate::stage::env_overrides())
-            .map_err(|error| {
-                miette::Report::new(error).wrap_err("cannot read the dev stage's scopes")
-            })?
-            .oauth
-            .scopes
-    } else {
-        Vec::new()
-    };
+    let scopes = dev_stage_scopes(&project.config_dir)?;
     let server = (!project.builtin).then_some(ServerCrate {
         manifest: project.manifest,
         package: project.package,
@@ -348,6 +344,21 @@ fn server_crate(args: &DevArgs) -> miette::Result<(Option<ServerCrate>, Vec<Stri
         target_dir: project.target_dir,
     });
     Ok((server, scopes))
+}
+
+/// The scopes `<config_dir>/dev.yaml` offers (`oauth.scopes`); none without the file.
+fn dev_stage_scopes(config_dir: &Path) -> miette::Result<Vec<String>> {
+    if !config_dir.join("dev.yaml").is_file() {
+        return Ok(Vec::new());
+    }
+    Ok(
+        crate::stage::load(config_dir, "dev", &crate::stage::env_overrides())
+            .map_err(|error| {
+                miette::Report::new(error).wrap_err("cannot read the dev stage's scopes")
+            })?
+            .oauth
+            .scopes,
+    )
 }
 
 #[cfg(test)]

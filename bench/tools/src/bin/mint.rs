@@ -18,7 +18,7 @@ use std::{
 
 use mcpctl_handler::{
     keys::{KeyMaterial, StoredKeys},
-    oauth::jwt::{self, AccessClaims},
+    oauth::jwt::{self, AccessClaims, SubjectKind},
 };
 
 fn main() -> ExitCode {
@@ -60,6 +60,7 @@ fn run() -> Result<(), String> {
             nbf: now,
             jti: format!("bench-{port}-{now}"),
             client_id: "bench-client".into(),
+            kind: SubjectKind::Machine,
             scope: "mcp".into(),
             name: None,
             email: None,
