@@ -59,6 +59,22 @@ impl ProjectArgs {
         }
     }
 
+    /// The project for a command that needs it only for what the flags leave out: the config
+    /// directory (`--config-dir`) or the artifact (`--artifact`); with both given no crate is read.
+    /// Returns the config directory to use and the project, if one was read.
+    pub(crate) fn for_missing(
+        &self,
+        config_dir: Option<&Path>,
+        artifact: Option<&Path>,
+    ) -> miette::Result<(PathBuf, Option<Project>)> {
+        let project = if config_dir.is_none() || artifact.is_none() {
+            self.find()?
+        } else {
+            None
+        };
+        Ok((self::config_dir(config_dir, project.as_ref()), project))
+    }
+
     /// For the commands that reach a deployed stage by its stack (logs, smoke-test, clients,
     /// register-client): without `--stack-name`, the stack name written in the project's
     /// `config/<stage>.yaml`, so a crate made by `mcpctl new` finds its `<name>-<stage>` stack.

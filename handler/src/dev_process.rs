@@ -45,3 +45,27 @@ where
     axum::serve(listener, crate::router(state, server)).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixture::Fixture;
+
+    #[tokio::test]
+    async fn a_dev_process_never_listens_beyond_loopback() {
+        for address in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0", "[::ffff:10.0.0.1]:0"] {
+            let error = serve(address, Fixture::new()).await.unwrap_err();
+            assert!(
+                error.to_string().contains("loopback only"),
+                "{address}: {error}"
+            );
+        }
+        let error = serve("localhost", Fixture::new()).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("expected an address such as 127.0.0.1:0"),
+            "{error}"
+        );
+    }
+}

@@ -77,6 +77,17 @@ where
 
 /// [`run`] for a `main` that already has a tokio runtime: serves `server` on the host the
 /// environment names. Logging is the caller's to set up.
+///
+/// ```no_run
+/// # #[derive(Clone)]
+/// # struct Server;
+/// # impl rmcp::ServerHandler for Server {}
+/// #[tokio::main]
+/// async fn main() -> Result<(), mcpctl_handler::Error> {
+///     // Your own tracing subscriber, metrics exporter, ... go here.
+///     mcpctl_handler::serve(Server).await
+/// }
+/// ```
 pub async fn serve<S>(server: S) -> Result<(), Error>
 where
     S: ServerHandler + Clone + Send + Sync + 'static,

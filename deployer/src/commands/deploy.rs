@@ -83,13 +83,9 @@ struct Prepared {
 
 /// Loads the stage, builds (or takes) the zip and uploads it.
 async fn prepare(args: &StageDeployArgs, ui: &Ui) -> miette::Result<Prepared> {
-    // Looked up only when needed: with both --config-dir and --artifact no crate is read.
-    let project = if args.config_dir.is_none() || args.artifact.is_none() {
-        args.project.find()?
-    } else {
-        None
-    };
-    let config_dir = project::config_dir(args.config_dir.as_deref(), project.as_ref());
+    let (config_dir, project) = args
+        .project
+        .for_missing(args.config_dir.as_deref(), args.artifact.as_deref())?;
     let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
     let region = args.aws.region.clone().or_else(|| config.region.clone());
     let sdk = crate::aws::config(args.aws.profile.as_deref(), region.as_deref()).await;

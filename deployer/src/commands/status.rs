@@ -8,7 +8,7 @@ use miette::IntoDiagnostic;
 use crate::{
     artifact::{self, Arch},
     cli::OutputFormat,
-    project::{self, ProjectArgs},
+    project::ProjectArgs,
     stage,
     target::AwsArgs,
 };
@@ -35,13 +35,9 @@ pub(crate) struct StatusArgs {
 }
 
 pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
-    // Looked up only when needed: with both --config-dir and --artifact no crate is read.
-    let project = if args.config_dir.is_none() || args.artifact.is_none() {
-        args.project.find()?
-    } else {
-        None
-    };
-    let config_dir = project::config_dir(args.config_dir.as_deref(), project.as_ref());
+    let (config_dir, project) = args
+        .project
+        .for_missing(args.config_dir.as_deref(), args.artifact.as_deref())?;
     let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
     let (_, stack) = crate::deploy::stage_stack(&config, &args.aws).await?;
     let stack = &stack;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use mcpctl_handler::store::dynamo::schema::{self, TableSpec};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::{
     config::{
@@ -232,7 +232,7 @@ pub(crate) struct Resource {
     /// Created after these.
     #[serde(
         default,
-        deserialize_with = "one_or_many",
+        deserialize_with = "yaml::one_or_many",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub(crate) depends_on: Vec<String>,
@@ -1063,19 +1063,6 @@ fn number(value: f64) -> Value {
     } else {
         Value::from(value)
     }
-}
-
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! renderer needs. Keeping it behind this module makes a move to `serde_yaml_ng` (the maintained
 //! drop-in) a one-file change. Never use the `serde_yml` fork (RUSTSEC-2025-0067/0068).
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
 
 pub(crate) use serde_yaml::{Mapping, Value};
 
@@ -217,6 +217,23 @@ fn is_plain_safe(text: &str, flow: bool) -> bool {
         && !text.contains(" #")
         && text.chars().all(|c| c.is_ascii_graphic() || c == ' ')
         && !(flow && text.contains([',', '[', ']', '{', '}']))
+}
+
+/// A string or a list of strings (as IAM and CloudFormation write `Action`, `DependsOn`, ...),
+/// read as a list.
+pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 #[cfg(test)]

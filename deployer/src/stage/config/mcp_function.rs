@@ -98,10 +98,10 @@ pub(crate) struct IamStatement {
     #[serde(rename = "Effect", default, skip_serializing_if = "Option::is_none")]
     pub(crate) effect: Option<String>,
     /// One action or a list.
-    #[serde(rename = "Action", default, deserialize_with = "one_or_many")]
+    #[serde(rename = "Action", default, deserialize_with = "yaml::one_or_many")]
     pub(crate) action: Vec<String>,
     /// One resource ARN or a list.
-    #[serde(rename = "Resource", default, deserialize_with = "one_or_many")]
+    #[serde(rename = "Resource", default, deserialize_with = "yaml::one_or_many")]
     pub(crate) resource: Vec<String>,
     /// Condition operator → condition key → value or values.
     #[serde(rename = "Condition", default, skip_serializing_if = "Option::is_none")]
@@ -136,19 +136,6 @@ pub(crate) struct IamStatement {
         skip_serializing
     )]
     not_principal: Option<yaml::Value>,
-}
-
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    })
 }
 
 /// Records that a key was written, whatever its value (even `~`).
