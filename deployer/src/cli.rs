@@ -37,7 +37,7 @@ pub(crate) enum Command {
     /// Create a server crate to start from: one tool, its test, the dev and prod stages.
     New(crate::commands::new::NewArgs),
     /// Serve the whole server (MCP + OAuth) on 127.0.0.1 with an embedded store; no AWS account needed.
-    Dev(DevArgs),
+    Dev(Box<DevArgs>),
     /// Show the handler's logs (CloudWatch), rendered for people; --follow to keep tailing.
     Logs(crate::commands::logs::LogsArgs),
     /// Register an OAuth client (through /dcr, or --direct into the clients table).
@@ -86,6 +86,23 @@ pub(crate) struct DevArgs {
     /// (found as cargo finds it), or the built-in hello example outside any server crate.
     #[arg(long, value_name = "PATH")]
     pub(crate) manifest_path: Option<PathBuf>,
+    /// Gateway mode: put this authorization server in front of the MCP server at URL, in any
+    /// language (e.g. http://127.0.0.1:8000/mcp). It gets requests without the client's token,
+    /// with a 60 s identity assertion signed by this server's key instead (docs/gateway.md).
+    #[arg(long, value_name = "URL", conflicts_with = "manifest_path")]
+    pub(crate) upstream: Option<url::Url>,
+    /// Gateway mode: the `aud` of the identity assertions (default: the --upstream URL).
+    #[arg(long, value_name = "AUDIENCE", requires = "upstream")]
+    pub(crate) upstream_audience: Option<String>,
+    /// Gateway mode: list and allow only this upstream tool (repeat for several; default: all).
+    #[arg(long = "expose-tool", value_name = "TOOL", requires = "upstream")]
+    pub(crate) expose_tools: Vec<String>,
+    /// Gateway mode: calling TOOL needs SCOPE, besides the MCP scope (repeat; the scope is offered).
+    #[arg(long = "tool-scope", value_name = "TOOL=SCOPE", requires = "upstream")]
+    pub(crate) tool_scopes: Vec<String>,
+    /// Gateway mode: seconds the upstream has for its whole answer to a POST.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=900), requires = "upstream")]
+    pub(crate) upstream_timeout: u64,
     /// Offer one more OAuth scope (a tool's own, e.g. notes:write), besides the stage config's
     /// `oauth.scopes`. Repeat for several.
     #[arg(long = "scope", value_name = "SCOPE")]

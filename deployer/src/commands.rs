@@ -20,7 +20,7 @@ use crate::cli::{Cli, Command};
 /// Dispatches to the subcommand.
 pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
-        Command::Dev(args) => dev::run(args).await,
+        Command::Dev(args) => dev::run(*args).await,
         Command::Render(args) => render::run(args),
         Command::Build(args) => build::run(args),
         Command::Deploy(args) => deploy::run(args).await,

@@ -73,6 +73,8 @@ pub mod config;
 #[doc(hidden)]
 pub mod crypto;
 #[doc(hidden)]
+pub mod gateway;
+#[doc(hidden)]
 pub mod http;
 #[doc(hidden)]
 pub mod identity;
@@ -88,6 +90,6 @@ pub mod state;
 pub mod store;
 
 #[doc(hidden)]
-pub use http::routes::{authorization_router, router, well_known_root_router};
+pub use http::routes::{authorization_router, gateway_router, router, well_known_root_router};
 #[doc(hidden)]
 pub use state::AppState;

@@ -77,6 +77,11 @@ impl ToolScopes {
         }))
     }
 
+    /// A fixed map of tool name to scope (the gateway's, from the stage configuration).
+    pub fn from_map(map: std::collections::BTreeMap<String, String>) -> Self {
+        Self(Arc::new(move |name| map.get(name).cloned()))
+    }
+
     /// The scope `tool` needs beyond the MCP scope, if any.
     pub fn required(&self, tool: &str) -> Option<String> {
         (self.0)(tool)

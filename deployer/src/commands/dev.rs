@@ -7,6 +7,7 @@ use mcpctl_handler::{
     AppState,
     clock::SystemClock,
     config::{HandlerConfig, IdentityMode, OidcSettings, Secret},
+    gateway::GatewayConfig,
     http::log::{LogTarget, init_json_logging},
     keys::KeyMaterial,
     state::Stores,
@@ -77,9 +78,18 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     };
     // One list for rmcp's Host check on /mcp and the guard in front of every route.
     config.allowed_hosts = host_guard::allowed_hosts(port, args.public_url.as_ref());
-    let (server_crate, stage_scopes) = server_crate(&args)?;
+    let gateway = gateway_config(&args, &config)?;
+    let (server_crate, stage_scopes) = match gateway {
+        Some(_) => (None, Vec::new()),
+        None => server_crate(&args)?,
+    };
     for scope in stage_scopes {
         config.offer_scope(scope);
+    }
+    if let Some(gateway) = &gateway {
+        for scope in gateway.tool_scopes.values() {
+            config.offer_scope(scope.clone());
+        }
     }
     for scope in &args.scopes {
         if !mcpctl_handler::oauth::scope::is_scope_token(scope) {
@@ -114,10 +124,17 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     let state = AppState::new(config.clone(), keys, stores, Arc::new(SystemClock));
     // Resolves if the server's process ends; dropping it (when `run` ends) stops the process.
     let mut process_exit = None;
-    let handler = match &server_crate {
+    let handler = match (&server_crate, gateway.clone()) {
+        (_, Some(gateway)) => {
+            let gateway = mcpctl_handler::gateway::Gateway::connect(gateway)
+                .await
+                .into_diagnostic()
+                .wrap_err("cannot set up the HTTP client for --upstream")?;
+            mcpctl_handler::gateway_router(state.clone(), gateway)
+        }
         // No server crate here: serve the hello example in this process.
-        None => mcpctl_handler::router(state.clone(), example_hello::Hello::new()),
-        Some(server_crate) => {
+        (None, None) => mcpctl_handler::router(state.clone(), example_hello::Hello::new()),
+        (Some(server_crate), None) => {
             let binary = server_crate.build().await?;
             let env = ProcessEnv {
                 public_url: config.issuer(),
@@ -149,6 +166,7 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
             state_dir: args.state_dir.as_deref(),
             emulated: args.emulate_api_gateway,
             operator_token: &operator_token,
+            gateway: gateway.as_ref(),
         },
         args.output,
     );
@@ -241,6 +259,7 @@ struct Ready<'a> {
     state_dir: Option<&'a Path>,
     emulated: bool,
     operator_token: &'a str,
+    gateway: Option<&'a GatewayConfig>,
 }
 
 fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) {
@@ -250,7 +269,19 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
         state_dir,
         emulated,
         operator_token,
+        gateway,
     } = *ready;
+    // What the upstream verifies assertions with (docs/gateway.md).
+    let upstream_json = gateway.map(|g| {
+        serde_json::json!({
+            "url": g.describe(),
+            "issuer": config.issuer(),
+            "audience": g.audience,
+            "jwks_url": config.url("/.well-known/jwks.json"),
+            "tools": g.exposed_tools,
+            "tool_scopes": g.tool_scopes,
+        })
+    });
     let client_config = serde_json::json!({ "mcpServers": { "mcpctl-dev": { "type": "http", "url": config.resource() } } });
     let callback = config.url("/oauth/callback");
     let (identity, upstream) = match &config.identity {
@@ -272,6 +303,7 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
                 "oidc_callback": upstream.map(|_| &callback),
                 "initial_access_token": operator_token,
                 "who_can_get_a_token": who_can_get_a_token(config),
+                "upstream": upstream_json,
             });
             println!("{ready}");
         }
@@ -288,6 +320,18 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
             );
             if let Some(issuer) = upstream {
                 println!("  Sign-in:  {issuer} (register {callback} as a redirect URI there)");
+            }
+            if let Some(gateway) = gateway {
+                println!(
+                    "  Upstream: {} (gateway mode; the client's token is never sent there)",
+                    gateway.describe()
+                );
+                println!(
+                    "            it verifies assertions with issuer {}, audience {},\n            JWKS {}",
+                    config.issuer(),
+                    gateway.audience,
+                    config.url("/.well-known/jwks.json")
+                );
             }
             if emulated {
                 println!(
@@ -322,6 +366,58 @@ fn who_can_get_a_token(config: &HandlerConfig) -> String {
         IdentityMode::Disabled => "nobody signs in".to_owned(),
     };
     format!("{people}; machine clients only when registered with the operator token")
+}
+
+/// The gateway `--upstream` asks for, checked: `None` without the flag.
+fn gateway_config(args: &DevArgs, config: &HandlerConfig) -> miette::Result<Option<GatewayConfig>> {
+    let Some(url) = &args.upstream else {
+        return Ok(None);
+    };
+    let mut gateway = GatewayConfig::for_url(url.clone()).map_err(|error| {
+        miette!(
+            help = "pass the upstream's MCP endpoint, e.g. --upstream http://127.0.0.1:8000/mcp",
+            "--upstream: {error}"
+        )
+    })?;
+    if let Some(audience) = &args.upstream_audience {
+        gateway.audience = audience.clone();
+    }
+    gateway.timeout = Duration::from_secs(args.upstream_timeout);
+    if !args.expose_tools.is_empty() {
+        gateway
+            .expose(args.expose_tools.iter().map(String::as_str))
+            .map_err(|error| {
+                miette!(
+                    help = "tool names are 1 to 128 of A-Z a-z 0-9 _ - .",
+                    "--expose-tool: {error}"
+                )
+            })?;
+    }
+    for pair in &args.tool_scopes {
+        let Some((tool, scope)) = pair.split_once('=') else {
+            return Err(miette!(
+                help = "write it as TOOL=SCOPE, e.g. --tool-scope save_note=notes:write",
+                "--tool-scope `{pair}` has no `=`"
+            ));
+        };
+        gateway
+            .require_scope(tool.to_owned(), scope.to_owned())
+            .map_err(|error| {
+                miette!(
+                    help = "write it as TOOL=SCOPE, e.g. --tool-scope save_note=notes:write",
+                    "--tool-scope: {error}"
+                )
+            })?;
+    }
+    gateway
+        .check_not_self(&config.resource())
+        .map_err(|error| {
+            miette!(
+                help = "--upstream is the MCP server to put behind this one, on another port",
+                "--upstream: {error}"
+            )
+        })?;
+    Ok(Some(gateway))
 }
 
 /// What `mcpctl dev` serves: a crate in its own process (`None`: the built-in hello example here,

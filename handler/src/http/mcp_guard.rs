@@ -12,6 +12,7 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use serde::Deserialize;
+use std::{collections::BTreeSet, sync::Arc};
 
 use super::{log::LogFields, origin};
 use crate::{caller::Caller, oauth::jwt, state::AppState, tool_scope::ToolScopes};
@@ -23,6 +24,18 @@ pub struct GuardState {
     pub app: AppState,
     /// Per-tool scopes of the served server.
     pub tools: ToolScopes,
+    /// The only tools that may be called (the gateway's allow-list); `None`: any.
+    pub exposed: Option<Arc<BTreeSet<String>>>,
+}
+
+/// The JSON-RPC method and id of a request that is one message, for the handlers behind the
+/// guard (the gateway filters `tools/list` answers and puts the id in its errors).
+#[derive(Debug, Clone, Default)]
+pub struct McpMessage {
+    /// The method of a request or notification.
+    pub method: Option<String>,
+    /// The id of a request.
+    pub id: Option<serde_json::Value>,
 }
 
 /// The `WWW-Authenticate` challenge for `/mcp` (MCP authorization §Protected Resource Metadata).
@@ -115,6 +128,8 @@ struct Envelope<'a> {
     method: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     params: Option<CallParams<'a>>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +228,21 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         return response;
     }
 
+    if request.method() != axum::http::Method::POST {
+        // GET (the SSE stream) and DELETE (ending a session) carry no JSON-RPC body; only the
+        // gateway routes them here.
+        let client_id = claims.client_id.clone();
+        let mut request = request;
+        request.extensions_mut().insert(Caller::from(claims));
+        let mut response = next.run(request).await;
+        LogFields {
+            client_id: Some(client_id),
+            ..LogFields::default()
+        }
+        .attach(&mut response);
+        return response;
+    }
+
     let (mut parts, body) = request.into_parts();
     let limited = http_body_util::Limited::new(body, state.config.max_mcp_bytes);
     let bytes: Bytes = match limited.collect().await {
@@ -227,11 +257,20 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     };
     let mcp_method = match envelopes(&bytes) {
         Ok(messages) => {
+            if let Some(tool) = unexposed_tool(guard.exposed.as_deref(), &messages) {
+                return unknown_tool(&claims, &messages, tool);
+            }
             if let Some(scope) = missing_tool_scope(&guard.tools, &claims, &messages) {
                 return step_up(state, &claims, &scope);
             }
             match messages.as_slice() {
-                [one] => one.method.as_deref().map(|m| m.chars().take(64).collect()),
+                [one] => {
+                    parts.extensions.insert(McpMessage {
+                        method: one.method.as_deref().map(str::to_owned),
+                        id: one.id.clone(),
+                    });
+                    one.method.as_deref().map(|m| m.chars().take(64).collect())
+                }
                 _ => None,
             }
         }
@@ -278,6 +317,41 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     LogFields {
         client_id: Some(client_id),
         mcp_method,
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}
+
+/// The first tool called in `messages` that the allow-list leaves out.
+fn unexposed_tool<'m>(
+    exposed: Option<&BTreeSet<String>>,
+    messages: &'m [Envelope<'_>],
+) -> Option<&'m str> {
+    let exposed = exposed?;
+    messages
+        .iter()
+        .filter_map(Envelope::tool)
+        .find(|tool| !exposed.contains(*tool))
+}
+
+/// The answer to a call of a tool the allow-list leaves out: the one a server gives for a tool
+/// it does not have (MCP §Tools, error handling), so the hidden tool's existence is not revealed.
+fn unknown_tool(claims: &jwt::AccessClaims, messages: &[Envelope<'_>], tool: &str) -> Response {
+    let id = match messages {
+        [one] => one.id.clone().unwrap_or(serde_json::Value::Null),
+        _ => serde_json::Value::Null,
+    };
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": { "code": -32602, "message": format!("Unknown tool: {}", tool.chars().take(128).collect::<String>()) }
+    });
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    LogFields {
+        client_id: Some(claims.client_id.clone()),
+        error: Some("tool_not_exposed".into()),
+        mcp_method: Some("tools/call".into()),
         ..LogFields::default()
     }
     .attach(&mut response);

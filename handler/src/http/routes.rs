@@ -10,7 +10,14 @@ use axum::{
 use rmcp::ServerHandler;
 
 use super::{consent, endpoints, log, mcp_guard, origin, signin};
-use crate::{mcp, state::AppState, tool_scope::ToolScopes};
+use std::sync::Arc;
+
+use crate::{
+    gateway::{Gateway, forward},
+    mcp,
+    state::AppState,
+    tool_scope::ToolScopes,
+};
 
 /// Every endpoint, at paths relative to the public URL (a host mounts it under a base path), with
 /// `server` answering `POST /mcp` behind the bearer guard.
@@ -21,6 +28,7 @@ where
     let guard = mcp_guard::GuardState {
         app: state.clone(),
         tools: ToolScopes::of(&server),
+        exposed: None,
     };
     let guarded_mcp = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(guard, mcp_guard::guard))
@@ -31,6 +39,34 @@ where
         post_service(guarded_mcp)
             .get(endpoints::mcp_method_not_allowed)
             .delete(endpoints::mcp_method_not_allowed),
+    );
+    finish(authorization_routes(&state).merge(mcp_routes), state)
+}
+
+/// Every endpoint, with `/mcp` (`POST`, `GET` and `DELETE`) forwarded through `gateway` to an
+/// MCP server elsewhere, behind the same bearer guard, the gateway's tool scopes and allow-list.
+pub fn gateway_router(state: AppState, gateway: Gateway) -> Router {
+    let config = gateway.config();
+    let guard = mcp_guard::GuardState {
+        app: state.clone(),
+        tools: ToolScopes::from_map(config.tool_scopes.clone()),
+        exposed: config.exposed_tools.clone().map(Arc::new),
+    };
+    let forward = axum::handler::Handler::with_state(
+        forward::forward,
+        forward::ForwardState {
+            app: state.clone(),
+            gateway,
+        },
+    );
+    let guarded = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(guard, mcp_guard::guard))
+        .service(forward);
+    let mcp_routes = Router::new().route(
+        "/mcp",
+        post_service(guarded.clone())
+            .get_service(guarded.clone())
+            .delete_service(guarded),
     );
     finish(authorization_routes(&state).merge(mcp_routes), state)
 }

@@ -21,6 +21,7 @@ use crate::{
     AppState,
     clock::SystemClock,
     config::{HandlerConfig, IdentityMode},
+    gateway::{Gateway, GatewayConfig},
     state::Stores,
     store::{
         dynamo::{self, DynamoStore, TableNames},
@@ -104,11 +105,30 @@ where
             // API Gateway sends `/mcp` to the MCP function only; here it is a 404.
             lambda_http::run(adapter::service(crate::authorization_router(state))).await
         }
-        Role::Mcp => {
-            crate::tool_env::set_secrets(super::app_secrets::load(&env).await?);
-            let state = verify_only_state(config)?;
-            lambda_http::run(adapter::service(crate::router(state, factory()))).await
-        }
+        Role::Mcp => match GatewayConfig::from_lookup(&env)? {
+            // Gateway mode: no tool code runs here, so this function may hold the signing key,
+            // which it needs for the identity assertions it sends upstream.
+            Some(mut gateway) => {
+                gateway.check_not_self(&config.resource())?;
+                // Responses are buffered here, and an open-ended GET stream would never end.
+                gateway.forward_get = false;
+                let keys = keys::auth_keys(&env).await?;
+                let state = AppState::new(
+                    config,
+                    keys,
+                    Stores::memory(Arc::new(MemoryStore::new())),
+                    Arc::new(SystemClock),
+                );
+                tracing::info!(upstream = %gateway.describe(), "gateway mode");
+                let gateway = Gateway::connect(gateway).await?;
+                lambda_http::run(adapter::service(crate::gateway_router(state, gateway))).await
+            }
+            None => {
+                crate::tool_env::set_secrets(super::app_secrets::load(&env).await?);
+                let state = verify_only_state(config)?;
+                lambda_http::run(adapter::service(crate::router(state, factory()))).await
+            }
+        },
         Role::Authorizer => authorizer::run(verify_only_state(config)?).await,
     }
 }

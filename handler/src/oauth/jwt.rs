@@ -116,6 +116,11 @@ pub fn verify(
     if header.alg != Algorithm::ES256 {
         return Err(TokenError::WrongAlgorithm);
     }
+    // RFC 9068 §4: an access token says `at+jwt`. This also keeps the gateway's identity
+    // assertions, signed with the same key, from ever being taken for one.
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(TokenError::Invalid);
+    }
     let key = header
         .kid
         .as_deref()

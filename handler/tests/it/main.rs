@@ -15,6 +15,7 @@
 mod cimd;
 mod discovery;
 mod dynamo;
+mod gateway;
 mod mcp;
 mod oauth_attacks;
 mod oauth_flow;

@@ -103,6 +103,16 @@ impl TestServer {
         Self::build(stores, adjust, example_hello::Hello::new())
     }
 
+    /// A server in gateway mode: `/mcp` forwarded through `gateway`.
+    pub async fn gateway(gateway: mcpctl_handler::gateway::GatewayConfig) -> Self {
+        let mut server = Self::new();
+        let gateway = mcpctl_handler::gateway::Gateway::connect(gateway)
+            .await
+            .unwrap();
+        server.router = mcpctl_handler::gateway_router(server.state.clone(), gateway);
+        server
+    }
+
     fn build<S>(stores: Stores, adjust: impl FnOnce(&mut HandlerConfig), server: S) -> Self
     where
         S: rmcp::ServerHandler + Clone + Send + Sync + 'static,
@@ -361,6 +371,19 @@ impl TestServer {
             .await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.text());
         response.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Any method on /mcp with a bearer token and extra headers.
+    pub async fn mcp_method(&self, method: &str, token: &str, extra: &[(&str, &str)]) -> Response {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri("/mcp")
+            .header(header::ACCEPT, "text/event-stream")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        for (k, v) in extra {
+            builder = builder.header(*k, *v);
+        }
+        self.send(builder.body(Body::empty()).unwrap()).await
     }
 
     /// POST /mcp with a JSON-RPC body.

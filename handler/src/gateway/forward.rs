@@ -1,0 +1,618 @@
+//! Forwarding one MCP request upstream and its answer back, with the gateway's limits: the
+//! client's token replaced by an identity assertion, a fixed set of headers each way, a deadline,
+//! a concurrency cap and a size cap. Upstream failures become JSON-RPC errors a client can read.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json,
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::{StreamExt, stream::BoxStream};
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{
+    assertion::{self, AssertionClaims},
+    config::{GatewayConfig, Target},
+    function::FunctionInvoker,
+    tool_filter,
+};
+use crate::{
+    caller::Caller,
+    http::{log::LogFields, mcp_guard::McpMessage},
+    state::AppState,
+};
+
+/// Request headers the upstream gets from the client (MCP Streamable HTTP's own, plus content
+/// negotiation); everything else, `Authorization` and cookies first, stays here.
+const REQUEST_HEADERS: [HeaderName; 8] = [
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    header::USER_AGENT,
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("last-event-id"),
+    HeaderName::from_static("mcp-method"),
+    HeaderName::from_static("mcp-name"),
+];
+
+/// Response headers the client gets from the upstream. Not `WWW-Authenticate`: the client's
+/// authorization server is this one, whatever the upstream would say.
+const RESPONSE_HEADERS: [HeaderName; 5] = [
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+    header::RETRY_AFTER,
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+];
+
+/// One request as it goes upstream.
+pub struct Exchange {
+    /// `POST`, `GET` or `DELETE`.
+    pub method: Method,
+    /// The forwarded headers and the assertion.
+    pub headers: HeaderMap,
+    /// The body (empty for `GET` and `DELETE`).
+    pub body: Bytes,
+}
+
+/// The upstream's answer.
+pub struct Upstreamed {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers (all of them; [`RESPONSE_HEADERS`] picks what goes on).
+    pub headers: HeaderMap,
+    body: UpstreamBody,
+}
+
+enum UpstreamBody {
+    Full(Bytes),
+    Stream(BoxStream<'static, Result<Bytes, String>>),
+}
+
+impl Upstreamed {
+    /// An answer read whole (the function target).
+    pub fn buffered(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        Self {
+            status,
+            headers,
+            body: UpstreamBody::Full(body),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn into_bytes_for_test(self) -> Bytes {
+        match self.body {
+            UpstreamBody::Full(bytes) => bytes,
+            UpstreamBody::Stream(_) => panic!("streamed"),
+        }
+    }
+}
+
+/// Why the upstream gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection, or the Lambda API refused the call.
+    #[error("the upstream could not be reached: {0}")]
+    Unreachable(String),
+    /// No answer before the deadline.
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    /// The function raised an error (`X-Amz-Function-Error`).
+    #[error("the upstream function failed ({0})")]
+    Crashed(String),
+    /// An answer that is not HTTP as expected.
+    #[error("the upstream's answer could not be read: {0}")]
+    Malformed(String),
+}
+
+enum Transport {
+    Http {
+        client: reqwest::Client,
+        url: url::Url,
+    },
+    Function(FunctionInvoker),
+}
+
+/// The gateway: what `/mcp` forwards through.
+#[derive(Clone)]
+pub struct Gateway(Arc<Inner>);
+
+struct Inner {
+    config: GatewayConfig,
+    limiter: Arc<Semaphore>,
+    transport: Transport,
+}
+
+impl Gateway {
+    /// Connects the gateway for `config` (for a function target this loads the AWS SDK's
+    /// configuration).
+    pub async fn connect(config: GatewayConfig) -> Result<Self, reqwest::Error> {
+        let transport = match &config.target {
+            Target::Url(url) => Transport::Http {
+                client: reqwest::Client::builder()
+                    .no_proxy()
+                    .connect_timeout(Duration::from_secs(5).min(config.timeout))
+                    // Redirects would carry the assertion somewhere the configuration never named.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+                url: url.clone(),
+            },
+            Target::Function { name, path } => {
+                Transport::Function(FunctionInvoker::new(name.clone(), path.clone()).await)
+            }
+        };
+        Ok(Self(Arc::new(Inner {
+            limiter: Arc::new(Semaphore::new(config.max_concurrency)),
+            config,
+            transport,
+        })))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.0.config
+    }
+
+    async fn send(&self, exchange: Exchange) -> Result<Upstreamed, UpstreamError> {
+        match &self.0.transport {
+            Transport::Http { client, url } => {
+                let sent = client
+                    .request(exchange.method, url.clone())
+                    .headers(exchange.headers)
+                    .body(exchange.body)
+                    .send()
+                    .await
+                    .map_err(|error| UpstreamError::Unreachable(without_url(&error)))?;
+                let status = sent.status();
+                let headers = sent.headers().clone();
+                let stream = sent
+                    .bytes_stream()
+                    .map(|chunk| chunk.map_err(|error| without_url(&error)))
+                    .boxed();
+                Ok(Upstreamed {
+                    status,
+                    headers,
+                    body: UpstreamBody::Stream(stream),
+                })
+            }
+            Transport::Function(invoker) => invoker.invoke(exchange).await,
+        }
+    }
+}
+
+/// reqwest's error text without the URL (which names the upstream, not a secret, but is noise
+/// in a client-facing message) and with its cause.
+fn without_url(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = error.without_url_ref().to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let text = self.to_string();
+        match self.url() {
+            Some(url) => text.replace(&format!(" for url ({url})"), ""),
+            None => text,
+        }
+    }
+}
+
+/// The state of the forwarding handler.
+#[derive(Clone)]
+pub struct ForwardState {
+    /// The application (issuer, signing key, clock).
+    pub app: AppState,
+    /// The gateway.
+    pub gateway: Gateway,
+}
+
+/// `POST`, `GET` and `DELETE /mcp` behind the bearer guard: forwards upstream.
+pub async fn forward(State(state): State<ForwardState>, request: Request) -> Response {
+    let gateway = &state.gateway;
+    let config = gateway.config();
+    let message = request
+        .extensions()
+        .get::<McpMessage>()
+        .cloned()
+        .unwrap_or_default();
+    let id = message.id.clone().unwrap_or(Value::Null);
+    if request.method() == Method::GET && !config.forward_get {
+        return rpc_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &id,
+            -32600,
+            "this server offers no GET stream on /mcp; use POST",
+            "get_not_forwarded",
+            None,
+        );
+    }
+    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
+        // The guard always puts the caller there; a router without the guard is a bug.
+        return rpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &id,
+            -32603,
+            "internal error",
+            "no_caller",
+            None,
+        );
+    };
+    let Ok(permit) = gateway.0.limiter.clone().try_acquire_owned() else {
+        let mut response = rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &id,
+            -32603,
+            "the server is busy; retry in a moment",
+            "upstream_busy",
+            Some(format!(
+                "{} upstream calls in flight",
+                config.max_concurrency
+            )),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    let claims = match AssertionClaims::for_caller(
+        &caller,
+        &state.app.config.issuer(),
+        &config.audience,
+        state.app.now(),
+    ) {
+        Ok(claims) => claims,
+        Err(error) => return assertion_failure(&id, &error),
+    };
+    let assertion = match assertion::sign(state.app.keys.signing.as_ref(), &claims) {
+        Ok(token) => token,
+        Err(error) => return assertion_failure(&id, &error),
+    };
+
+    let (parts, body) = request.into_parts();
+    let mut headers = HeaderMap::new();
+    for name in &REQUEST_HEADERS {
+        for value in parts.headers.get_all(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {assertion}")) else {
+        return rpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &id,
+            -32603,
+            "internal error",
+            "assertion_header",
+            None,
+        );
+    };
+    headers.insert(header::AUTHORIZATION, bearer);
+    // The guard read the body already; this takes it whole again without copying.
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let exchange = Exchange {
+        method: parts.method.clone(),
+        headers,
+        body,
+    };
+
+    let deadline = tokio::time::Instant::now() + config.timeout;
+    let answer = match tokio::time::timeout_at(deadline, gateway.send(exchange)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(error)) => return upstream_failure(&id, &error, config),
+        Err(_) => return upstream_failure(&id, &UpstreamError::Timeout, config),
+    };
+    // A POST's whole answer (an SSE stream of progress and then the result) must arrive before
+    // the deadline; a GET stream is open-ended by design and only had to start in time.
+    let body_deadline = (parts.method == Method::POST).then_some(deadline);
+    shape_answer(answer, &id, &message, config, permit, body_deadline).await
+}
+
+/// The client's view of the upstream's answer.
+async fn shape_answer(
+    answer: Upstreamed,
+    id: &Value,
+    message: &McpMessage,
+    config: &GatewayConfig,
+    permit: OwnedSemaphorePermit,
+    deadline: Option<tokio::time::Instant>,
+) -> Response {
+    let status = answer.status;
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        // Passing this on would send the client to re-authorize with a token that is fine: the
+        // upstream refused *our* assertion, which is a setup error on this side.
+        return rpc_error(
+            StatusCode::BAD_GATEWAY,
+            id,
+            -32603,
+            "the upstream MCP server refused the gateway's identity assertion; its operator must check the issuer, audience and JWKS it verifies with",
+            "upstream_refused_assertion",
+            Some(format!("upstream status {status}")),
+        );
+    }
+    let content_type = answer
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let readable = content_type.starts_with("application/json")
+        || content_type.starts_with("text/event-stream");
+    let empty_ok = status == StatusCode::ACCEPTED
+        || status == StatusCode::NO_CONTENT
+        || (status.is_success() && answer_is_empty(&answer));
+    if !readable && !empty_ok {
+        let reason = status.canonical_reason().unwrap_or("error");
+        let (code, mapped) = if status.is_server_error() {
+            (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "the upstream MCP server failed ({} {reason})",
+                    status.as_u16()
+                ),
+            )
+        } else {
+            (
+                status,
+                format!(
+                    "the upstream MCP server answered {} {reason}",
+                    status.as_u16()
+                ),
+            )
+        };
+        return rpc_error(
+            code,
+            id,
+            if status.is_server_error() {
+                -32603
+            } else {
+                -32600
+            },
+            &mapped,
+            "upstream_status",
+            Some(format!(
+                "upstream status {status}, content-type `{content_type}`"
+            )),
+        );
+    }
+    let declared = answer
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > config.max_response_bytes) {
+        // Known too large before a byte is sent: a clear error instead of a cut-off body.
+        return too_large(id, config);
+    }
+    let mut headers = HeaderMap::new();
+    for name in &RESPONSE_HEADERS {
+        for value in answer.headers.get_all(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let filter = config
+        .exposed_tools
+        .as_ref()
+        .filter(|_| message.method.as_deref() == Some("tools/list"));
+    let body = match (answer.body, filter) {
+        (UpstreamBody::Full(bytes), None) if bytes.len() > config.max_response_bytes => {
+            return too_large(id, config);
+        }
+        (UpstreamBody::Full(bytes), None) => Body::from(bytes),
+        (body, Some(exposed)) => {
+            // tools/list answers are small: read whole, within the limits, then filtered.
+            let bytes = match collect(body, config.max_response_bytes, deadline).await {
+                Ok(bytes) => bytes,
+                Err(Collect::TooLarge) => return too_large(id, config),
+                Err(Collect::Timeout) => {
+                    return upstream_failure(id, &UpstreamError::Timeout, config);
+                }
+                Err(Collect::Broken(detail)) => {
+                    return upstream_failure(id, &UpstreamError::Malformed(detail), config);
+                }
+            };
+            headers.remove(header::CONTENT_LENGTH);
+            Body::from(tool_filter::filter_tools_list(
+                &bytes,
+                &content_type,
+                exposed,
+            ))
+        }
+        (UpstreamBody::Stream(stream), None) => {
+            Body::from_stream(limited(stream, config.max_response_bytes, deadline, permit))
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn answer_is_empty(answer: &Upstreamed) -> bool {
+    match &answer.body {
+        UpstreamBody::Full(bytes) => bytes.is_empty(),
+        UpstreamBody::Stream(_) => answer
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0"),
+    }
+}
+
+enum Collect {
+    TooLarge,
+    Timeout,
+    Broken(String),
+}
+
+async fn collect(
+    body: UpstreamBody,
+    max: usize,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Bytes, Collect> {
+    let mut stream = match body {
+        UpstreamBody::Full(bytes) if bytes.len() > max => return Err(Collect::TooLarge),
+        UpstreamBody::Full(bytes) => return Ok(bytes),
+        UpstreamBody::Stream(stream) => stream,
+    };
+    let read = async {
+        let mut all = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(Collect::Broken)?;
+            if all.len() + chunk.len() > max {
+                return Err(Collect::TooLarge);
+            }
+            all.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(all))
+    };
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, read)
+            .await
+            .map_err(|_| Collect::Timeout)?,
+        None => read.await,
+    }
+}
+
+/// The upstream's stream, ended (with a log line) at the size cap or the deadline, and holding
+/// the concurrency permit until it ends.
+fn limited(
+    stream: BoxStream<'static, Result<Bytes, String>>,
+    max: usize,
+    deadline: Option<tokio::time::Instant>,
+    permit: OwnedSemaphorePermit,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    let state = (stream, 0usize, permit);
+    futures_util::stream::unfold(Some(state), move |state| async move {
+        let (mut stream, sent, permit) = state?;
+        let next = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::warn!(
+                        error = "upstream_timeout",
+                        "the upstream's streamed answer passed the deadline; ending it"
+                    );
+                    return None;
+                }
+            },
+            None => stream.next().await,
+        };
+        match next {
+            Some(Ok(chunk)) if sent + chunk.len() > max => {
+                tracing::warn!(
+                    error = "upstream_too_large",
+                    limit = max,
+                    "the upstream's answer passed the size limit; ending it"
+                );
+                None
+            }
+            Some(Ok(chunk)) => {
+                let sent = sent + chunk.len();
+                Some((Ok(chunk), Some((stream, sent, permit))))
+            }
+            Some(Err(detail)) => {
+                tracing::warn!(
+                    error = "upstream_broken",
+                    detail,
+                    "the upstream's answer broke off"
+                );
+                Some((Err(std::io::Error::other(detail)), None))
+            }
+            None => None,
+        }
+    })
+    .boxed()
+}
+
+fn too_large(id: &Value, config: &GatewayConfig) -> Response {
+    rpc_error(
+        StatusCode::BAD_GATEWAY,
+        id,
+        -32603,
+        "the upstream's answer is larger than this server passes on",
+        "upstream_too_large",
+        Some(format!("limit {} bytes", config.max_response_bytes)),
+    )
+}
+
+fn upstream_failure(id: &Value, error: &UpstreamError, config: &GatewayConfig) -> Response {
+    let (status, message, code) = match error {
+        UpstreamError::Timeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the upstream MCP server did not answer within {} ms",
+                config.timeout.as_millis()
+            ),
+            "upstream_timeout",
+        ),
+        UpstreamError::Unreachable(_) => (
+            StatusCode::BAD_GATEWAY,
+            "the upstream MCP server could not be reached".to_owned(),
+            "upstream_unreachable",
+        ),
+        UpstreamError::Crashed(_) => (
+            StatusCode::BAD_GATEWAY,
+            "the upstream MCP server failed while answering".to_owned(),
+            "upstream_failed",
+        ),
+        UpstreamError::Malformed(_) => (
+            StatusCode::BAD_GATEWAY,
+            "the upstream MCP server's answer could not be read".to_owned(),
+            "upstream_malformed",
+        ),
+    };
+    rpc_error(
+        status,
+        id,
+        -32603,
+        &message,
+        code,
+        Some(format!("{} ({error})", config.describe())),
+    )
+}
+
+fn assertion_failure(id: &Value, error: &assertion::AssertionError) -> Response {
+    rpc_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        id,
+        -32603,
+        "internal error",
+        "assertion_failed",
+        Some(error.to_string()),
+    )
+}
+
+/// A JSON-RPC error answer, with the log's error code and detail (never a body).
+fn rpc_error(
+    status: StatusCode,
+    id: &Value,
+    code: i32,
+    message: &str,
+    log_code: &str,
+    detail: Option<String>,
+) -> Response {
+    let body = json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } });
+    let mut response = (status, Json(body)).into_response();
+    LogFields {
+        error: Some(log_code.to_owned()),
+        detail,
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}
