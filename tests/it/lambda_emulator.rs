@@ -43,7 +43,7 @@ const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// its own emulator serving `bootstrap` (Lambda's own name for a custom runtime's executable).
 const FUNCTION: &str = "bootstrap";
 
-fn issuer() -> String {
+pub(crate) fn issuer() -> String {
     format!("https://{HOST}/{STAGE}")
 }
 
@@ -288,7 +288,7 @@ pub(crate) struct Function {
 }
 
 impl Function {
-    fn start(name: &str, function_env: &[(&'static str, String)]) -> Self {
+    pub(crate) fn start(name: &str, function_env: &[(&'static str, String)]) -> Self {
         Self::start_binary(&bootstrap_bin(), name, function_env)
     }
 
@@ -355,14 +355,24 @@ impl Function {
         arguments: Value,
     ) -> (u16, Value, String) {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": tool, "arguments": arguments } }).to_string();
+        self.mcp_request(token, &body).await
+    }
+
+    /// `POST /mcp` with a JSON-RPC `body`, as a client sends it through API Gateway.
+    pub(crate) async fn mcp_request(&self, token: &str, body: &str) -> (u16, Value, String) {
         let headers = json!({
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
             "Authorization": format!("Bearer {token}"),
             "MCP-Protocol-Version": "2025-11-25"
         });
-        self.http("POST", "/mcp", headers, Some(body.as_str()))
-            .await
+        self.http("POST", "/mcp", headers, Some(body)).await
+    }
+
+    /// The Lambda API endpoint that invokes this function (`AWS_ENDPOINT_URL_LAMBDA` for a
+    /// caller), under the function name `bootstrap`.
+    pub(crate) fn lambda_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api.port)
     }
 
     /// Its output once it contains `needle` (or after 10 s): the reader threads see a log line
@@ -606,6 +616,18 @@ impl Stack {
             ("MCP_REGISTRATION_OPEN", "true".into()),
         ]);
         env.extend(self.moto.env());
+        env
+    }
+
+    /// The public keys, as the stack publishes them.
+    pub(crate) fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    /// `McpFunction`'s in gateway mode: verify-only plus the signing key for the assertions.
+    pub(crate) fn gateway_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.verify_only_env("mcp");
+        env.push(("MCP_SIGNING_KEY_SECRET_ARN", self.secret_arn.clone()));
         env
     }
 

@@ -257,6 +257,139 @@ impl Drop for UpstreamOp {
     }
 }
 
+/// Serves `body` as `application/json` to every request on a loopback port, for as long as the
+/// test process lives; returns its URL.
+pub fn serve_json_forever(body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// Which real MCP server an [`McpUpstream`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// `tests/harness/upstream-fastmcp.py`: FastMCP 4.2.3 (Python), JWTVerifier over our JWKS.
+    FastMcp,
+    /// `tests/harness/upstream-ts.mjs`: the TypeScript SDK's McpServer, stateful, jose verifier.
+    TypeScript,
+}
+
+/// A real MCP server in another language for gateway mode, verifying the gateway's identity
+/// assertions with `--issuer` and our JWKS; it records every request's `Authorization` header
+/// in a file. Stopped (by PID) when dropped; it also exits when its stdin closes.
+pub struct McpUpstream {
+    child: Child,
+    _lifeline: Option<std::process::ChildStdin>,
+    record: PathBuf,
+    /// Its MCP endpoint, `http://127.0.0.1:PORT/mcp` (also the audience it expects).
+    pub url: String,
+}
+
+impl McpUpstream {
+    /// Starts `kind` trusting assertions from `issuer` (JWKS at `<issuer>/.well-known/jwks.json`)
+    /// for `audience` (`self`: its own URL), plus `extra` arguments, and waits for its ready line.
+    pub fn start(kind: UpstreamKind, issuer: &str, audience: &str, extra: &[&str]) -> Self {
+        let jwks = format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'));
+        Self::start_with_jwks(kind, issuer, audience, &jwks, extra)
+    }
+
+    /// [`McpUpstream::start`] with the JWKS at `jwks` (when the issuer's host is not reachable).
+    pub fn start_with_jwks(
+        kind: UpstreamKind,
+        issuer: &str,
+        audience: &str,
+        jwks: &str,
+        extra: &[&str],
+    ) -> Self {
+        require_harness();
+        let record = std::env::temp_dir().join(format!(
+            "mcpctl-upstream-{}-{}.jsonl",
+            std::process::id(),
+            NEXT_RECORD.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&record);
+        let (program, script) = match kind {
+            UpstreamKind::FastMcp => (harness().join(".venv/bin/python"), "upstream-fastmcp.py"),
+            UpstreamKind::TypeScript => (PathBuf::from("node"), "upstream-ts.mjs"),
+        };
+        let mut child = Command::new(&program)
+            .arg(script)
+            .args([
+                "--port",
+                "0",
+                "--issuer",
+                issuer,
+                "--audience",
+                audience,
+                "--jwks-url",
+                jwks,
+            ])
+            .arg("--record")
+            .arg(&record)
+            .args(extra)
+            .current_dir(harness())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {script} with {}: {e}; run tests/harness/install.sh",
+                    program.display()
+                )
+            });
+        let lifeline = child.stdin.take();
+        let line = first_line(
+            &mut child,
+            script,
+            Duration::from_secs(60),
+            "; run tests/harness/install.sh",
+        );
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!("{script} printed `{line}` instead of its ready line ({e})")
+        });
+        let address = ready["listening"].as_str().unwrap_or_default().to_owned();
+        Self {
+            child,
+            _lifeline: lifeline,
+            record,
+            url: format!("http://{address}/mcp"),
+        }
+    }
+
+    /// Every request it received: one JSON object each (method, path, authorization, ...).
+    pub fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}
+
+static NEXT_RECORD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Drop for McpUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.record);
+    }
+}
+
 /// The outcome of an external tool.
 #[derive(Debug)]
 pub struct ToolRun {

@@ -3,7 +3,8 @@
 //! (ES256 via jsonwebtoken, `kid` lookup, `iss`, `aud`, `exp`, `nbf`, scope `mcp`), and nothing
 //! else: no access log, no body pre-read, no CORS or OAuth routes.
 //!
-//! Usage: `bare-rmcp PORT JWKS_FILE`. Issuer `http://127.0.0.1:PORT`, resource `…/mcp`.
+//! Usage: `bare-rmcp PORT JWKS_FILE`. Issuer `http://127.0.0.1:PORT`, resource `…/mcp`
+//! (`BARE_ISSUER` and `BARE_AUDIENCE` override them).
 //! Runtime: tokio multi-thread with default settings, like `mcpctl`.
 //!
 //! `BARE_TOKEN_CACHE=1` (what bench/run.sh uses, since the handler has the same cache): remember
@@ -248,13 +249,16 @@ async fn main() {
             (k.kid, key)
         })
         .collect();
-    let issuer = format!("http://127.0.0.1:{port}");
+    // bench/gateway.sh runs this as an upstream behind `mcpctl dev --upstream`: it then checks
+    // the gateway's identity assertions (its issuer, this server's URL as the audience).
+    let issuer = std::env::var("BARE_ISSUER").unwrap_or_else(|_| format!("http://127.0.0.1:{port}"));
+    let audience = std::env::var("BARE_AUDIENCE").unwrap_or_else(|_| format!("http://127.0.0.1:{port}/mcp"));
     let cache = (std::env::var("BARE_TOKEN_CACHE").as_deref() == Ok("1"))
         .then(|| std::sync::Mutex::new(std::collections::HashMap::new()));
     let auth = Arc::new(Auth {
         cache,
         keys,
-        audience: format!("{issuer}/mcp"),
+        audience,
         issuer,
     });
 
