@@ -126,7 +126,20 @@ struct Inner {
     config: GatewayConfig,
     limiter: Arc<Semaphore>,
     transport: Transport,
+    assertions: AssertionCache,
 }
+
+/// Assertions already minted, by the access token they speak for. Reusing one while it has at
+/// least [`REUSE_MARGIN_SECS`] left saves an ES256 signature per request here and lets an
+/// upstream that caches verified tokens (as most JWT middleware can) skip its check too.
+#[derive(Default)]
+struct AssertionCache(std::sync::Mutex<std::collections::HashMap<Box<str>, (String, u64)>>);
+
+/// An assertion is reused only while it has this long to live, so the upstream never gets one
+/// about to expire in flight.
+const REUSE_MARGIN_SECS: u64 = 30;
+/// Entries kept before the cache starts over (bounded memory under a flood of tokens).
+const ASSERTION_CACHE_ENTRIES: usize = 4096;
 
 impl Gateway {
     /// Connects the gateway for `config` (for a function target this loads the AWS SDK's
@@ -150,12 +163,45 @@ impl Gateway {
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             config,
             transport,
+            assertions: AssertionCache::default(),
         })))
     }
 
     /// The configuration.
     pub fn config(&self) -> &GatewayConfig {
         &self.0.config
+    }
+
+    /// The assertion for `caller`, who presented the access token `presented`: a cached one
+    /// with time to live, or a new one.
+    fn assertion_for(
+        &self,
+        app: &AppState,
+        presented: &str,
+        caller: &Caller,
+    ) -> Result<String, assertion::AssertionError> {
+        let now = app.now();
+        let cache = &self.0.assertions.0;
+        if let Ok(cached) = cache.lock()
+            && let Some((token, exp)) = cached.get(presented)
+            && *exp >= now + REUSE_MARGIN_SECS
+        {
+            return Ok(token.clone());
+        }
+        let claims = AssertionClaims::for_caller(
+            caller,
+            &app.config.issuer(),
+            &self.0.config.audience,
+            now,
+        )?;
+        let token = assertion::sign(app.keys.signing.as_ref(), &claims)?;
+        if let Ok(mut cached) = cache.lock() {
+            if cached.len() >= ASSERTION_CACHE_ENTRIES {
+                cached.clear();
+            }
+            cached.insert(presented.into(), (token.clone(), claims.exp));
+        }
+        Ok(token)
     }
 
     async fn send(&self, exchange: Exchange) -> Result<Upstreamed, UpstreamError> {
@@ -270,16 +316,8 @@ pub async fn forward(State(state): State<ForwardState>, request: Request) -> Res
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
-    let claims = match AssertionClaims::for_caller(
-        &caller,
-        &state.app.config.issuer(),
-        &config.audience,
-        state.app.now(),
-    ) {
-        Ok(claims) => claims,
-        Err(error) => return assertion_failure(&id, &error),
-    };
-    let assertion = match assertion::sign(state.app.keys.signing.as_ref(), &claims) {
+    let presented = crate::http::mcp_guard::bearer_token(&request).unwrap_or_default();
+    let assertion = match gateway.assertion_for(&state.app, presented, &caller) {
         Ok(token) => token,
         Err(error) => return assertion_failure(&id, &error),
     };

@@ -496,3 +496,27 @@ async fn a_host_without_get_streams_answers_405_without_calling_upstream() {
     assert!(upstream.seen().is_empty());
     let _ = Body::empty();
 }
+
+#[tokio::test]
+async fn an_assertion_is_reused_while_it_has_half_its_life_left_and_never_across_tokens() {
+    let (server, upstream, _) = gateway_with(|_| {}).await;
+    let token = person_token(&server).await;
+    let other = person_token(&server).await;
+    let bearer = |i: usize| upstream.seen()[i].headers[header::AUTHORIZATION].clone();
+    server.mcp(Some(&token), &call(1, "echo"), &[]).await;
+    server.mcp(Some(&token), &call(2, "echo"), &[]).await;
+    assert_eq!(bearer(0), bearer(1));
+    server.mcp(Some(&other), &call(3, "echo"), &[]).await;
+    assert_ne!(
+        bearer(1),
+        bearer(2),
+        "another token got the first token's assertion"
+    );
+    server.clock.advance(31);
+    server.mcp(Some(&token), &call(4, "echo"), &[]).await;
+    assert_ne!(
+        bearer(0),
+        bearer(3),
+        "an assertion with under 30 s left was reused"
+    );
+}
