@@ -9,8 +9,8 @@
 #           Skipped when node_modules/.harness-stamp holds the sha256 of package.json + package-lock.json
 #           (and node_modules/.package-lock.json exists); the stamp is written only after a successful npm ci.
 #   python: venv at tests/harness/.venv, `pip install --no-deps -r requirements.lock` (every package pinned ==)
-#           then `pip check` and an import test. Skipped when .venv/.harness-stamp holds the sha256 of
-#           requirements.lock + the interpreter version.
+#           then `pip check` and an import test (mcp, httpx2, fastmcp and its JWTVerifier). Skipped when
+#           .venv/.harness-stamp holds the sha256 of requirements.lock + the interpreter version.
 #   browser: Chromium for browser-signin.mjs (default run and --browser-only; not with --node-only or
 #           --python-only). Found at $CHROMIUM, /usr/bin/chromium or `chromium` on PATH; if missing and we are
 #           root with apt-get: `apt-get install -y --no-install-recommends chromium` (after `apt-get update`
@@ -152,7 +152,8 @@ install_venv() {
 
 if [[ $DO_PY == 1 ]]; then
   install_venv "$HERE/.venv" "$HERE/requirements.lock" \
-    'import mcp, httpx2; from mcp.client.auth import OAuthClientProvider' "mcp + httpx2 (the Python SDK client)"
+    'import mcp, httpx2, fastmcp; from mcp.client.auth import OAuthClientProvider; from fastmcp.server.auth.providers.jwt import JWTVerifier' \
+    "mcp + httpx2 (the Python SDK client) + fastmcp (upstream-fastmcp.py)"
   # moto (AWS APIs on loopback) lives apart: its boto3 pins must not meet other tools' pins.
   install_venv "$HERE/.venv-aws" "$HERE/requirements-aws.lock" \
     'import moto.server, flask' "moto[server] (DynamoDB and other AWS APIs on loopback)"
