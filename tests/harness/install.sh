@@ -5,12 +5,13 @@
 #
 #   node:   `npm ci --no-audit --no-fund` from package-lock.json into tests/harness/node_modules
 #           (conformance 0.1.16, conformance-next = 0.2.0-alpha.12, @modelcontextprotocol/sdk 1.32.2,
-#           oidc-provider 8.8.1, puppeteer-core 24.43.1 which never downloads a browser).
+#           oidc-provider 8.8.1, puppeteer-core 24.43.1 which never downloads a browser; jose 6.2.17 and
+#           zod 4.6.7, the SDK's own versions, named because upstream-ts.mjs imports them).
 #           Skipped when node_modules/.harness-stamp holds the sha256 of package.json + package-lock.json
 #           (and node_modules/.package-lock.json exists); the stamp is written only after a successful npm ci.
 #   python: venv at tests/harness/.venv, `pip install --no-deps -r requirements.lock` (every package pinned ==)
-#           then `pip check` and an import test. Skipped when .venv/.harness-stamp holds the sha256 of
-#           requirements.lock + the interpreter version.
+#           then `pip check` and an import test (mcp, httpx2, fastmcp and its JWTVerifier). Skipped when
+#           .venv/.harness-stamp holds the sha256 of requirements.lock + the interpreter version.
 #   browser: Chromium for browser-signin.mjs (default run and --browser-only; not with --node-only or
 #           --python-only). Found at $CHROMIUM, /usr/bin/chromium or `chromium` on PATH; if missing and we are
 #           root with apt-get: `apt-get install -y --no-install-recommends chromium` (after `apt-get update`
@@ -115,10 +116,10 @@ if [[ $DO_NODE == 1 ]]; then
       die "npm ci failed in $HERE (full log: $log)"
     fi
     [[ -d "$HERE/node_modules/@modelcontextprotocol/conformance" && -d "$HERE/node_modules/conformance-next" && -d "$HERE/node_modules/@modelcontextprotocol/sdk" \
-       && -d "$HERE/node_modules/oidc-provider" && -d "$HERE/node_modules/puppeteer-core" ]] \
+       && -d "$HERE/node_modules/oidc-provider" && -d "$HERE/node_modules/puppeteer-core" && -d "$HERE/node_modules/jose" && -d "$HERE/node_modules/zod" ]] \
       || die "npm ci finished but the pinned packages are not in $HERE/node_modules"
     echo "$want" > "$stamp"
-    say "node_modules installed: $(cd "$HERE" && node -p 'const v=(p)=>require("./node_modules/"+p+"/package.json").version; ["@modelcontextprotocol/conformance","conformance-next","@modelcontextprotocol/sdk","oidc-provider","puppeteer-core"].map(p=>p+"@"+v(p)).join(" ")')"
+    say "node_modules installed: $(cd "$HERE" && node -p 'const v=(p)=>require("./node_modules/"+p+"/package.json").version; ["@modelcontextprotocol/conformance","conformance-next","@modelcontextprotocol/sdk","oidc-provider","puppeteer-core","jose","zod"].map(p=>p+"@"+v(p)).join(" ")')"
   fi
 fi
 
@@ -152,7 +153,8 @@ install_venv() {
 
 if [[ $DO_PY == 1 ]]; then
   install_venv "$HERE/.venv" "$HERE/requirements.lock" \
-    'import mcp, httpx2; from mcp.client.auth import OAuthClientProvider' "mcp + httpx2 (the Python SDK client)"
+    'import mcp, httpx2, fastmcp; from mcp.client.auth import OAuthClientProvider; from fastmcp.server.auth.providers.jwt import JWTVerifier' \
+    "mcp + httpx2 (the Python SDK client) + fastmcp (upstream-fastmcp.py)"
   # moto (AWS APIs on loopback) lives apart: its boto3 pins must not meet other tools' pins.
   install_venv "$HERE/.venv-aws" "$HERE/requirements-aws.lock" \
     'import moto.server, flask' "moto[server] (DynamoDB and other AWS APIs on loopback)"
