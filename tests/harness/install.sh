@@ -12,6 +12,8 @@
 #   python: venv at tests/harness/.venv, `pip install --no-deps -r requirements.lock` (every package pinned ==)
 #           then `pip check` and an import test (mcp, httpx2, fastmcp and its JWTVerifier). Skipped when
 #           .venv/.harness-stamp holds the sha256 of requirements.lock + the interpreter version.
+#   lambda web adapter: `cargo install lambda_web_adapter --version 0.9.1 --locked` into .lwa/ (with python;
+#           skipped when .lwa/.harness-stamp names that version).
 #   browser: Chromium for browser-signin.mjs (default run and --browser-only; not with --node-only or
 #           --python-only). Found at $CHROMIUM, /usr/bin/chromium or `chromium` on PATH; if missing and we are
 #           root with apt-get: `apt-get install -y --no-install-recommends chromium` (after `apt-get update`
@@ -151,6 +153,29 @@ install_venv() {
   say "python venv installed: $label"
 }
 
+# The AWS Lambda Web Adapter (crates.io `lambda_web_adapter`, the program its Lambda layer ships):
+# the gateway's upstream function runs FastMCP behind it under the Lambda emulator
+# (tests/it/gateway.rs). Built once with the crate's own Cargo.lock (--locked) into .lwa/.
+LWA_VERSION=0.9.1
+install_web_adapter() {
+  local root="$HERE/.lwa" want="lambda_web_adapter $LWA_VERSION" log
+  if [[ $FORCE == 0 && -x "$root/bin/lambda-adapter" && "$(cat "$root/.harness-stamp" 2>/dev/null)" == "$want" ]]; then
+    [[ $QUIET == 1 ]] || say "lambda-adapter up to date ($want)"
+    return 0
+  fi
+  command -v cargo >/dev/null 2>&1 || die "missing required tool: cargo (the Rust toolchain, https://rustup.rs) to build $want" 3
+  mkdir -p "$HERE/.work"
+  log="$HERE/.work/lwa-install.log"
+  say "building $want (cargo install --locked, about 1.5 min once) ..."
+  if ! cargo install lambda_web_adapter --version "$LWA_VERSION" --locked --force \
+      --root "$root" --target-dir "$HERE/.work/lwa-target" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "cargo install lambda_web_adapter failed (full log: $log)"
+  fi
+  echo "$want" > "$root/.harness-stamp"
+  say "lambda-adapter installed: $root/bin/lambda-adapter"
+}
+
 if [[ $DO_PY == 1 ]]; then
   install_venv "$HERE/.venv" "$HERE/requirements.lock" \
     'import mcp, httpx2, fastmcp; from mcp.client.auth import OAuthClientProvider; from fastmcp.server.auth.providers.jwt import JWTVerifier' \
@@ -169,5 +194,6 @@ if [[ $DO_PY == 1 ]]; then
   # through `python3 -m ziglang`, so the test puts this venv's bin first on PATH.
   install_venv "$HERE/.venv-lambda" "$HERE/requirements-lambda.lock" \
     'import ziglang, sys, os; sys.exit(0 if os.access(os.path.join(os.path.dirname(sys.executable), "cargo-lambda"), os.X_OK) else 1)' "cargo-lambda + ziglang (Lambda emulator)"
+  install_web_adapter
 fi
 exit 0
