@@ -386,8 +386,21 @@ def run_server(name: str, argv: list[str], workdir: str, stateful: bool, is_ts: 
         check(not up.extra_stdout, "nothing but the ready line on stdout", repr(up.extra_stdout[:3]))
     finally:
         rc, ms = up.stop()
-        check(rc == 0, "exits 0 when its stdin is closed", f"rc={rc} after {ms:.0f} ms")
-        info("stderr log", up.log_path)
+        check(rc == 0, "exits 0 when its stdin is closed (the parent is gone)", f"rc={rc} after {ms:.0f} ms")
+    # SIGTERM, on a second instance (its start-up time is a second sample)
+    up2 = Upstream(name + "-sigterm", argv, workdir)
+    if up2.addr:
+        up2.proc.terminate()
+        try:
+            rc = up2.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0, "exits 0 on SIGTERM", f"rc={rc}; this instance started in {up2.startup_ms:.0f} ms")
+    else:
+        check(False, "exits 0 on SIGTERM", f"second instance did not start: {up2.ready_line!r}")
+    up2.stop()
+    if results.count("FAIL"):
+        info("logs", f"{up.log_path}, {up2.log_path}")
 
 
 def rpc_accept(up: Upstream, token: str, accept):
