@@ -10,6 +10,7 @@
 //        [--expect-jwt] [--no-negative] [--timeout-ms 20000] [--deadline-ms N] [--verbose]
 //        [--browser chromium [--login L --password P] [--expect-consent] [--screenshot-dir DIR]]
 //        [--expect-whoami-sub SUBSTRING] [--expect-whoami-email SUBSTRING]
+//        [--progress-tool NAME [--progress-args JSON] [--min-progress N]]
 //
 // auth_code mode: 401 challenge -> RFC 9728 PRM -> RFC 8414 AS metadata -> RFC 7591 DCR ->
 //   /authorize (PKCE S256, state, resource) followed headlessly: a 3xx whose Location starts with
@@ -24,6 +25,9 @@
 // --expect-whoami-sub / --expect-whoami-email S: after connecting, call the `whoami` tool and FAIL unless
 //   its text contains S; again with the access token from the refresh_token grant. (Both only check a
 //   substring of whoami's JSON text; the flag name says which claim you mean.)
+// --progress-tool NAME: after the tools/call of each mode, call NAME (arguments --progress-args, default {}) with
+//   the SDK's onprogress option (a progressToken in _meta) and resetTimeoutOnProgress; PASS only if at least
+//   --min-progress (default 1) notifications/progress arrived before the result and the result is no error.
 // client_credentials mode: DCR with grant_types=[client_credentials], token_endpoint_auth_method=
 //   client_secret_basic -> SDK ClientCredentialsProvider (HTTP Basic at the token endpoint) ->
 //   initialize, tools/list, tools/call.
@@ -64,6 +68,11 @@ const LOGIN = opt('--login', undefined);
 const PASSWORD = opt('--password', undefined);
 const EXPECT_CONSENT = has('--expect-consent');
 const SCREENSHOT_DIR = opt('--screenshot-dir', undefined);
+const PROGRESS_TOOL = opt('--progress-tool', undefined);
+const PROGRESS_ARGS = opt('--progress-args', undefined);
+const MIN_PROGRESS = Number(opt('--min-progress', '1'));
+if (!Number.isInteger(MIN_PROGRESS) || MIN_PROGRESS < 0) { console.error(`--min-progress: a whole number >= 0 (got "${opt('--min-progress')}")`); process.exit(2); }
+if (PROGRESS_ARGS !== undefined) { try { JSON.parse(PROGRESS_ARGS); } catch (e) { console.error(`--progress-args: not JSON: ${e.message}`); process.exit(2); } }
 const WHOAMI_EXPECT = [['sub', opt('--expect-whoami-sub', undefined)], ['email', opt('--expect-whoami-email', undefined)]].filter(([, v]) => v !== undefined);
 if (BROWSER !== undefined && BROWSER !== 'chromium') { console.error(`--browser: only "chromium" is supported (got "${BROWSER}")`); process.exit(2); }
 if ((LOGIN === undefined) !== (PASSWORD === undefined)) { console.error('--login and --password go together'); process.exit(2); }
@@ -76,7 +85,8 @@ function readHelp() {
     `  --consent-submit  --client-id ID --client-secret SECRET  --step-up-tool NAME [--step-up-args JSON]\n` +
     `  --expect-jwt  --no-negative  --timeout-ms N (per step)  --deadline-ms N (whole run)  --verbose\n` +
     `  --browser chromium [--login L --password P] [--expect-consent] [--screenshot-dir DIR]\n` +
-    `  --expect-whoami-sub SUBSTRING  --expect-whoami-email SUBSTRING`;
+    `  --expect-whoami-sub SUBSTRING  --expect-whoami-email SUBSTRING\n` +
+    `  --progress-tool NAME [--progress-args JSON] [--min-progress N (default 1)]`;
 }
 
 // ---------------- check bookkeeping ----------------
@@ -231,7 +241,27 @@ async function useMcp(kind, transport) {
     const r = await step(`${kind}: tools/call ${name}`, () => client.callTool({ name, arguments: args ?? {} }));
     if (r) expect(!r.isError, `${kind}: tools/call ${name}`, `content=${JSON.stringify(r.content).slice(0, 160)}`, `isError result: ${JSON.stringify(r.content).slice(0, 200)}`);
   } else fail(`${kind}: tools/call`, 'no tool to call');
+  if (PROGRESS_TOOL) await checkProgress(kind, client);
   return client;
+}
+
+// --progress-tool: the SDK puts a progressToken in _meta when onprogress is given; notifications that come
+// after the result are never delivered (the SDK drops the handler with the response), so the count taken
+// when callTool resolves is the number that arrived before the result.
+async function checkProgress(kind, client) {
+  const name = `${kind}: tools/call ${PROGRESS_TOOL} with progress (>= ${MIN_PROGRESS} notifications before the result)`;
+  const seen = [];
+  const t0 = Date.now();
+  let r, before;
+  try {
+    r = await client.callTool({ name: PROGRESS_TOOL, arguments: PROGRESS_ARGS ? JSON.parse(PROGRESS_ARGS) : {} }, undefined, {
+      onprogress: (p) => seen.push({ ...p, ms: Date.now() - t0 }), resetTimeoutOnProgress: true, timeout: TIMEOUT_MS, maxTotalTimeout: 5 * TIMEOUT_MS,
+    });
+    before = seen.length;
+  } catch (e) { fail(name, `${errText(e)} (${seen.length} notifications so far)`); return; }
+  const text = (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+  const detail = `${before} notifications [${seen.slice(0, before).map((p) => `${p.progress}${p.total !== undefined ? `/${p.total}` : ''}@${p.ms}ms`).join(' ')}], result at ${Date.now() - t0}ms: ${JSON.stringify(text).slice(0, 120)}`;
+  expect(before >= MIN_PROGRESS && !r.isError, name, detail, r.isError ? `isError result: ${detail}` : detail);
 }
 
 // ---------------- the "browser" for the authorization endpoint ----------------

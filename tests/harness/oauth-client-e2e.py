@@ -5,12 +5,16 @@ doing OAuth against a remote MCP server, headlessly.
   python oauth-client-e2e.py --url https://HOST/mcp [--mode auth_code|client_credentials|both]
          [--scope S] [--tool NAME --tool-args JSON] [--redirect-uri URI] [--consent-submit]
          [--client-id ID --client-secret S] [--timeout 30] [--deadline 180]
+         [--progress-tool NAME [--progress-args JSON] [--min-progress N]]
 
 auth_code: the SDK's OAuthClientProvider discovers PRM/AS metadata, registers (DCR), builds the PKCE
 authorization URL and hands it to redirect_handler; we follow it without a browser (manual 3xx
 following, cookies; an HTML consent form is a FAIL unless --consent-submit) and give the captured
 code/state/iss back through callback_handler. Then initialize (mode="auto": the SDK first probes
 `server/discover`, falls back to `initialize` on any JSON-RPC error), tools/list, tools/call.
+--progress-tool NAME: after the tools/call of each mode, call NAME (arguments --progress-args, default {})
+with the SDK's progress_callback (the SDK then sends a progressToken in _meta); PASS only if at least
+--min-progress (default 1) notifications arrived before the result and the result is no error.
 client_credentials: DCR (grant_types=[client_credentials], client_secret_basic) done here with httpx2,
 then the SDK's ClientCredentialsOAuthProvider.
 Last line: "N passed, N failed"; exit 0 iff no failures (1 otherwise, 2 on bad usage).
@@ -43,9 +47,19 @@ ap.add_argument("--redirect-uri", default="http://127.0.0.1:8977/callback")
 ap.add_argument("--consent-submit", action="store_true")
 ap.add_argument("--client-id")
 ap.add_argument("--client-secret")
+ap.add_argument("--progress-tool")
+ap.add_argument("--progress-args")
+ap.add_argument("--min-progress", type=int, default=1)
 ap.add_argument("--timeout", type=float, default=30.0, help="per HTTP request / flow step (s)")
 ap.add_argument("--deadline", type=float, default=180.0, help="per mode (s); a mode still running then is a FAIL")
 args = ap.parse_args()
+if args.min_progress < 0:
+    ap.error("--min-progress must be >= 0")
+if args.progress_args is not None:
+    try:
+        json.loads(args.progress_args)
+    except ValueError as e:
+        ap.error(f"--progress-args: not JSON: {e}")
 
 results: list[tuple[str, str, str]] = []
 section = ""
@@ -147,6 +161,31 @@ async def use_mcp(kind: str, auth) -> None:
             if name:
                 res = await client.call_tool(name, targs)
                 check(not res.is_error, f"{kind}: tools/call {name}", str(res.content)[:160])
+            if args.progress_tool:
+                await check_progress(kind, client)
+
+
+async def check_progress(kind: str, client) -> None:
+    """--progress-tool: the count taken when call_tool returns is what arrived before the result."""
+    name = f"{kind}: tools/call {args.progress_tool} with progress (>= {args.min_progress} notifications before the result)"
+    seen: list[tuple[float, float, float | None]] = []
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((1000 * (loop.time() - t0), progress, total))
+
+    try:
+        res = await client.call_tool(args.progress_tool, json.loads(args.progress_args) if args.progress_args else {},
+                                     progress_callback=on_progress)
+    except Exception as e:  # noqa: BLE001
+        record("FAIL", name, f"{type(e).__name__}: {e} ({len(seen)} notifications so far)"[:600])
+        return
+    before = len(seen)
+    text = "\n".join(getattr(c, "text", "") for c in res.content)
+    detail = (f"{before} notifications [" + " ".join(f"{p:g}{'' if t is None else f'/{t:g}'}@{ms:.0f}ms" for ms, p, t in seen[:before])
+              + f"], result at {1000 * (loop.time() - t0):.0f}ms: {text[:120]!r}")
+    check(before >= args.min_progress and not res.is_error, name, detail, ("isError result: " if res.is_error else "") + detail)
 
 
 async def run_auth_code() -> None:

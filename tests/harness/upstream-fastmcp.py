@@ -24,7 +24,10 @@ per step (ctx.report_progress, 50 ms apart) when the call carries _meta.progress
 
 --record FILE: one JSON line appended per HTTP request, before auth:
   {"method":"POST","path":"/mcp","authorization":"Bearer …"|null,"mcp_session_id":…|null,
-   "mcp_protocol_version":…|null,"accept":…|null,"content_type":…|null,"last_event_id":…|null}
+   "mcp_protocol_version":…|null,"accept":…|null,"content_type":…|null,"last_event_id":…|null,
+   "mcp_method":…|null,"mcp_name":…|null}
+(Mcp-Method and Mcp-Name are the routing headers of protocol 2026-07-28, which FastMCP also speaks: a
+client such as the Python SDK's Client(mode="auto") then uses server/discover and no session at all.)
 
 Exits 0 on SIGTERM/SIGINT, and when its stdin (a pipe) reaches EOF, so a parent that dies never leaves
 it running. Stdin that is not a pipe or socket (/dev/null, a terminal) is not watched.
@@ -136,7 +139,8 @@ class Recorder:
             if self.path:
                 line = {"method": scope["method"], "path": scope["path"], "authorization": h.get("authorization"),
                         "mcp_session_id": h.get("mcp-session-id"), "mcp_protocol_version": h.get("mcp-protocol-version"),
-                        "accept": h.get("accept"), "content_type": h.get("content-type"), "last_event_id": h.get("last-event-id")}
+                        "accept": h.get("accept"), "content_type": h.get("content-type"), "last_event_id": h.get("last-event-id"),
+                        "mcp_method": h.get("mcp-method"), "mcp_name": h.get("mcp-name")}
                 with open(self.path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(line) + "\n")
         await self.app(scope, receive, send)

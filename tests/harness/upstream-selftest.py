@@ -186,8 +186,8 @@ http = httpx2.Client(timeout=args.timeout)
 
 
 def send(up: Upstream, method: str, token: str | None = None, body=None, session: str | None = None,
-         proto: str | None = None, accept: str | None = ACCEPT, stream: bool = False):
-    headers = {}
+         proto: str | None = None, accept: str | None = ACCEPT, stream: bool = False, extra: dict | None = None):
+    headers = dict(extra or {})
     if accept is not None:
         headers["accept"] = accept
     if token is not None:
@@ -200,7 +200,8 @@ def send(up: Upstream, method: str, token: str | None = None, body=None, session
     if body is not None:
         headers["content-type"] = "application/json"
         content = json.dumps(body)
-    up.sent.append({"method": method, "authorization": headers.get("authorization"), "mcp_session_id": session, "mcp_protocol_version": proto})
+    up.sent.append({"method": method, "authorization": headers.get("authorization"), "mcp_session_id": session, "mcp_protocol_version": proto,
+                    "mcp_method": headers.get("mcp-method"), "mcp_name": headers.get("mcp-name")})
     req = http.build_request(method, up.url, headers=headers, content=content)
     return contextlib.closing(http.send(req, stream=stream))  # httpx2's Response is no context manager
 
@@ -232,14 +233,14 @@ def read_events(resp) -> list[tuple[float, dict]]:
     return out
 
 
-def rpc(up: Upstream, token: str, method: str, params=None, rid=None, session=None, proto=None):
+def rpc(up: Upstream, token: str, method: str, params=None, rid=None, session=None, proto=None, extra=None):
     """POST one JSON-RPC request; returns (status, headers, [(t, msg)])."""
     body = {"jsonrpc": "2.0", "method": method}
     if rid is not None:
         body["id"] = rid
     if params is not None:
         body["params"] = params
-    with send(up, "POST", token, body, session=session, proto=proto, stream=True) as r:
+    with send(up, "POST", token, body, session=session, proto=proto, stream=True, extra=extra) as r:
         return r.status_code, r.headers, read_events(r)
 
 
@@ -365,6 +366,10 @@ def run_server(name: str, argv: list[str], workdir: str, stateful: bool, is_ts: 
             st, _, _ = rpc(up, mint(aud), "tools/list", {}, rid=10, session=sid, proto=proto)
             check(st == 404, "the session after DELETE -> 404", f"HTTP {st}")
 
+        # --- protocol 2026-07-28 (FastMCP only): sessionless, routed by Mcp-Method / Mcp-Name ---
+        if not is_ts:
+            check_modern(up, aud)
+
         # --- Accept header requirements (informational) ---
         verdict = []
         for acc in ["application/json", "text/event-stream", "*/*", None]:
@@ -376,9 +381,9 @@ def run_server(name: str, argv: list[str], workdir: str, stateful: bool, is_ts: 
         time.sleep(0.1)
         recs = up.records()
         check(len(recs) == len(up.sent), "record file: one line per request sent", f"{len(recs)} lines, {len(up.sent)} requests")
-        keys = ["method", "authorization", "mcp_session_id", "mcp_protocol_version"]
+        keys = ["method", "authorization", "mcp_session_id", "mcp_protocol_version", "mcp_method", "mcp_name"]
         mism = [(i, s, r) for i, (s, r) in enumerate(zip(up.sent, recs)) if any(s[k] != r.get(k) for k in keys) or r.get("path") != "/mcp"]
-        check(not mism and len(recs) == len(up.sent), "record file: method, path, Authorization, Mcp-Session-Id, MCP-Protocol-Version as sent, in order",
+        check(not mism and len(recs) == len(up.sent), "record file: method, path, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name as sent, in order",
               "all match" if not mism else f"first mismatch #{mism[0][0]}: sent {mism[0][1]} recorded {mism[0][2]}")
         need = {"method", "path", "authorization", "mcp_session_id", "mcp_protocol_version"}
         check(all(need <= set(r) for r in recs) and all(r["authorization"] is None or r["authorization"].startswith("Bearer ") for r in recs),
@@ -386,8 +391,49 @@ def run_server(name: str, argv: list[str], workdir: str, stateful: bool, is_ts: 
         check(not up.extra_stdout, "nothing but the ready line on stdout", repr(up.extra_stdout[:3]))
     finally:
         rc, ms = up.stop()
-        check(rc == 0, "exits 0 when its stdin is closed", f"rc={rc} after {ms:.0f} ms")
-        info("stderr log", up.log_path)
+        check(rc == 0, "exits 0 when its stdin is closed (the parent is gone)", f"rc={rc} after {ms:.0f} ms")
+    # SIGTERM, on a second instance (its start-up time is a second sample)
+    up2 = Upstream(name + "-sigterm", argv, workdir)
+    if up2.addr:
+        up2.proc.terminate()
+        try:
+            rc = up2.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0, "exits 0 on SIGTERM", f"rc={rc}; this instance started in {up2.startup_ms:.0f} ms")
+    else:
+        check(False, "exits 0 on SIGTERM", f"second instance did not start: {up2.ready_line!r}")
+    up2.stop()
+    if results.count("FAIL"):
+        info("logs", f"{up.log_path}, {up2.log_path}")
+
+
+MODERN = "2026-07-28"
+
+
+def check_modern(up: Upstream, aud: str) -> None:
+    """What the Python SDK's Client(mode="auto") does with FastMCP: server/discover, no session."""
+    meta = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+    hdr = lambda method, name=None: {"mcp-method": method, **({"mcp-name": name} if name else {})}  # noqa: E731
+    st, hd, ev = rpc(up, mint(aud), "server/discover", {"_meta": meta}, rid=21, proto=MODERN, extra=hdr("server/discover"))
+    res = (result_of(ev, 21) or {}).get("result") or {}
+    check(st == 200 and MODERN in res.get("supportedVersions", []) and hd.get("mcp-session-id") is None,
+          f"{MODERN}: server/discover -> 200, no Mcp-Session-Id", f"HTTP {st} supportedVersions={res.get('supportedVersions')}")
+    st, _, ev = rpc(up, mint(aud), "tools/list", {"_meta": meta}, rid=22, proto=MODERN)
+    err = (result_of(ev, 22) or {}).get("error") or {}
+    check(st == 400 and "mcp-method" in str(err.get("message", "")).lower(), f"{MODERN}: a request without the Mcp-Method header -> 400",
+          f"HTTP {st} {err.get('message')}")
+    st, hd, ev = rpc(up, mint(aud), "tools/call", {"name": "count", "arguments": {"steps": 2}, "_meta": {**meta, "progressToken": 7}},
+                     rid=23, proto=MODERN, extra=hdr("tools/call", "count"))
+    prog = [m for _, m in ev if m.get("method") == "notifications/progress"]
+    res = (result_of(ev, 23) or {}).get("result") or {}
+    text = "".join(c.get("text", "") for c in res.get("content", []))
+    check(len(prog) == 2 and text == "counted 2" and [m for _, m in ev][-1].get("id") == 23,
+          f"{MODERN}: tools/call count (Mcp-Name: count) -> 2 progress notifications, then the result", f"{len(prog)} notifications, {text!r}")
+    st, _, ev = rpc(up, mint(aud), "tools/call", {"name": "whoami", "arguments": {}, "_meta": meta}, rid=24, proto=MODERN,
+                    extra=hdr("tools/call", "whoami"))
+    text = "".join(c.get("text", "") for c in (((result_of(ev, 24) or {}).get("result") or {}).get("content", [])))
+    check(f'"sub": "{PERSON["sub"]}"' in text and f'"aud": "{aud}"' in text, f"{MODERN}: tools/call whoami", text[:160])
 
 
 def rpc_accept(up: Upstream, token: str, accept):

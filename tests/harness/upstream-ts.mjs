@@ -23,7 +23,8 @@
 //
 // --record FILE: one JSON line appended per HTTP request, before auth:
 //   {"method":"POST","path":"/mcp","authorization":"Bearer …"|null,"mcp_session_id":…|null,
-//    "mcp_protocol_version":…|null,"accept":…|null,"content_type":…|null,"last_event_id":…|null}
+//    "mcp_protocol_version":…|null,"accept":…|null,"content_type":…|null,"last_event_id":…|null,"mcp_method":…|null,"mcp_name":…|null}
+// (this SDK speaks protocol 2025-11-25 and earlier: no server/discover, Mcp-Method and Mcp-Name are only recorded)
 //
 // Exits 0 on SIGTERM/SIGINT and when stdin (a pipe) reaches EOF, so a parent that dies never leaves it
 // running. Stdin that is not a pipe or socket (/dev/null, a terminal) is not watched.
@@ -149,6 +150,7 @@ const httpServer = http.createServer((req, res) => {
     fs.writeSync(recordFd, JSON.stringify({
       method: req.method, path: new URL(req.url, 'http://x').pathname, authorization: h1(h.authorization), mcp_session_id: h1(h['mcp-session-id']),
       mcp_protocol_version: h1(h['mcp-protocol-version']), accept: h1(h.accept), content_type: h1(h['content-type']), last_event_id: h1(h['last-event-id']),
+      mcp_method: h1(h['mcp-method']), mcp_name: h1(h['mcp-name']),
     }) + '\n');
   }
   app(req, res);
