@@ -27,18 +27,20 @@ use crate::{
     state::AppState,
 };
 
-/// Request headers the upstream gets from the client (MCP Streamable HTTP's own, plus content
-/// negotiation); everything else, `Authorization` and cookies first, stays here.
-const REQUEST_HEADERS: [HeaderName; 8] = [
+/// Request headers the upstream gets from the client besides MCP's own `Mcp-*` ones (session,
+/// protocol version, and 2026-07-28's `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`): content
+/// negotiation and SSE resumption. Everything else, `Authorization` and cookies first, stays here.
+const REQUEST_HEADERS: [HeaderName; 4] = [
     header::CONTENT_TYPE,
     header::ACCEPT,
     header::USER_AGENT,
-    HeaderName::from_static("mcp-session-id"),
-    HeaderName::from_static("mcp-protocol-version"),
     HeaderName::from_static("last-event-id"),
-    HeaderName::from_static("mcp-method"),
-    HeaderName::from_static("mcp-name"),
 ];
+
+/// Whether the client's header `name` goes upstream.
+fn forwarded(name: &HeaderName) -> bool {
+    REQUEST_HEADERS.contains(name) || name.as_str().starts_with("mcp-")
+}
 
 /// Response headers the client gets from the upstream. Not `WWW-Authenticate`: the client's
 /// authorization server is this one, whatever the upstream would say.
@@ -324,8 +326,8 @@ pub async fn forward(State(state): State<ForwardState>, request: Request) -> Res
 
     let (parts, body) = request.into_parts();
     let mut headers = HeaderMap::new();
-    for name in &REQUEST_HEADERS {
-        for value in parts.headers.get_all(name) {
+    for (name, value) in &parts.headers {
+        if forwarded(name) {
             headers.append(name.clone(), value.clone());
         }
     }

@@ -202,6 +202,8 @@ async fn the_upstream_gets_a_verifiable_assertion_and_never_the_clients_token() 
             &[
                 ("cookie", "session=secret-cookie"),
                 ("x-forwarded-for", "10.0.0.1"),
+                ("mcp-method", "tools/call"),
+                ("mcp-param-text", "hi"),
             ],
         )
         .await;
@@ -224,6 +226,8 @@ async fn the_upstream_gets_a_verifiable_assertion_and_never_the_clients_token() 
     assert!(headers.get(header::COOKIE).is_none());
     assert!(headers.get("x-forwarded-for").is_none());
     assert_eq!(headers["mcp-protocol-version"], "2025-11-25");
+    assert_eq!(headers["mcp-method"], "tools/call");
+    assert_eq!(headers["mcp-param-text"], "hi");
     let claims = verify_assertion(
         &server,
         headers[header::AUTHORIZATION].to_str().unwrap(),
