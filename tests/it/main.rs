@@ -12,6 +12,7 @@ mod conformance;
 mod deploy;
 mod dev_server;
 mod federation;
+mod gateway;
 mod lambda_emulator;
 mod ops;
 mod own_server;

@@ -57,6 +57,8 @@ pub(crate) fn for_stage(
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     };
+    // Absolute, so the zip's path reads the same from anywhere (`mcpctl build` prints it).
+    let root = std::path::absolute(&root).into_diagnostic()?;
     let out_dir = project.map_or_else(
         || root.join("target").join("lambda"),
         |project| project.target_dir.join("lambda"),
