@@ -244,3 +244,70 @@ async fn a_gateway_stage_with_an_upstream_function_deploys() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[tokio::test]
+async fn a_gateway_url_stage_deploys_and_refuses_its_own_api_as_upstream() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let root = std::env::temp_dir().join(format!("mcpctl-gateway-url-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("config")).unwrap();
+    let stage = |url: &str| {
+        std::fs::write(
+            root.join("config/gwurl.yaml"),
+            format!("stack_name: mcpctl-gwurl\nidentity:\n  mode: dev\nupstream:\n  url: {url}\n"),
+        )
+        .unwrap();
+    };
+    stage("https://mcp.example.com/v1/mcp");
+    let env: Vec<(&str, String)> = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let main_zip = zip_of(b"bootstrap of the url gateway");
+    let config_dir = root.join("config");
+    let args = [
+        "deploy",
+        "--stage",
+        "gwurl",
+        "--config-dir",
+        config_dir.to_str().unwrap(),
+        "--artifact",
+        main_zip.to_str().unwrap(),
+        "--yes",
+        "--output",
+        "json",
+    ];
+    let (code, stdout, stderr) = mcpctl_in(&root, &args, &env);
+    assert_eq!(code, Some(0), "{stderr}");
+    let deployed = json(&stdout);
+    assert!(deployed.get("upstream_code_key").is_none(), "{deployed}");
+    let outputs = &deployed["outputs"];
+    assert!(outputs.get("UpstreamFunctionName").is_none(), "{outputs}");
+    let mcp = aws_sdk_lambda::Client::new(&config)
+        .get_function_configuration()
+        .function_name(outputs["McpFunctionName"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mcp_env = variables(&mcp);
+    let get = |name: &str| mcp_env.get(name).map(String::as_str);
+    assert_eq!(
+        get("MCP_UPSTREAM_URL"),
+        Some("https://mcp.example.com/v1/mcp")
+    );
+    assert_eq!(
+        get("MCP_UPSTREAM_AUDIENCE"),
+        Some("https://mcp.example.com/v1/mcp")
+    );
+    assert_eq!(get("MCP_UPSTREAM_FUNCTION"), None);
+
+    // Pointing the gateway at the stack's own /mcp would loop: refused before any change set.
+    stage(outputs["McpUrl"].as_str().unwrap());
+    let (code, _, stderr) = mcpctl_in(&root, &args, &env);
+    assert_eq!(code, Some(2), "{stderr}");
+    let message = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        message.contains("upstream.url:") && message.contains("is this stack's own API"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
