@@ -232,6 +232,32 @@ async fn a_gateway_stage_with_an_upstream_function_deploys() {
     }
     assert!(methods.iter().all(|id| *id == methods[0]), "{methods:?}");
 
+    // `mcpctl logs --function upstream` reads the upstream's own log group (plain text lines).
+    let group = outputs["UpstreamLogGroupName"].as_str().unwrap();
+    assert_eq!(group, "/aws/lambda/mcpctl-gw-upstream");
+    crate::ops::put_events(
+        &config,
+        group,
+        "s1",
+        &["upstream listening on 8000".to_owned()],
+    )
+    .await;
+    let (code, stdout, stderr) = mcpctl_in(
+        &root,
+        &[
+            "logs",
+            "--stage",
+            "gw",
+            "--function",
+            "upstream",
+            "--since",
+            "1h",
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("upstream listening on 8000"), "{stdout}");
+
     // The same upstream again: same key, no change to the stack.
     let (code, stdout, stderr) = mcpctl_in(&root, &args, &env);
     assert_eq!(code, Some(0), "{stderr}");
@@ -299,6 +325,16 @@ async fn a_gateway_url_stage_deploys_and_refuses_its_own_api_as_upstream() {
         Some("https://mcp.example.com/v1/mcp")
     );
     assert_eq!(get("MCP_UPSTREAM_FUNCTION"), None);
+    let (code, _, stderr) = mcpctl_in(
+        &root,
+        &["logs", "--stage", "gwurl", "--function", "upstream"],
+        &env,
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("stack `mcpctl-gwurl` has no upstream function"),
+        "{stderr}"
+    );
 
     // Pointing the gateway at the stack's own /mcp would loop: refused before any change set.
     stage(outputs["McpUrl"].as_str().unwrap());
