@@ -15,6 +15,8 @@ use zip::{CompressionMethod, DateTime, ZipWriter, write::SimpleFileOptions};
 
 use crate::{project::Project, stage::config::Architecture};
 
+pub(crate) mod upstream;
+
 /// CPU architecture of the function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

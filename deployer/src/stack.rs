@@ -71,6 +71,11 @@ impl StackOutputs {
         })
     }
 
+    /// An output only some stacks have (the upstream function's of gateway mode).
+    pub(crate) fn optional(&self, key: &str) -> Option<&str> {
+        self.outputs.get(key).map(String::as_str)
+    }
+
     /// A required output.
     pub(crate) fn get(&self, key: &str) -> miette::Result<&str> {
         self.outputs.get(key).map(String::as_str).ok_or_else(|| {

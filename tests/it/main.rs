@@ -13,6 +13,7 @@ mod deploy;
 mod dev_server;
 mod federation;
 mod gateway;
+mod gateway_stack;
 mod lambda_emulator;
 mod ops;
 mod own_server;

@@ -392,7 +392,7 @@ async fn a_stage_never_deployed_is_one_clear_line() {
     }
 }
 
-async fn put_events(
+pub(crate) async fn put_events(
     config: &aws_config::SdkConfig,
     group: &str,
     stream: &str,

@@ -20,7 +20,7 @@ use crate::{
         ui::Ui,
     },
     project::{self, ProjectArgs},
-    stage::{self, TemplateSource},
+    stage::{self, TemplateSource, names},
     target::AwsArgs,
 };
 
@@ -69,6 +69,9 @@ struct Outcome {
     changes: Vec<changeset::Row>,
     outputs: std::collections::BTreeMap<String, String>,
     code_key: String,
+    /// The S3 key of the upstream function's zip (gateway mode with `upstream.function.source`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_code_key: Option<String>,
     /// Who can get a token from the stage as deployed (from its configuration).
     token_policy: stage::config::TokenPolicy,
 }
@@ -79,6 +82,8 @@ struct Prepared {
     bucket: String,
     code_key: String,
     artifact: Artifact,
+    /// The upstream function's zip and its S3 key (gateway mode with `upstream.function.source`).
+    upstream: Option<(Artifact, String)>,
 }
 
 /// Loads the stage, builds (or takes) the zip and uploads it.
@@ -95,28 +100,45 @@ async fn prepare(args: &StageDeployArgs, ui: &Ui) -> miette::Result<Prepared> {
             "no AWS region configured"
         ));
     }
+    // First: a mistake in the upstream's directory shows before the (long) cargo build.
+    let upstream_zip = artifact::upstream::for_stage(&config, &config_dir, project.as_ref())?;
+    if let Some(built) = &upstream_zip {
+        ui.say(format!(
+            "zipped the upstream server: {} ({} bytes)",
+            built.path.display(),
+            built.size
+        ));
+    }
     let arch = Arch::from(config.lambda.architecture);
     let artifact = match &args.artifact {
         Some(path) => artifact::describe(path, arch)?,
         None => {
             let cwd = std::env::current_dir().into_diagnostic()?;
-            let project = project.ok_or_else(|| project::not_found(&cwd))?;
+            let project = project.as_ref().ok_or_else(|| project::not_found(&cwd))?;
             ui.say(format!(
                 "building {} for {} (profile `lambda`)...",
                 project.package,
                 arch.target()
             ));
-            artifact::build(&project, arch)?
+            artifact::build(project, arch)?
         }
     };
     let bucket = artifacts::ensure_bucket(&sdk, ui).await?;
     let code_key = artifacts::upload_code(&sdk, &bucket, &artifact, ui).await?;
+    let upstream = match upstream_zip {
+        Some(built) => {
+            let key = artifacts::upload_upstream_code(&sdk, &bucket, &built, ui).await?;
+            Some((built, key))
+        }
+        None => None,
+    };
     Ok(Prepared {
         config,
         sdk,
         bucket,
         code_key,
         artifact,
+        upstream,
     })
 }
 
@@ -181,12 +203,33 @@ async fn create_change_set(
     let template_url =
         artifacts::upload_template(&prepared.sdk, &prepared.bucket, stack_name, &rendered.body)
             .await?;
-    let parameters = [
+    let mut parameters = vec![
         ("CodeBucket", prepared.bucket.clone()),
         ("CodeKey", prepared.code_key.clone()),
         ("SigningKeySecretArn", secret.arn),
         ("JwksJson", secret.jwks),
     ];
+    // Gateway mode with a zipped upstream: the template has the parameter, the zip its key.
+    if rendered
+        .template
+        .parameters
+        .contains_key(names::parameter::UPSTREAM_CODE_KEY)
+    {
+        let key = prepared
+            .upstream
+            .as_ref()
+            .map(|(_, key)| key.clone())
+            .ok_or_else(|| {
+                miette!(
+                    "the template needs {} but no upstream zip was built",
+                    names::parameter::UPSTREAM_CODE_KEY
+                )
+            })?;
+        parameters.push((names::parameter::UPSTREAM_CODE_KEY, key));
+    }
+    if kind == ChangeSetType::Update {
+        refuse_own_url(&prepared.sdk, &prepared.config).await?;
+    }
     ui.say(format!("creating a change set for stack {stack_name}..."));
     let set = changeset::create(
         &cf,
@@ -258,6 +301,7 @@ pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
             outputs: outputs(&prepared.sdk, &stack_name).await?,
             token_policy: prepared.config.token_policy(),
             code_key: prepared.code_key,
+            upstream_code_key: prepared.upstream.map(|(_, key)| key),
         };
         print_outcome(&outcome, args.stage.output)?;
         return Ok(ExitCode::SUCCESS);
@@ -328,9 +372,41 @@ pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
         outputs: outputs(&prepared.sdk, &stack_name).await?,
         token_policy: prepared.config.token_policy(),
         code_key: prepared.code_key,
+        upstream_code_key: prepared.upstream.map(|(_, key)| key),
     };
     print_outcome(&outcome, args.stage.output)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `upstream.url` must not be this stack's own API: known once the stack exists (its `ApiUrl`
+/// and `Issuer` outputs), so checked on every update (before it, the API's URL is unknown, and a
+/// custom domain is checked with the configuration).
+async fn refuse_own_url(
+    sdk: &SdkConfig,
+    config: &stage::config::StageConfig,
+) -> miette::Result<()> {
+    let Some(url) = config
+        .upstream
+        .as_ref()
+        .and_then(|upstream| upstream.url.as_deref())
+    else {
+        return Ok(());
+    };
+    let stack = outputs(sdk, &config.stack_name).await?;
+    for key in [names::output::API_URL, names::output::ISSUER] {
+        if let Some(own) = stack.get(key)
+            && url
+                .to_ascii_lowercase()
+                .starts_with(&own.trim_end_matches('/').to_ascii_lowercase())
+        {
+            return Err(miette!(
+                help = "point upstream.url at the MCP server the gateway fronts",
+                "config/{}.yaml: upstream.url: `{url}` is this stack's own API ({key} {own}): the gateway would forward to itself",
+                config.stage_name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the code of the stage's functions and waits until each update is active.
@@ -338,11 +414,19 @@ async fn code_only(prepared: &Prepared, ui: &Ui, output: OutputFormat) -> miette
     let stack = outputs(&prepared.sdk, &prepared.config.stack_name).await?;
     let lambda = aws_sdk_lambda::Client::new(&prepared.sdk);
     let mut updated = Vec::new();
-    for key in [
-        "AuthFunctionName",
-        "McpFunctionName",
-        "AuthorizerFunctionName",
-    ] {
+    let main = (prepared.code_key.as_str(), &prepared.artifact);
+    let mut functions = vec![
+        ("AuthFunctionName", main),
+        ("McpFunctionName", main),
+        ("AuthorizerFunctionName", main),
+    ];
+    if let Some((artifact, key)) = &prepared.upstream {
+        functions.push((
+            names::output::UPSTREAM_FUNCTION_NAME,
+            (key.as_str(), artifact),
+        ));
+    }
+    for (key, (code_key, artifact)) in functions {
         let name = stack.get(key).ok_or_else(|| {
             miette!(
                 help = "run a full `mcpctl deploy` first",
@@ -361,7 +445,7 @@ async fn code_only(prepared: &Prepared, ui: &Ui, output: OutputFormat) -> miette
                     aws_sdk_lambda::error::DisplayErrorContext(e)
                 )
             })?;
-        if current.code_sha256() == Some(prepared.artifact.sha256_base64.as_str()) {
+        if current.code_sha256() == Some(artifact.sha256_base64.as_str()) {
             ui.say(format!("{name}: already running this code"));
             continue;
         }
@@ -369,7 +453,7 @@ async fn code_only(prepared: &Prepared, ui: &Ui, output: OutputFormat) -> miette
             .update_function_code()
             .function_name(name)
             .s3_bucket(&prepared.bucket)
-            .s3_key(&prepared.code_key)
+            .s3_key(code_key)
             .send()
             .await
             .map_err(|e| {

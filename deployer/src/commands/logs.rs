@@ -19,6 +19,9 @@ use miette::{IntoDiagnostic, miette};
 use super::log_format::{self, Style};
 use crate::{cli::OutputFormat, project::ProjectArgs, target::StageArgs};
 
+/// The upstream function's log group output (gateway mode with `upstream.function` only).
+const UPSTREAM_LOG_GROUP: &str = crate::stage::names::output::UPSTREAM_LOG_GROUP_NAME;
+
 /// How far back each `--follow` poll re-reads, for events ingested late or out of order.
 const LATE_ARRIVAL_WINDOW_MS: i64 = 10_000;
 
@@ -31,6 +34,8 @@ pub(crate) enum Function {
     Auth,
     /// The token authorizer in front of /mcp.
     Authorizer,
+    /// The upstream MCP server's function (gateway mode with upstream.function).
+    Upstream,
     /// All of them.
     All,
 }
@@ -223,6 +228,7 @@ pub(crate) async fn run(args: LogsArgs) -> miette::Result<ExitCode> {
             Function::Mcp => &["McpLogGroupName"],
             Function::Auth => &["AuthLogGroupName"],
             Function::Authorizer => &["AuthorizerLogGroupName"],
+            Function::Upstream => &[UPSTREAM_LOG_GROUP],
             Function::All => &[
                 "AuthLogGroupName",
                 "McpLogGroupName",
@@ -230,7 +236,20 @@ pub(crate) async fn run(args: LogsArgs) -> miette::Result<ExitCode> {
             ],
         };
         for key in functions {
+            if *key == UPSTREAM_LOG_GROUP && outputs.optional(key).is_none() {
+                return Err(miette!(
+                    help = "the upstream function exists in gateway mode with upstream.function; read the gateway's own logs with --function mcp",
+                    "stack `{}` has no upstream function",
+                    outputs.stack_name
+                ));
+            }
             groups.push(outputs.get(key)?.to_owned());
+        }
+        // Gateway mode with upstream.function: "all" includes the upstream server.
+        if args.function == Function::All
+            && let Some(group) = outputs.optional(UPSTREAM_LOG_GROUP)
+        {
+            groups.push(group.to_owned());
         }
         if args.access {
             groups.push(outputs.get("AccessLogGroupName")?.to_owned());

@@ -165,6 +165,32 @@ pub(crate) async fn upload_code(
     Ok(key)
 }
 
+/// Uploads the upstream function's zip next to the main one, keyed by its own hash (an
+/// unchanged upstream keeps its key, so its function is not updated); returns the key.
+pub(crate) async fn upload_upstream_code(
+    config: &SdkConfig,
+    bucket: &str,
+    artifact: &Artifact,
+    ui: &Ui,
+) -> miette::Result<String> {
+    let key = upstream_code_key(artifact);
+    let bytes = std::fs::read(&artifact.path).into_diagnostic()?;
+    if upload_if_absent(config, bucket, &key, bytes).await? {
+        ui.say(format!(
+            "uploaded s3://{bucket}/{key} ({} bytes)",
+            artifact.size
+        ));
+    } else {
+        ui.say(format!("s3://{bucket}/{key} is already uploaded"));
+    }
+    Ok(key)
+}
+
+/// `code/upstream-<sha256>.zip`.
+pub(crate) fn upstream_code_key(artifact: &Artifact) -> String {
+    format!("code/upstream-{}.zip", artifact.sha256)
+}
+
 /// Uploads a template (too large to send inline); returns its URL for CloudFormation.
 pub(crate) async fn upload_template(
     config: &SdkConfig,

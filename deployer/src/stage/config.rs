@@ -17,12 +17,17 @@ use super::yaml;
 
 mod mcp_function;
 mod token_policy;
+mod upstream;
 
 pub(crate) use mcp_function::{
     APP_TABLE_ACTIONS, APP_TABLE_PARTITION_KEY, APP_TABLE_SORT_KEY, AppTableConfig, IamStatement,
     McpFunctionConfig, SecretStore,
 };
 pub(crate) use token_policy::TokenPolicy;
+pub(crate) use upstream::{
+    GATEWAY_FUNCTION_TIMEOUT_SECONDS, Package, UpstreamConfig, UpstreamFunctionConfig,
+    WEB_ADAPTER_ACCOUNT, WEB_ADAPTER_VERSION,
+};
 
 /// Where the stage files live unless `--config-dir` says otherwise.
 pub(crate) const DEFAULT_CONFIG_DIR: &str = "config";
@@ -79,6 +84,9 @@ pub(crate) struct StageConfig {
     pub(crate) identity: IdentityConfig,
     /// What the user's own tools need on AWS, granted to the MCP function only.
     pub(crate) mcp_function: McpFunctionConfig,
+    /// Gateway mode: the MCP function forwards to this MCP server instead of running tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream: Option<UpstreamConfig>,
 }
 
 /// Settings shared by the three functions.
@@ -660,7 +668,8 @@ macro_rules! env_fields {
 /// The fields the environment can override, by dotted path; the variable is `MCPCTL_` + the path
 /// in upper case with `_` for `.`. Not overridable: `stage` (it names the file: use `--stage`),
 /// `api.custom_domain`, `identity.oidc` and `identity.cognito` (blocks whose values only make
-/// sense together: use the file), and `mcp_function` (maps, statements and a table: use the file).
+/// sense together: use the file), and `mcp_function` and `upstream` (maps, statements, a table,
+/// a server's package: use the file).
 pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "production" => production;
     "stack_name" => stack_name;
@@ -797,6 +806,7 @@ impl StageConfig {
             alarms,
             identity,
             mcp_function,
+            upstream,
         } = self;
         if stage.is_empty()
             || stage.len() > 128
@@ -836,14 +846,99 @@ impl StageConfig {
         oauth.validate(region.as_deref())?;
         // One duration threshold serves every function, so it must be reachable by the one
         // that times out first.
-        let shortest_timeout = lambda
-            .timeout_seconds
-            .min(mcp_function.timeout_seconds(lambda.timeout_seconds));
+        let shortest_timeout = lambda.timeout_seconds.min(self.mcp_function_timeout());
         mcp_function.validate(region.as_deref())?;
         alarms.validate(shortest_timeout)?;
         identity.validate(*production, region.as_deref())?;
         self.validate_scopes()?;
+        if let Some(upstream) = upstream {
+            let own_hosts: Vec<&str> = api
+                .custom_domain
+                .iter()
+                .map(|domain| domain.domain_name.as_str())
+                .collect();
+            upstream.validate(&oauth.scopes, &own_hosts, region.as_deref())?;
+            self.validate_gateway(upstream)?;
+        }
         self.validate_who_gets_in()
+    }
+
+    /// The MCP function's timeout: `mcp_function.timeout_seconds`, else in gateway mode the
+    /// longest API Gateway waits (so the gateway's wait for the upstream fits), else the shared
+    /// `lambda.timeout_seconds`.
+    pub(crate) fn mcp_function_timeout(&self) -> u32 {
+        match (self.mcp_function.timeout_seconds, &self.upstream) {
+            (Some(timeout), _) => timeout,
+            (None, Some(_)) => GATEWAY_FUNCTION_TIMEOUT_SECONDS,
+            (None, None) => self.lambda.timeout_seconds,
+        }
+    }
+
+    /// Gateway mode runs no tool code in the MCP function: what `mcp_function` grants tools is
+    /// refused (it belongs to `upstream.function`), and the function must outlive the gateway's
+    /// wait for the upstream.
+    fn validate_gateway(&self, upstream: &UpstreamConfig) -> Result<(), Violation> {
+        let McpFunctionConfig {
+            memory_mb: _,
+            timeout_seconds,
+            environment,
+            secrets,
+            iam_statements,
+            table,
+        } = &self.mcp_function;
+        let refused = [
+            (
+                "mcp_function.environment",
+                !environment.is_empty(),
+                "variables for tool code",
+                "give them to upstream.function instead (upstream.function.environment), or set them on the server at upstream.url",
+            ),
+            (
+                "mcp_function.secrets",
+                !secrets.is_empty(),
+                "secrets for tool code",
+                "give them to upstream.function instead: an upstream.function.iam_statements entry allowing secretsmanager:GetSecretValue (or ssm:GetParameter) on the ARN, and the ARN in upstream.function.environment",
+            ),
+            (
+                "mcp_function.iam_statements",
+                !iam_statements.is_empty(),
+                "permissions for tool code",
+                "give them to upstream.function instead (upstream.function.iam_statements)",
+            ),
+            (
+                "mcp_function.table",
+                table.is_some(),
+                "a table for tool code",
+                "give them to upstream.function instead: create the table yourself and grant it with upstream.function.iam_statements",
+            ),
+        ];
+        for (field, set, what, fix) in refused {
+            if set {
+                return Err(violation(
+                    field,
+                    format!(
+                        "grants {what}, but with upstream: (gateway mode) no tool code runs in the MCP function: it only verifies tokens and forwards to the upstream"
+                    ),
+                    fix,
+                ));
+            }
+        }
+        if let Some(timeout) = timeout_seconds
+            && *timeout < upstream.timeout_seconds
+        {
+            return Err(violation(
+                "mcp_function.timeout_seconds",
+                format!(
+                    "{timeout} s would stop the gateway before its wait for the upstream (upstream.timeout_seconds: {}) ends, so the client would get a bare 502",
+                    upstream.timeout_seconds
+                ),
+                format!(
+                    "use at least {} (or leave it out: in gateway mode it defaults to {GATEWAY_FUNCTION_TIMEOUT_SECONDS}), or lower upstream.timeout_seconds",
+                    upstream.timeout_seconds
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// `oauth.scopes`: RFC 6749 scope tokens the server does not offer already, and without a
@@ -1755,12 +1850,13 @@ mod tests {
     }
 
     /// Fields set only in the file (see [`ENV_FIELDS`]).
-    const FILE_ONLY: [&str; 5] = [
+    const FILE_ONLY: [&str; 6] = [
         "stage",
         "api.custom_domain",
         "identity.oidc",
         "identity.cognito",
         "mcp_function",
+        "upstream",
     ];
 
     /// Every field is either overridable from the environment or deliberately not.
@@ -1786,6 +1882,7 @@ mod tests {
         full.identity.cognito = Some(CognitoConfig {
             domain_prefix: "my-mcp".into(),
         });
+        full.upstream = Some(UpstreamConfig::default());
         let mut leaves = Vec::new();
         collect_leaves(&yaml::to_value(&full).unwrap(), String::new(), &mut leaves);
         let mut covered: Vec<String> = ENV_FIELDS
@@ -2504,12 +2601,12 @@ mcp_function:
     fn mcp_function_parses_every_option_and_defaults_to_nothing() {
         let config = parse("").unwrap();
         assert_eq!(config.mcp_function, McpFunctionConfig::default());
-        assert_eq!(config.mcp_function.timeout_seconds(10), 10);
+        assert_eq!(config.mcp_function_timeout(), 10);
         assert_eq!(config.mcp_function.secrets_json(), None);
 
         let options = parse(MCP_FUNCTION).unwrap().mcp_function;
         assert_eq!(options.memory_mb, Some(1024));
-        assert_eq!(options.timeout_seconds(10), 20);
+        assert_eq!(options.timeout_seconds, Some(20));
         assert_eq!(
             options.environment,
             BTreeMap::from([

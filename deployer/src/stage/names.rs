@@ -11,6 +11,10 @@ pub(crate) mod parameter {
     pub(crate) const SIGNING_KEY_SECRET_ARN: &str = "SigningKeySecretArn";
     /// The public JWKS (`{"keys":[...]}`) for the verify-only functions.
     pub(crate) const JWKS_JSON: &str = "JwksJson";
+    /// S3 key of the upstream function's zip (gateway mode with `upstream.function.source`
+    /// only, so not in [`DEPLOY_TIME`]; the renderer adds it, and `mcpctl deploy` passes it
+    /// when the template has it).
+    pub(crate) const UPSTREAM_CODE_KEY: &str = "UpstreamCodeKey";
     /// All of them.
     pub(crate) const DEPLOY_TIME: [&str; 4] =
         [CODE_BUCKET, CODE_KEY, SIGNING_KEY_SECRET_ARN, JWKS_JSON];
@@ -52,6 +56,10 @@ pub(crate) mod output {
     pub(crate) const COGNITO_USER_POOL_ID: &str = "CognitoUserPoolId";
     /// The tools' table of `mcp_function.table` (only with one, so not in [`REQUIRED`]).
     pub(crate) const APP_TABLE_NAME: &str = "AppTableName";
+    /// The upstream function of gateway mode (`upstream.function` only, so not in [`REQUIRED`]).
+    pub(crate) const UPSTREAM_FUNCTION_NAME: &str = "UpstreamFunctionName";
+    /// Its log group.
+    pub(crate) const UPSTREAM_LOG_GROUP_NAME: &str = "UpstreamLogGroupName";
     /// Every output the template must have (`CustomDomainTarget` and the Cognito outputs are
     /// extra and conditional).
     pub(crate) const REQUIRED: [&str; 15] = [

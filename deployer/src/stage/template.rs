@@ -11,6 +11,8 @@
 //! - the MCP function's options (`mcp_function`, `oauth.scopes`: maps, statements, a table) are
 //!   added to that function, its role and the stack only when the stage sets them
 //!   ([`mcp_function`]);
+//! - gateway mode (`upstream:`) gives the MCP function the gateway's variables and grants, guards
+//!   GET and DELETE `/mcp` like POST, and adds the upstream function ([`gateway`]);
 //! - the API deployment gets a logical id suffixed with a hash of the whole template and depends
 //!   on every method, so that any change to the API is really deployed to the stage (a
 //!   CloudFormation `AWS::ApiGateway::Deployment` is a snapshot taken only when it is created).
@@ -30,6 +32,7 @@ use super::{
     yaml::{self, Mapping, Value},
 };
 
+mod gateway;
 mod mcp_function;
 
 /// The fragments built into the binary, in the order their sections are merged.
@@ -390,6 +393,7 @@ pub(crate) fn render(
     template.overlay_parameters(config)?;
     template.overlay_tables(config.production)?;
     template.overlay_mcp_function(config)?;
+    template.overlay_gateway(config)?;
     template.overlay_user_pools(config.production)?;
     template.description = format!(
         "mcpctl: remote MCP server with its own OAuth 2.1 authorization server on API Gateway REST + Lambda + DynamoDB (stack {}, stage {}{})",
@@ -923,6 +927,9 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         // Not parameters: maps, statements and an optional table, overlaid by
         // `overlay_mcp_function` only when the stage sets them.
         mcp_function: _,
+        // Not parameters either: the gateway's resources and variables, overlaid by
+        // `overlay_gateway` only in gateway mode (and `UpstreamCodeKey`, deploy-time).
+        upstream: _,
     } = config;
     let LambdaConfig {
         memory_mb,

@@ -75,9 +75,60 @@ mcp_function:
     name: notes
 ";
 
+/// Gateway mode in front of an https upstream, with a tool allow-list and a tool's scope.
+const GATEWAY_URL_STAGE: &str = "\
+region: eu-west-1
+production: true
+tracing: true
+oauth:
+  registration_open: false
+  scopes: [notes:write]
+upstream:
+  url: https://mcp.example.com/mcp
+  timeout_seconds: 20
+  max_concurrency: 32
+  tools: [echo, save_note]
+  tool_scopes: {save_note: \"notes:write\"}
+";
+
+/// Gateway mode with an upstream function the stack runs from a zip, with every option that
+/// shapes the function, its role and its alarms (the source directory is not read to render).
+const GATEWAY_FUNCTION_STAGE: &str = "\
+region: eu-west-1
+production: true
+tracing: true
+oauth:
+  registration_open: false
+upstream:
+  function:
+    source: upstream
+    runtime: python3.12
+    handler: run.sh
+    memory_mb: 1024
+    timeout_seconds: 29
+    port: 8000
+    path: /mcp
+    environment:
+      NOTES_URL: https://notes.example.com
+    iam_statements:
+      - Sid: ReadNotesBucket
+        Effect: Allow
+        Action: s3:GetObject
+        Resource: arn:aws:s3:::my-notes-bucket/*
+";
+
+/// Gateway mode with an upstream container image (x86_64).
+const GATEWAY_IMAGE_STAGE: &str = "\
+region: eu-west-1
+upstream:
+  function:
+    image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mcp-server:v1
+    architecture: x86_64
+";
+
 /// Every template mcpctl deploys: each shipped stage, rendered, the test fixture stages (the
-/// identity modes the shipped stages leave out), a stage with every option on, and the
-/// bootstrap stack's.
+/// identity modes the shipped stages leave out), a stage with every option on, the gateway
+/// stages (url, zip function, image), and the bootstrap stack's.
 fn shipped_templates(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut templates: Vec<(String, std::path::PathBuf)> = shipped_stages()
         .into_iter()
@@ -94,6 +145,17 @@ fn shipped_templates(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
         "every-option".to_owned(),
         render_to("options", options.to_str().unwrap(), dir),
     ));
+    for (stage, text) in [
+        ("gatewayurl", GATEWAY_URL_STAGE),
+        ("gatewayfunction", GATEWAY_FUNCTION_STAGE),
+        ("gatewayimage", GATEWAY_IMAGE_STAGE),
+    ] {
+        std::fs::write(options.join(format!("{stage}.yaml")), text).unwrap();
+        templates.push((
+            stage.to_owned(),
+            render_to(stage, options.to_str().unwrap(), dir),
+        ));
+    }
     templates.push((
         "bootstrap".to_owned(),
         crate::support::workspace_root().join("templates/bootstrap/artifacts.yaml"),

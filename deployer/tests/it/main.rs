@@ -13,6 +13,7 @@
     reason = "test helpers fail loudly by design"
 )]
 
+mod gateway;
 mod lint;
 mod render;
 mod support;

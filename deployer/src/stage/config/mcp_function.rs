@@ -184,11 +184,6 @@ fn parameter_region(arn: &str) -> Option<&str> {
 }
 
 impl McpFunctionConfig {
-    /// The MCP function's timeout: its own, else the shared one.
-    pub(crate) fn timeout_seconds(&self, shared: u32) -> u32 {
-        self.timeout_seconds.unwrap_or(shared)
-    }
-
     /// The ARNs of one store's secrets, each once, sorted.
     pub(crate) fn secret_arns(&self, store: SecretStore) -> Vec<&str> {
         let mut arns: Vec<&str> = self
@@ -245,10 +240,12 @@ impl McpFunctionConfig {
             check_app_secret_arn(name, arn, region)?;
         }
         self.check_environment_size()?;
-        for (index, statement) in iam_statements.iter().enumerate() {
-            statement.validate(index)?;
-        }
-        check_unique_sids(iam_statements)?;
+        validate_statements(
+            "mcp_function.iam_statements",
+            "the MCP function's role",
+            "anyone who can call a tool",
+            iam_statements,
+        )?;
         if let Some(AppTableConfig { name }) = table {
             check_table_name(name)?;
         }
@@ -380,12 +377,36 @@ fn check_table_name(name: &str) -> Result<(), Violation> {
     ))
 }
 
-fn check_unique_sids(statements: &[IamStatement]) -> Result<(), Violation> {
+/// Where a list of statements goes, for the messages: the field, the role that gets them, and
+/// who could use what they allow.
+#[derive(Debug, Clone, Copy)]
+struct Statements {
+    field: &'static str,
+    role: &'static str,
+    who: &'static str,
+}
+
+/// Checks the statements of a role's `iam_statements` field (`field`), added to `role`, whose
+/// grants reach `who`: each statement, and their Sids.
+pub(super) fn validate_statements(
+    field: &'static str,
+    role: &'static str,
+    who: &'static str,
+    statements: &[IamStatement],
+) -> Result<(), Violation> {
+    let to = Statements { field, role, who };
+    for (index, statement) in statements.iter().enumerate() {
+        statement.validate(to, index)?;
+    }
+    check_unique_sids(field, statements)
+}
+
+fn check_unique_sids(field: &'static str, statements: &[IamStatement]) -> Result<(), Violation> {
     let mut seen = Vec::new();
     for sid in statements.iter().filter_map(|s| s.sid.as_deref()) {
         if seen.contains(&sid) {
             return Err(violation(
-                "mcp_function.iam_statements",
+                field,
                 format!("Sid `{sid}` is used twice"),
                 "give each statement its own Sid, or leave Sid out",
             ));
@@ -404,10 +425,10 @@ impl IamStatement {
         }
     }
 
-    fn validate(&self, index: usize) -> Result<(), Violation> {
-        let field = "mcp_function.iam_statements";
+    fn validate(&self, to: Statements, index: usize) -> Result<(), Violation> {
+        let field = to.field;
         let label = self.label(index);
-        if let Some((problem, fix)) = self.refused_key() {
+        if let Some((problem, fix)) = self.refused_key(to.role) {
             return Err(violation(field, format!("{label} {problem}"), fix));
         }
         if let Some(sid) = &self.sid
@@ -437,39 +458,38 @@ impl IamStatement {
                 ));
             }
         };
-        self.check_actions(&label)?;
-        self.check_resources(&label)?;
-        check_wildcards(&label, allow, &self.action, &self.resource)?;
+        self.check_actions(field, &label)?;
+        self.check_resources(field, &label)?;
+        check_wildcards(to, &label, allow, &self.action, &self.resource)?;
         if let Some(condition) = &self.condition {
-            check_condition(&label, condition)?;
+            check_condition(field, &label, condition)?;
         }
         Ok(())
     }
 
     /// The keys a role's statement must not have, with the reason.
-    fn refused_key(&self) -> Option<(&'static str, &'static str)> {
+    fn refused_key(&self, role: &str) -> Option<(&'static str, String)> {
         if self.not_action.is_some() {
             Some((
                 "uses NotAction, which allows (or denies) every action except the listed ones, including actions AWS adds later",
-                "list the actions the tools need under Action",
+                "list the actions the tools need under Action".to_owned(),
             ))
         } else if self.not_resource.is_some() {
             Some((
                 "uses NotResource, which applies to every resource except the listed ones",
-                "list the resource ARNs the tools need under Resource",
+                "list the resource ARNs the tools need under Resource".to_owned(),
             ))
         } else if self.principal.is_some() || self.not_principal.is_some() {
             Some((
                 "has a Principal, which belongs in a resource's policy, not in a role's",
-                "remove it: the statement applies to the MCP function's role",
+                format!("remove it: the statement applies to {role}"),
             ))
         } else {
             None
         }
     }
 
-    fn check_actions(&self, label: &str) -> Result<(), Violation> {
-        let field = "mcp_function.iam_statements";
+    fn check_actions(&self, field: &'static str, label: &str) -> Result<(), Violation> {
         if self.action.is_empty() {
             return Err(violation(
                 field,
@@ -489,8 +509,7 @@ impl IamStatement {
         Ok(())
     }
 
-    fn check_resources(&self, label: &str) -> Result<(), Violation> {
-        let field = "mcp_function.iam_statements";
+    fn check_resources(&self, field: &'static str, label: &str) -> Result<(), Violation> {
         if self.resource.is_empty() {
             return Err(violation(
                 field,
@@ -536,6 +555,7 @@ fn is_action(action: &str) -> bool {
 /// Every action on every resource: administrator access for Allow, and for Deny a function that
 /// could not even write its logs.
 fn check_wildcards(
+    to: Statements,
     label: &str,
     allow: bool,
     actions: &[String],
@@ -547,20 +567,19 @@ fn check_wildcards(
     }
     let (problem, fix) = if allow {
         (
-            "allows every action on every resource (Action * with Resource *): that is administrator access for anyone who can call a tool",
+            format!(
+                "allows every action on every resource (Action * with Resource *): that is administrator access for {}",
+                to.who
+            ),
             "name the actions (e.g. s3:GetObject) and the resource ARNs the tools need",
         )
     } else {
         (
-            "denies every action on every resource (Action * with Resource *): the function could not even write its logs",
+            "denies every action on every resource (Action * with Resource *): the function could not even write its logs".to_owned(),
             "name the actions and resources to deny",
         )
     };
-    Err(violation(
-        "mcp_function.iam_statements",
-        format!("{label} {problem}"),
-        fix,
-    ))
+    Err(violation(to.field, format!("{label} {problem}"), fix))
 }
 
 /// `*`, or an ARN that is wildcards in every part but the partition (`arn:*`, `arn:aws:*:*:*:*`):
@@ -577,7 +596,11 @@ fn is_every_resource(resource: &str) -> bool {
 
 /// `Condition`: operator → key → a value or a list of values, written literally (the stage file
 /// is not a template, so `!Ref` and friends would reach IAM unevaluated).
-fn check_condition(label: &str, condition: &yaml::Mapping) -> Result<(), Violation> {
+fn check_condition(
+    field: &'static str,
+    label: &str,
+    condition: &yaml::Mapping,
+) -> Result<(), Violation> {
     let scalar = |value: &yaml::Value| {
         matches!(
             value,
@@ -602,7 +625,7 @@ fn check_condition(label: &str, condition: &yaml::Mapping) -> Result<(), Violati
         return Ok(());
     }
     Err(violation(
-        "mcp_function.iam_statements",
+        field,
         format!("{label} has a Condition that is not operator → key → value(s)"),
         "write it as IAM does, e.g. Condition: {StringEquals: {\"aws:ResourceAccount\": \"123456789012\"}}, with literal values",
     ))

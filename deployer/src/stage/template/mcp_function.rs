@@ -96,7 +96,7 @@ impl Template {
         Ok(())
     }
 
-    fn function(&mut self, id: &str) -> Result<&mut Resource, TemplateError> {
+    pub(super) fn function(&mut self, id: &str) -> Result<&mut Resource, TemplateError> {
         let origin = self.origin("Resources", id);
         match self.resources.get_mut(id) {
             Some(resource) if resource.kind == "AWS::Lambda::Function" => Ok(resource),
@@ -116,7 +116,12 @@ impl Template {
     }
 
     /// Adds one variable; a variable the template already sets is an error, never overwritten.
-    fn set_variable(&mut self, id: &str, name: &str, value: Value) -> Result<(), TemplateError> {
+    pub(super) fn set_variable(
+        &mut self,
+        id: &str,
+        name: &str,
+        value: Value,
+    ) -> Result<(), TemplateError> {
         let origin = self.origin("Resources", id);
         let properties = &mut self.function(id)?.properties;
         let environment = properties
@@ -191,7 +196,7 @@ impl Template {
     }
 
     /// The `Policies` list of the MCP function's role.
-    fn mcp_role_policies(&mut self) -> Result<&mut Vec<Value>, TemplateError> {
+    pub(super) fn mcp_role_policies(&mut self) -> Result<&mut Vec<Value>, TemplateError> {
         let origin = self.origin("Resources", MCP_ROLE);
         let Some(role) = self
             .resources
@@ -305,17 +310,18 @@ fn role_policies(options: &McpFunctionConfig) -> Vec<Value> {
         policies.push(policy("app-statements", statements));
     }
     if !policies.is_empty() {
-        policies.push(policy("stack-guard", stack_guard_statements()));
+        policies.push(policy("stack-guard", stack_guard_statements(true)));
     }
     policies
 }
 
 /// Whatever a stage grants its tools (a wildcard copied from an example, `secret:*`), the MCP
-/// role never reaches what mints tokens: the signing key and the other auth secrets, the three
-/// OAuth tables, and the auth and authorizer functions. An explicit Deny wins over every Allow.
+/// role never reaches what mints tokens: the signing key (unless `signing_key` is false: the
+/// gateway signs with it) and the other auth secrets, the three OAuth tables, and the auth and
+/// authorizer functions. An explicit Deny wins over every Allow.
 /// The optional secrets get statements of their own under their condition (moto cannot take
 /// `AWS::NoValue` inside a Resource list).
-fn stack_guard_statements() -> Vec<Value> {
+pub(super) fn stack_guard_statements(signing_key: bool) -> Vec<Value> {
     let deny = |sid: &str, resources: Vec<Value>| {
         mapping([
             ("Sid", yaml::string(sid)),
@@ -325,7 +331,12 @@ fn stack_guard_statements() -> Vec<Value> {
         ])
     };
     let get_att = |id: &str| yaml::tagged("GetAtt", yaml::string(format!("{id}.Arn")));
-    let mut stack = vec![yaml::tagged("Ref", yaml::string("SigningKeySecretArn"))];
+    // In gateway mode the MCP function signs identity assertions with the signing key, so its
+    // role's guard leaves that one secret out (it may read it, nothing more is granted).
+    let mut stack = Vec::new();
+    if signing_key {
+        stack.push(yaml::tagged("Ref", yaml::string("SigningKeySecretArn")));
+    }
     for table in ["ClientsTable", "CodesTable", "RefreshTokensTable"] {
         stack.push(get_att(table));
         stack.push(yaml::tagged(
@@ -360,7 +371,7 @@ fn stack_guard_statements() -> Vec<Value> {
     ]
 }
 
-fn policy(name: &str, statements: Vec<Value>) -> Value {
+pub(super) fn policy(name: &str, statements: Vec<Value>) -> Value {
     mapping([
         ("PolicyName", yaml::string(name)),
         (
@@ -425,7 +436,7 @@ fn table_statement() -> Value {
 
 /// One statement of `mcp_function.iam_statements` as IAM reads it (the configuration validated
 /// it: an Effect, actions and resources, no NotAction, NotResource or Principal).
-fn statement(statement: &IamStatement) -> Value {
+pub(super) fn statement(statement: &IamStatement) -> Value {
     let one_or_many = |items: &[String]| match items {
         [one] => yaml::string(one.as_str()),
         many => Value::Sequence(
