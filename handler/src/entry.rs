@@ -55,6 +55,23 @@ where
     F: FnOnce() -> S,
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
+    block_on_logged(serve_built_by(factory));
+}
+
+/// The whole `main` of a gateway-only crate (`mcpctl new NAME --gateway`): it has no tools of its
+/// own, and its stage's `upstream:` says which MCP server `/mcp` is forwarded to (docs/gateway.md).
+///
+/// ```no_run
+/// fn main() {
+///     mcpctl_handler::run_gateway()
+/// }
+/// ```
+pub fn run_gateway() {
+    block_on_logged(serve_gateway_only());
+}
+
+/// Runs `serving` on a multi-thread runtime with JSON logs; a failure is logged and exits 1.
+fn block_on_logged(serving: impl std::future::Future<Output = Result<(), Error>>) {
     let local = !in_lambda() && std::env::var_os(dev_process::LISTEN_VAR).is_some();
     // Lambda's log group reads stdout; under `mcpctl dev` stdout carries the ready line.
     init_json_logging(if local {
@@ -66,7 +83,7 @@ where
         .enable_all()
         .build()
         .map_err(Error::from)
-        .and_then(|runtime| runtime.block_on(serve_built_by(factory)));
+        .and_then(|runtime| runtime.block_on(serving));
     // A failed init is a Lambda `Runtime.ExitError` whose cause is only in the log: write it as
     // a JSON line like every other, then exit non-zero.
     if let Err(error) = result {
@@ -115,6 +132,19 @@ where
          locally with `mcpctl dev` in its crate, or deploy it with `mcpctl deploy --stage dev`"
     )
     .into())
+}
+
+/// [`run_gateway`]'s host: on Lambda the stack's roles, where the MCP function needs its
+/// `MCP_UPSTREAM_*`; anywhere else there is nothing of its own to serve.
+async fn serve_gateway_only() -> Result<(), Error> {
+    if in_lambda() {
+        return lambda::roles::serve_gateway_only().await;
+    }
+    Err(
+        "this crate is gateway-only (mcpctl_handler::run_gateway) and has no tools to serve \
+         locally: start your MCP server and run `mcpctl dev --upstream http://127.0.0.1:PORT/mcp`"
+            .into(),
+    )
 }
 
 fn in_lambda() -> bool {

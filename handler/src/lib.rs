@@ -60,7 +60,7 @@ pub mod testing;
 mod test_fixture;
 
 pub use caller::{Caller, SubjectKind};
-pub use entry::{Error, run, serve};
+pub use entry::{Error, run, run_gateway, serve};
 pub use tool_env::{app_table, secret};
 pub use tool_scope::requires_scope;
 

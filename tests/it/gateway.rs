@@ -448,3 +448,123 @@ async fn the_lambda_gateway_invokes_a_fastmcp_function_behind_the_web_adapter() 
     assert_eq!(error["id"], 1, "{error}");
     drop(upstream);
 }
+
+/// `mcpctl new --gateway`: the crate's own FastMCP server runs as its README says, `mcpctl dev`
+/// inside the crate puts the gateway in front of it, and a real client signs in and calls its
+/// tools (with progress); its stages render the upstream function offline.
+#[tokio::test]
+async fn a_gateway_crate_from_mcpctl_new_serves_its_fastmcp_server_through_mcpctl_dev() {
+    use std::process::{Command, Stdio};
+    require_harness();
+    let parent = std::env::temp_dir().join(format!("mcpctl-gateway-new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&parent);
+    std::fs::create_dir_all(&parent).unwrap();
+    let repo = e2e::workspace()
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string();
+    let (code, stdout, stderr) = e2e::mcpctl_in(
+        &parent,
+        &[
+            "new",
+            "gw-demo",
+            "--gateway",
+            "--path",
+            &repo,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "mcpctl new --gateway failed: {stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    let root = std::path::PathBuf::from(created["created"].as_str().unwrap());
+
+    // Without --upstream, `mcpctl dev` says how to run a gateway crate locally.
+    let (code, _, stderr) = e2e::mcpctl_in(&root, &["dev", "--port", "0"], &[]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("--upstream http://127.0.0.1:PORT/mcp"),
+        "{stderr}"
+    );
+
+    // The crate's server, started as its README shows.
+    let dev_port = free_port().to_string();
+    let app_port = free_port().to_string();
+    let issuer = format!("http://127.0.0.1:{dev_port}");
+    let upstream_url = format!("http://127.0.0.1:{app_port}/mcp");
+    let mut server = Command::new(e2e::harness().join(".venv/bin/python"))
+        .arg("server.py")
+        .current_dir(root.join("upstream"))
+        .env("MCP_GATEWAY_ISSUER", &issuer)
+        .env("MCP_GATEWAY_AUDIENCE", &upstream_url)
+        .env(
+            "MCP_GATEWAY_JWKS_URL",
+            format!("{issuer}/.well-known/jwks.json"),
+        )
+        .env("PORT", &app_port)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", app_port.parse::<u16>().unwrap())).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upstream/server.py did not listen on {app_port}"
+        );
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "upstream/server.py exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dev = DevServer::start_in(
+        &root,
+        &[
+            "--port",
+            &dev_port,
+            "--auto-approve",
+            "--upstream",
+            &upstream_url,
+        ],
+        &[],
+    );
+    let url = dev.mcp_url();
+    let run = run_tool_with_env(
+        "node",
+        &[
+            "oauth-client-e2e.mjs",
+            "--url",
+            &url,
+            "--mode",
+            "auth_code",
+            "--tool",
+            "hello",
+            "--tool-args",
+            "{}",
+            "--progress-tool",
+            "count",
+            "--progress-args",
+            r#"{"steps":2}"#,
+            "--min-progress",
+            "2",
+        ],
+        Duration::from_secs(180),
+        &[],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    run.assert_clean("the TypeScript SDK client through a gateway crate");
+    let (passed, failed) = counts(run.last_line()).unwrap();
+    assert!(passed > 0 && failed == 0, "{}", run.last_line());
+
+    // Its stages deploy the server as the upstream function (rendered offline).
+    let (code, template, stderr) = e2e::mcpctl_in(&root, &["render", "--stage", "prod"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        template.contains("UpstreamFunction") && template.contains("python3.12"),
+        "{template}"
+    );
+    let _ = std::fs::remove_dir_all(&parent);
+}

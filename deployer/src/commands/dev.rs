@@ -25,6 +25,7 @@ use crate::{
         server_process::{self, ProcessEnv, ServerCrate, ServerProcess, Upstream},
         state_dir,
     },
+    stage::config::{StageConfig, UpstreamConfig},
 };
 
 /// Normalises `--base-path`: leading slash, no trailing slash, empty for the root.
@@ -78,12 +79,14 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     };
     // One list for rmcp's Host check on /mcp and the guard in front of every route.
     config.allowed_hosts = host_guard::allowed_hosts(port, args.public_url.as_ref());
-    let gateway = gateway_config(&args, &config)?;
-    let (server_crate, stage_scopes) = match gateway {
-        Some(_) => (None, Vec::new()),
-        None => server_crate(&args)?,
-    };
-    for scope in stage_scopes {
+    let (server_crate, dev_stage) = server_crate(&args)?;
+    let stage_upstream = dev_stage.as_ref().and_then(|stage| stage.upstream.as_ref());
+    let gateway = gateway_config(&args, &config, stage_upstream)?;
+    let server_crate = server_crate.filter(|_| gateway.is_none());
+    for scope in dev_stage
+        .map(|stage| stage.oauth.scopes)
+        .unwrap_or_default()
+    {
         config.offer_scope(scope);
     }
     if let Some(gateway) = &gateway {
@@ -368,12 +371,27 @@ fn who_can_get_a_token(config: &HandlerConfig) -> String {
     format!("{people}; machine clients only when registered with the operator token")
 }
 
-/// The gateway `--upstream` asks for, checked: `None` without the flag.
-fn gateway_config(args: &DevArgs, config: &HandlerConfig) -> miette::Result<Option<GatewayConfig>> {
-    let Some(url) = &args.upstream else {
-        return Ok(None);
+/// The gateway `--upstream` asks for (or the dev stage's `upstream.url`), with the dev stage's
+/// tool allow-list and scopes unless flags give them, checked: `None` when neither names one.
+fn gateway_config(
+    args: &DevArgs,
+    config: &HandlerConfig,
+    stage: Option<&UpstreamConfig>,
+) -> miette::Result<Option<GatewayConfig>> {
+    let url = match (&args.upstream, stage) {
+        (Some(url), _) => url.clone(),
+        (None, None) => return Ok(None),
+        (None, Some(stage)) => match &stage.url {
+            Some(url) => url::Url::parse(url).into_diagnostic()?,
+            None => {
+                return Err(miette!(
+                    help = "start your MCP server on this machine (the crate's README shows how), then run `mcpctl dev --upstream http://127.0.0.1:PORT/mcp`",
+                    "config/dev.yaml puts /mcp in front of the server in `upstream.function`, which runs on Lambda only"
+                ));
+            }
+        },
     };
-    let mut gateway = GatewayConfig::for_url(url.clone()).map_err(|error| {
+    let mut gateway = GatewayConfig::for_url(url).map_err(|error| {
         miette!(
             help = "pass the upstream's MCP endpoint, e.g. --upstream http://127.0.0.1:8000/mcp",
             "--upstream: {error}"
@@ -383,6 +401,21 @@ fn gateway_config(args: &DevArgs, config: &HandlerConfig) -> miette::Result<Opti
         gateway.audience = audience.clone();
     }
     gateway.timeout = Duration::from_secs(args.upstream_timeout);
+    // The dev stage's policy, so `mcpctl dev` refuses what the deployed stage refuses.
+    if let Some(stage) =
+        stage.filter(|_| args.expose_tools.is_empty() && args.tool_scopes.is_empty())
+    {
+        if let Some(tools) = &stage.tools {
+            gateway
+                .expose(tools.iter().map(String::as_str))
+                .map_err(|error| miette!("config/dev.yaml upstream.tools: {error}"))?;
+        }
+        for (tool, scope) in &stage.tool_scopes {
+            gateway
+                .require_scope(tool.clone(), scope.clone())
+                .map_err(|error| miette!("config/dev.yaml upstream.tool_scopes: {error}"))?;
+        }
+    }
     if !args.expose_tools.is_empty() {
         gateway
             .expose(args.expose_tools.iter().map(String::as_str))
@@ -423,38 +456,34 @@ fn gateway_config(args: &DevArgs, config: &HandlerConfig) -> miette::Result<Opti
 /// What `mcpctl dev` serves: a crate in its own process (`None`: the built-in hello example here,
 /// outside any server crate and in the mcpctl repository itself), and the scopes its
 /// `config/dev.yaml` offers.
-fn server_crate(args: &DevArgs) -> miette::Result<(Option<ServerCrate>, Vec<String>)> {
+fn server_crate(args: &DevArgs) -> miette::Result<(Option<ServerCrate>, Option<StageConfig>)> {
     if args.manifest_path.is_none()
         && let Some(config_dir) = crate::project::repository_root_config_dir()
     {
-        return Ok((None, dev_stage_scopes(&config_dir)?));
+        return Ok((None, dev_stage(&config_dir)?));
     }
     let Some(project) = crate::project::Project::find(args.manifest_path.as_deref())? else {
-        return Ok((None, Vec::new()));
+        return Ok((None, None));
     };
-    let scopes = dev_stage_scopes(&project.config_dir)?;
+    let stage = dev_stage(&project.config_dir)?;
     let server = (!project.builtin).then_some(ServerCrate {
         manifest: project.manifest,
         package: project.package,
         bin: project.bin,
         target_dir: project.target_dir,
     });
-    Ok((server, scopes))
+    Ok((server, stage))
 }
 
-/// The scopes `<config_dir>/dev.yaml` offers (`oauth.scopes`); none without the file.
-fn dev_stage_scopes(config_dir: &Path) -> miette::Result<Vec<String>> {
+/// `<config_dir>/dev.yaml`, for the scopes it offers (`oauth.scopes`) and its `upstream:`;
+/// `None` without the file.
+fn dev_stage(config_dir: &Path) -> miette::Result<Option<StageConfig>> {
     if !config_dir.join("dev.yaml").is_file() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    Ok(
-        crate::stage::load(config_dir, "dev", &crate::stage::env_overrides())
-            .map_err(|error| {
-                miette::Report::new(error).wrap_err("cannot read the dev stage's scopes")
-            })?
-            .oauth
-            .scopes,
-    )
+    crate::stage::load(config_dir, "dev", &crate::stage::env_overrides())
+        .map(Some)
+        .map_err(|error| miette::Report::new(error).wrap_err("cannot read the dev stage"))
 }
 
 #[cfg(test)]

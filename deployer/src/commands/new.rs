@@ -21,6 +21,10 @@ pub(crate) struct NewArgs {
     /// Cargo.lock copied) instead of the published mcpctl-handler.
     #[arg(long, value_name = "MCPCTL_REPO_DIR")]
     pub(crate) path: Option<PathBuf>,
+    /// Gateway mode: no Rust tools; a FastMCP server in upstream/ (any language works) behind
+    /// mcpctl's authorization server, deployed as its own Lambda function.
+    #[arg(long)]
+    pub(crate) gateway: bool,
     /// Create the crate in DIR/NAME (default: in the current directory).
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
@@ -46,6 +50,43 @@ const FILES: [(&str, &str); 7] = [
     ),
 ];
 
+/// The templates of `mcpctl new --gateway`.
+const GATEWAY_FILES: [(&str, &str); 9] = [
+    (
+        "Cargo.toml",
+        include_str!("../../scaffold/gateway/Cargo.toml.tmpl"),
+    ),
+    (".gitignore", include_str!("../../scaffold/gitignore")),
+    (
+        "README.md",
+        include_str!("../../scaffold/gateway/README.md"),
+    ),
+    (
+        "src/main.rs",
+        include_str!("../../scaffold/gateway/src/main.rs"),
+    ),
+    (
+        "config/dev.yaml",
+        include_str!("../../scaffold/gateway/config/dev.yaml"),
+    ),
+    (
+        "config/prod.yaml",
+        include_str!("../../scaffold/gateway/config/prod.yaml"),
+    ),
+    (
+        "upstream/server.py",
+        include_str!("../../scaffold/gateway/upstream/server.py"),
+    ),
+    (
+        "upstream/requirements.txt",
+        include_str!("../../scaffold/gateway/upstream/requirements.txt"),
+    ),
+    (
+        "upstream/run.sh",
+        include_str!("../../scaffold/gateway/upstream/run.sh"),
+    ),
+];
+
 /// The longest name: the stack `NAME-prod` must leave room for `-authorizer` in Lambda's
 /// 64-character function names (the stage configuration checks the same limit).
 const MAX_NAME: usize = 64 - "-authorizer".len() - "-prod".len();
@@ -66,7 +107,7 @@ pub(crate) fn run(args: NewArgs) -> miette::Result<ExitCode> {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().into_diagnostic()?,
     };
-    let created = scaffold(&args.name, &parent, args.path.as_deref())?;
+    let created = scaffold(&args.name, &parent, args.path.as_deref(), args.gateway)?;
     match args.output {
         OutputFormat::Json => println!(
             "{}",
@@ -173,7 +214,12 @@ fn write(dir: &Path, path: &str, text: &str) -> miette::Result<()> {
 }
 
 /// Writes the crate `name` into `parent/name`; `repo` is `--path`.
-fn scaffold(name: &str, parent: &Path, repo: Option<&Path>) -> miette::Result<Created> {
+fn scaffold(
+    name: &str,
+    parent: &Path,
+    repo: Option<&Path>,
+    gateway: bool,
+) -> miette::Result<Created> {
     validate_name(name)?;
     let dependency = handler_dependency(repo)?;
     let dir = parent.join(name);
@@ -193,9 +239,16 @@ fn scaffold(name: &str, parent: &Path, repo: Option<&Path>) -> miette::Result<Cr
         ));
     }
     let mut files = Vec::new();
-    for (path, template) in FILES {
+    let templates: &[(&str, &str)] = if gateway { &GATEWAY_FILES } else { &FILES };
+    for (path, template) in templates {
         write(&dir, path, &render(template, name, &dependency))?;
-        files.push(path.to_owned());
+        if path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.join(path), std::fs::Permissions::from_mode(0o755))
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot make {path} executable"))?;
+        }
+        files.push((*path).to_owned());
     }
     // The repository's versions, so the crate builds with what the repository was tested with
     // (and offline, from the same cargo cache).
@@ -214,13 +267,22 @@ fn scaffold(name: &str, parent: &Path, repo: Option<&Path>) -> miette::Result<Cr
         .and_then(|cwd| dir.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .filter(|relative| !relative.as_os_str().is_empty())
         .unwrap_or_else(|| dir.clone());
-    Ok(Created {
-        next: vec![
+    let next = if gateway {
+        vec![
+            format!("cd {}", shown.display()),
+            "start upstream/server.py as README.md shows, then: mcpctl dev --upstream http://127.0.0.1:8000/mcp".to_owned(),
+            "mcpctl deploy --stage dev".to_owned(),
+        ]
+    } else {
+        vec![
             format!("cd {}", shown.display()),
             "mcpctl dev".to_owned(),
             "cargo test".to_owned(),
             "mcpctl deploy --stage dev".to_owned(),
-        ],
+        ]
+    };
+    Ok(Created {
+        next,
         created: dir,
         files,
     })
@@ -278,7 +340,7 @@ mod tests {
     #[test]
     fn the_crate_has_every_file_with_the_placeholders_filled() {
         let tmp = TempDir::new("files");
-        let created = scaffold("notes_server", &tmp.0, None).unwrap();
+        let created = scaffold("notes_server", &tmp.0, None, false).unwrap();
         let dir = tmp.0.join("notes_server");
         assert_eq!(created.created, dir);
         assert_eq!(
@@ -331,9 +393,47 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_crate_has_an_upstream_server_and_stages_in_gateway_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new("gateway");
+        let created = scaffold("gw", &tmp.0, None, true).unwrap();
+        let dir = tmp.0.join("gw");
+        for file in [
+            "upstream/server.py",
+            "upstream/requirements.txt",
+            "upstream/run.sh",
+            "src/main.rs",
+        ] {
+            assert!(created.files.iter().any(|f| f == file), "{file}");
+        }
+        let mode = std::fs::metadata(dir.join("upstream/run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o111,
+            0o111,
+            "run.sh must be executable for the web adapter"
+        );
+        let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+        assert!(main.contains("mcpctl_handler::run_gateway()"), "{main}");
+        let server = std::fs::read_to_string(dir.join("upstream/server.py")).unwrap();
+        assert!(server.contains("FastMCP(\n    \"gw\""), "{server}");
+        let no_env = BTreeMap::new();
+        for stage in ["dev", "prod"] {
+            let config = crate::stage::load(&dir.join("config"), stage, &no_env).unwrap();
+            let upstream = config.upstream.expect("gateway mode");
+            let function = upstream.function.expect("an upstream function");
+            assert_eq!(function.source.as_deref(), Some("upstream"));
+            assert_eq!(config.stack_name, format!("gw-{stage}"));
+        }
+        assert!(created.next.iter().any(|n| n.contains("--upstream")));
+    }
+
+    #[test]
     fn the_stages_pass_the_stage_configuration_checks() {
         let tmp = TempDir::new("stages");
-        scaffold("stage-check", &tmp.0, None).unwrap();
+        scaffold("stage-check", &tmp.0, None, false).unwrap();
         let config_dir = tmp.0.join("stage-check/config");
         let no_env = BTreeMap::new();
         let dev = crate::stage::load(&config_dir, "dev", &no_env).unwrap();
@@ -344,7 +444,7 @@ mod tests {
         assert!(prod.production);
         // The longest name allowed still gives valid stacks.
         let long = "a".repeat(MAX_NAME);
-        scaffold(&long, &tmp.0, None).unwrap();
+        scaffold(&long, &tmp.0, None, false).unwrap();
         let config_dir = tmp.0.join(&long).join("config");
         for stage in ["dev", "prod"] {
             crate::stage::load(&config_dir, stage, &no_env).unwrap();
@@ -354,7 +454,7 @@ mod tests {
     #[test]
     fn with_path_the_crate_depends_on_the_checkout_and_copies_its_lock() {
         let tmp = TempDir::new("path");
-        let created = scaffold("local", &tmp.0, Some(&repo())).unwrap();
+        let created = scaffold("local", &tmp.0, Some(&repo()), false).unwrap();
         assert!(created.files.contains(&"Cargo.lock".to_owned()));
         let dir = tmp.0.join("local");
         let handler = repo().join("handler").canonicalize().unwrap();
@@ -375,7 +475,7 @@ mod tests {
     #[test]
     fn a_path_that_is_not_an_mcpctl_checkout_is_refused() {
         let tmp = TempDir::new("bad-path");
-        let message = text(scaffold("x", &tmp.0, Some(&tmp.0)).unwrap_err());
+        let message = text(scaffold("x", &tmp.0, Some(&tmp.0), false).unwrap_err());
         assert!(message.contains("not an mcpctl repository"), "{message}");
         assert!(!tmp.0.join("x").exists(), "nothing is written");
     }
@@ -385,14 +485,14 @@ mod tests {
         let tmp = TempDir::new("occupied");
         std::fs::create_dir_all(tmp.0.join("taken")).unwrap();
         std::fs::write(tmp.0.join("taken/notes.txt"), "mine").unwrap();
-        let message = text(scaffold("taken", &tmp.0, None).unwrap_err());
+        let message = text(scaffold("taken", &tmp.0, None, false).unwrap_err());
         assert!(
             message.contains("already exists and is not empty"),
             "{message}"
         );
         assert_eq!(read(&tmp.0, "taken/notes.txt"), "mine");
         std::fs::create_dir_all(tmp.0.join("empty")).unwrap();
-        scaffold("empty", &tmp.0, None).unwrap();
+        scaffold("empty", &tmp.0, None, false).unwrap();
         assert!(tmp.0.join("empty/src/main.rs").is_file());
     }
 

@@ -78,6 +78,25 @@ where
     F: FnOnce() -> S,
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
+    serve_role(Some(factory)).await
+}
+
+/// A server with nothing of its own: the type of a gateway-only crate's (absent) factory.
+#[derive(Clone)]
+struct NoTools;
+
+impl ServerHandler for NoTools {}
+
+/// [`serve`] for a gateway-only crate: its MCP function must have an upstream.
+pub(crate) async fn serve_gateway_only() -> Result<(), Error> {
+    serve_role::<fn() -> NoTools, NoTools>(None).await
+}
+
+async fn serve_role<F, S>(factory: Option<F>) -> Result<(), Error>
+where
+    F: FnOnce() -> S,
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
     let role = Role::from_lookup(&env)?;
     let mut config = HandlerConfig::from_env()?;
     // One line per container: which function this is, for reading a log group that mixes versions.
@@ -124,6 +143,9 @@ where
                 lambda_http::run(adapter::service(crate::gateway_router(state, gateway))).await
             }
             None => {
+                let Some(factory) = factory else {
+                    return Err("this is a gateway-only crate (mcpctl_handler::run_gateway) but neither MCP_UPSTREAM_URL nor MCP_UPSTREAM_FUNCTION is set: give the stage an `upstream:` section and deploy again".into());
+                };
                 crate::tool_env::set_secrets(super::app_secrets::load(&env).await?);
                 let state = verify_only_state(config)?;
                 lambda_http::run(adapter::service(crate::router(state, factory()))).await
