@@ -60,11 +60,10 @@ where
 
 /// The whole `main` of a gateway-only crate (`mcpctl new NAME --gateway`): it has no tools of its
 /// own, and its stage's `upstream:` says which MCP server `/mcp` is forwarded to (docs/gateway.md).
+/// Its `main` is `fn main() { mcpctl_handler::run_gateway() }`:
 ///
 /// ```no_run
-/// fn main() {
-///     mcpctl_handler::run_gateway()
-/// }
+/// mcpctl_handler::run_gateway()
 /// ```
 pub fn run_gateway() {
     block_on_logged(serve_gateway_only());
