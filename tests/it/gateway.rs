@@ -164,7 +164,28 @@ async fn both_clients_through(kind: UpstreamKind, extra: &[&str]) {
             .filter(|c| c.kind == mcpctl_handler::SubjectKind::Person)
             .all(|c| c.sub == "dev-user")
     );
-    // One line per forwarded request, with the upstream named, and no body in the log.
+    // `mcpctl smoke-test` passes through the gateway, calling the upstream's echo and a tool named.
+    for extra in [
+        &[][..],
+        &["--tool", "count", "--tool-args", r#"{"steps":1}"#][..],
+    ] {
+        let url = dev.mcp_url();
+        let mut args = vec![
+            "smoke-test",
+            "--url",
+            url.as_str(),
+            "--repeat",
+            "1",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = e2e::mcpctl(&args, &[]);
+        assert_eq!(code, Some(0), "smoke-test {extra:?}: {stdout}\n{stderr}");
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["failed"], 0, "{report}");
+    }
+    // No body in the log.
     let logs = dev.logs();
     assert!(
         !logs.contains("through the gateway"),

@@ -64,7 +64,7 @@ fn smoke_test_passes_against_dev_on_both_shapes() {
             "MCP initialize (2025-11-25)",
             "MCP stateless 2026-07-28 (server/discover)",
             "tools/list",
-            "tools/call echo",
+            "tools/call",
             "negative: a bad token gets 401",
             "negative: a wrong-audience token gets 401",
             "delete the throwaway client (RFC 7592)",

@@ -44,6 +44,13 @@ pub(crate) struct SmokeTestArgs {
     /// with --stage, a client written straight into the stage's table).
     #[arg(long, value_name = "DIR")]
     pub(crate) state_dir: Option<std::path::PathBuf>,
+    /// The tool `tools/call` calls (default: `echo` when the server has one; a server without
+    /// it, e.g. a gateway's upstream, needs this to exercise a call).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tool: Option<String>,
+    /// The arguments of --tool, as a JSON object.
+    #[arg(long, value_name = "JSON", requires = "tool", default_value = "{}")]
+    pub(crate) tool_args: String,
     /// How many calls each MCP step makes (the median latency is reported).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) repeat: u32,
@@ -77,6 +84,10 @@ struct Check {
     http: Client,
     steps: Vec<Step>,
     repeat: u32,
+    /// `--tool` and its arguments.
+    tool: Option<(String, Value)>,
+    /// The `Mcp-Session-Id` a stateful server gave at `initialize`, sent back as a client does.
+    session: std::sync::Mutex<Option<String>>,
 }
 
 type Outcome<T> = Result<(T, String), String>;
@@ -174,11 +185,23 @@ impl Check {
         for (name, value) in extra {
             request = request.header(*name, *value);
         }
+        let initialize = body["method"] == "initialize";
+        let session = self.session.lock().ok().and_then(|s| s.clone());
+        if let Some(session) = session.filter(|_| !initialize) {
+            request = request.header("mcp-session-id", session);
+        }
         let response = request
             .send()
             .await
             .map_err(|e| format!("request failed: {e}"))?;
         let status = response.status();
+        if initialize && let Ok(mut session) = self.session.lock() {
+            *session = response
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+        }
         let text = response.text().await.map_err(|e| e.to_string())?;
         if text.trim().is_empty() {
             return Ok((status, Value::Null));
@@ -278,10 +301,28 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
         .user_agent(concat!("mcpctl-smoke-test/", env!("CARGO_PKG_VERSION")))
         .build()
         .into_diagnostic()?;
+    let tool = match &args.tool {
+        None => None,
+        Some(name) => {
+            let arguments: Value = serde_json::from_str(&args.tool_args)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| {
+                    miette!(
+                        help = r#"pass a JSON object, e.g. --tool-args '{"text":"hi"}'"#,
+                        "--tool-args `{}` is not a JSON object",
+                        args.tool_args
+                    )
+                })?;
+            Some((name.clone(), arguments))
+        }
+    };
     let mut check = Check {
         http,
         steps: Vec::new(),
         repeat: args.repeat,
+        tool,
+        session: std::sync::Mutex::default(),
     };
     run_steps(&mut check, &mcp_url, &registrar).await;
 
@@ -649,6 +690,8 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
         http: check.http.clone(),
         steps: Vec::new(),
         repeat: check.repeat,
+        tool: None,
+        session: std::sync::Mutex::default(),
     };
     let version = [("mcp-protocol-version", "2025-11-25")];
     check
@@ -671,13 +714,20 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
             let body = json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover", "params": {"_meta": meta_2026()}});
             let (status, response) = this.mcp(mcp_url, token, body, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "server/discover")]).await?;
             let versions = response["result"]["supportedVersions"].as_array().cloned().unwrap_or_default();
+            // A server of the 2025 era (say, an upstream behind a gateway) refuses the version
+            // with a JSON-RPC error, and clients fall back: that is a working server.
+            if status.is_client_error()
+                && let Some(message) = response["error"]["message"].as_str()
+            {
+                return Ok(((), format!("not spoken (clients fall back to 2025-11-25): {message}")));
+            }
             if !versions.iter().any(|v| v == "2026-07-28") {
                 return Err(format!("HTTP {status}: server/discover did not offer 2026-07-28: {response}"));
             }
             Ok(((), format!("{} versions offered", versions.len())))
         })
         .await;
-    check
+    let tools = check
         .repeated("tools/list", async || {
             let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {}});
             let (status, response) = this.mcp(mcp_url, token, body, &version).await?;
@@ -685,21 +735,47 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
                 serde_json::from_value(response["result"].clone()).map_err(|e| {
                     format!("HTTP {status}: not a tools/list result ({e}): {response}")
                 })?;
-            if !result.tools.iter().any(|t| t.name == "echo") {
-                return Err("the `echo` tool is missing".into());
-            }
-            Ok(((), format!("{} tools", result.tools.len())))
+            let names: Vec<String> = result.tools.iter().map(|t| t.name.to_string()).collect();
+            let detail = format!("{} tools", names.len());
+            Ok((names, detail))
         })
         .await;
+    let Some(tools) = tools else {
+        check.steps.push(Step {
+            step: "tools/call",
+            passed: false,
+            latency_ms: None,
+            detail: "not run: tools/list failed".into(),
+        });
+        return;
+    };
+    let chosen = match &check.tool {
+        Some((name, arguments)) => Some((name.clone(), arguments.clone())),
+        None if tools.iter().any(|t| t == "echo") => {
+            Some(("echo".to_owned(), json!({ "text": "smoke" })))
+        }
+        None => None,
+    };
+    let Some((tool, arguments)) = chosen else {
+        check.steps.push(Step {
+            step: "tools/call",
+            passed: true,
+            latency_ms: None,
+            detail: "not run: the server has no `echo` tool; pass --tool NAME [--tool-args JSON] to call one".into(),
+        });
+        return;
+    };
+    let is_echo = check.tool.is_none();
     check
-        .repeated("tools/call echo", async || {
-            let body = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "smoke"}}});
+        .repeated("tools/call", async || {
+            let body = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
             let (status, response) = this.mcp(mcp_url, token, body, &version).await?;
-            let text = response["result"]["content"][0]["text"].as_str();
-            if text != Some("smoke") || response["result"]["isError"] == true {
-                return Err(format!("HTTP {status}: unexpected result {response}"));
+            let result = &response["result"];
+            let echoed = result["content"][0]["text"].as_str() == Some("smoke");
+            if result.is_null() || result["isError"] == true || (is_echo && !echoed) {
+                return Err(format!("HTTP {status}: `{tool}` answered {response}"));
             }
-            Ok(((), "echoed".into()))
+            Ok(((), format!("`{tool}` answered")))
         })
         .await;
 }
@@ -717,6 +793,8 @@ async fn negative_steps(
         http: http.clone(),
         steps: Vec::new(),
         repeat: 1,
+        tool: None,
+        session: std::sync::Mutex::default(),
     };
     let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}});
     check
