@@ -125,7 +125,7 @@ pub(crate) fn build(
         }
     }
     let zip = zip_path(out_dir, arch);
-    let mut entries = collect(&dir, zip.parent(), config_file)?;
+    let mut entries = collect(&dir, zip.parent(), config_file, true)?;
     if entries.is_empty() {
         return Err(field_error(
             config_file,
@@ -142,11 +142,16 @@ pub(crate) fn build(
             .as_deref()
             .and_then(|runtime| runtime.strip_prefix("python"))
     {
-        staging = Staging::new()?;
-        copy_entries(&dir, &staging.0, &entries)?;
-        install_requirements("python3", &staging.0, version, function.architecture)?;
-        entries = collect(&staging.0, None, config_file)?;
-        staging.0.clone()
+        staging = tempfile::Builder::new()
+            .prefix("mcpctl-upstream-")
+            .tempdir()
+            .into_diagnostic()
+            .wrap_err("cannot create a temporary directory to install the requirements in")?;
+        copy_entries(&dir, staging.path(), &entries)?;
+        install_requirements("python3", staging.path(), version, function.architecture)?;
+        // Installed packages ship certificates and keys of their own (certifi's cacert.pem).
+        entries = collect(staging.path(), None, config_file, false)?;
+        staging.path().to_owned()
     } else {
         dir.clone()
     };
@@ -168,8 +173,10 @@ fn collect(
     dir: &Path,
     skip: Option<&Path>,
     config_file: &Path,
+    refuse_secrets: bool,
 ) -> miette::Result<std::collections::BTreeMap<PathBuf, Entry>> {
     let skip = skip.and_then(|skip| std::fs::canonicalize(skip).ok());
+    let root = std::fs::canonicalize(dir).into_diagnostic()?;
     let mut entries = std::collections::BTreeMap::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(relative) = pending.pop() {
@@ -189,9 +196,23 @@ fn collect(
             let name_text = name.to_string_lossy();
             let path = relative.join(&name);
             let metadata = std::fs::symlink_metadata(item.path()).into_diagnostic()?;
+            if refuse_secrets && looks_secret(&name_text, metadata.is_dir()) {
+                return Err(field_error(
+                    config_file,
+                    "upstream.function.source",
+                    &format!(
+                        "{} looks like a secret, and everything in the directory is uploaded with the code (anyone allowed lambda:GetFunction can download it)",
+                        path.display()
+                    ),
+                    "move it out of the directory, and give the server its secrets through upstream.function.environment (from Secrets Manager at run time)",
+                ));
+            }
             if metadata.file_type().is_symlink() {
                 let target = std::fs::read_link(item.path()).into_diagnostic()?;
-                if !stays_inside(&path, &target) {
+                // Resolved through every link on the way, not only by its text.
+                let resolved_outside = std::fs::canonicalize(item.path())
+                    .is_ok_and(|resolved| !resolved.starts_with(&root));
+                if resolved_outside || !stays_inside(&path, &target) {
                     return Err(field_error(
                         config_file,
                         "upstream.function.source",
@@ -220,6 +241,31 @@ fn collect(
         }
     }
     Ok(entries)
+}
+
+/// Names of files and directories that hold credentials: never zipped from the source.
+fn looks_secret(name: &str, is_dir: bool) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if is_dir {
+        return matches!(lower.as_str(), ".aws" | ".ssh" | ".gnupg");
+    }
+    let env_file = lower == ".env"
+        || (lower.starts_with(".env.")
+            && !matches!(
+                lower.as_str(),
+                ".env.example" | ".env.sample" | ".env.template"
+            ));
+    env_file
+        || matches!(
+            lower.as_str(),
+            ".npmrc" | ".pypirc" | ".netrc" | "credentials"
+        )
+        || lower.starts_with("id_rsa")
+        || lower.starts_with("id_ed25519")
+        || lower.starts_with("id_ecdsa")
+        || [".pem", ".key", ".p12", ".pfx"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
 }
 
 #[cfg(unix)]
@@ -319,31 +365,6 @@ fn check_handler(
         ),
         "fix the handler (module.function), or add the module",
     ))
-}
-
-/// A temporary directory, removed when dropped.
-struct Staging(PathBuf);
-
-impl Staging {
-    fn new() -> miette::Result<Self> {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mcpctl-upstream-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn copy_entries(
@@ -556,6 +577,48 @@ mod tests {
     }
 
     const CONFIG: &str = "config/test.yaml";
+
+    #[test]
+    fn secrets_in_the_source_are_refused_and_an_example_env_is_not() {
+        for secret in [
+            ".env",
+            ".env.production",
+            "tls/server.pem",
+            "deploy.key",
+            ".npmrc",
+            "id_rsa",
+            ".aws/credentials",
+        ] {
+            let root = project(&format!("secret-{}", secret.replace(['/', '.'], "_")));
+            let path = root.join("upstream").join(secret);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "SECRET=1\n").unwrap();
+            let error =
+                build(&root, Path::new(CONFIG), &function(""), &root.join("out")).unwrap_err();
+            assert!(
+                message(&error).contains("looks like a secret"),
+                "{secret}: {error}"
+            );
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        let root = project("env-example");
+        std::fs::write(root.join("upstream/.env.example"), "SECRET=\n").unwrap();
+        assert!(build(&root, Path::new(CONFIG), &function(""), &root.join("out")).is_ok());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_chain_of_links_that_leaves_the_directory_is_refused() {
+        let root = project("link-chain");
+        let source = root.join("upstream");
+        std::fs::write(root.join("outside.txt"), "private\n").unwrap();
+        std::os::unix::fs::symlink("..", source.join("lib/up")).unwrap();
+        std::os::unix::fs::symlink("lib/up/../outside.txt", source.join("c")).unwrap();
+        let error = build(&root, Path::new(CONFIG), &function(""), &root.join("out")).unwrap_err();
+        assert!(message(&error).contains("outside the directory"), "{error}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn the_zip_is_deterministic_sorted_and_keeps_the_executable_bit() {

@@ -401,11 +401,14 @@ fn gateway_config(
         gateway.audience = audience.clone();
     }
     gateway.timeout = Duration::from_secs(args.upstream_timeout);
-    // The dev stage's policy, so `mcpctl dev` refuses what the deployed stage refuses.
-    if let Some(stage) =
-        stage.filter(|_| args.expose_tools.is_empty() && args.tool_scopes.is_empty())
-    {
-        if let Some(tools) = &stage.tools {
+    // The dev stage's policy, so `mcpctl dev` refuses what the deployed stage refuses; the flags
+    // replace its allow-list and add to its scopes.
+    if let Some(stage) = stage {
+        if let Some(tools) = stage
+            .tools
+            .as_ref()
+            .filter(|_| args.expose_tools.is_empty())
+        {
             gateway
                 .expose(tools.iter().map(String::as_str))
                 .map_err(|error| miette!("config/dev.yaml upstream.tools: {error}"))?;

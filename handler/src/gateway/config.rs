@@ -111,6 +111,12 @@ impl GatewayConfig {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(GatewayConfigError::Url(url.to_string()));
         }
+        // Credentials in the URL would be sent on every call and written in the logs.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(GatewayConfigError::Invalid(
+                "the upstream URL carries a user name or password; the gateway authenticates with its identity assertion instead".into(),
+            ));
+        }
         let audience = url.to_string();
         Ok(Self::new(Target::Url(url), audience))
     }

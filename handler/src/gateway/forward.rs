@@ -27,26 +27,49 @@ use crate::{
     state::AppState,
 };
 
-/// Request headers the upstream gets from the client besides MCP's own `Mcp-*` ones (session,
-/// protocol version, and 2026-07-28's `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`): content
-/// negotiation and SSE resumption. Everything else, `Authorization` and cookies first, stays here.
-const REQUEST_HEADERS: [HeaderName; 4] = [
+/// Request headers the upstream gets from the client: content negotiation, SSE resumption, and
+/// MCP's own (session, protocol version, and 2026-07-28's `Mcp-Method` and `Mcp-Name`, which
+/// [`headers_agree`] checks against the body first). Everything else stays here: `Authorization`
+/// and cookies first, and `Mcp-Param-*`, which could name what the guard never checked.
+const REQUEST_HEADERS: [HeaderName; 8] = [
     header::CONTENT_TYPE,
     header::ACCEPT,
     header::USER_AGENT,
     HeaderName::from_static("last-event-id"),
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static(MCP_METHOD),
+    HeaderName::from_static(MCP_NAME),
 ];
 
-/// Whether the client's header `name` goes upstream.
-fn forwarded(name: &HeaderName) -> bool {
-    REQUEST_HEADERS.contains(name) || name.as_str().starts_with("mcp-")
+const MCP_METHOD: &str = "mcp-method";
+const MCP_NAME: &str = "mcp-name";
+
+/// Whether `Mcp-Method` and `Mcp-Name` say what the body says: an upstream (or a proxy before
+/// it) that routes on the headers must not be steered to a method or tool the guard never saw.
+fn headers_agree(headers: &HeaderMap, method: &Method, message: &McpMessage) -> bool {
+    let header = |name: &str| {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(value), None) => value.to_str().map(Some).map_err(|_| ()),
+            (Some(_), Some(_)) => Err(()),
+        }
+    };
+    let (Ok(named_method), Ok(named_tool)) = (header(MCP_METHOD), header(MCP_NAME)) else {
+        return false;
+    };
+    if *method != Method::POST {
+        return named_method.is_none() && named_tool.is_none();
+    }
+    named_method.is_none_or(|m| message.method.as_deref() == Some(m))
+        && named_tool.is_none_or(|t| message.tool.as_deref().is_none_or(|tool| tool == t))
 }
 
 /// Response headers the client gets from the upstream. Not `WWW-Authenticate`: the client's
 /// authorization server is this one, whatever the upstream would say.
-const RESPONSE_HEADERS: [HeaderName; 5] = [
+const RESPONSE_HEADERS: [HeaderName; 4] = [
     header::CONTENT_TYPE,
-    header::CACHE_CONTROL,
     header::RETRY_AFTER,
     HeaderName::from_static("mcp-session-id"),
     HeaderName::from_static("mcp-protocol-version"),
@@ -280,13 +303,50 @@ pub async fn forward(State(state): State<ForwardState>, request: Request) -> Res
         .cloned()
         .unwrap_or_default();
     let id = message.id.clone().unwrap_or(Value::Null);
-    if request.method() == Method::GET && !config.forward_get {
+    if !matches!(
+        *request.method(),
+        Method::POST | Method::GET | Method::DELETE
+    ) {
+        // HEAD reaches here through axum's GET route.
+        return rpc_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &id,
+            -32600,
+            "use POST (or GET, DELETE) on /mcp",
+            "method_not_allowed",
+            None,
+        );
+    }
+    // An allow-list cannot be held on a GET stream: a resumed stream may replay any answer.
+    if request.method() == Method::GET && (!config.forward_get || config.exposed_tools.is_some()) {
         return rpc_error(
             StatusCode::METHOD_NOT_ALLOWED,
             &id,
             -32600,
             "this server offers no GET stream on /mcp; use POST",
             "get_not_forwarded",
+            None,
+        );
+    }
+    if message.batch {
+        // Batches left MCP in 2025-06-18; refused whole, so an allow-list can never be got round
+        // by an answer this gateway would have to take apart.
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            -32600,
+            "Invalid Request: JSON-RPC batches are not accepted; send one message per request",
+            "batch_refused",
+            None,
+        );
+    }
+    if !headers_agree(request.headers(), request.method(), &message) {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &id,
+            -32600,
+            "Invalid Request: Mcp-Method or Mcp-Name does not match the body",
+            "header_mismatch",
             None,
         );
     }
@@ -326,8 +386,8 @@ pub async fn forward(State(state): State<ForwardState>, request: Request) -> Res
 
     let (parts, body) = request.into_parts();
     let mut headers = HeaderMap::new();
-    for (name, value) in &parts.headers {
-        if forwarded(name) {
+    for name in &REQUEST_HEADERS {
+        for value in parts.headers.get_all(name) {
             headers.append(name.clone(), value.clone());
         }
     }
@@ -445,6 +505,8 @@ async fn shape_answer(
             headers.append(name.clone(), value.clone());
         }
     }
+    // Answers speak for one caller: never cached on the way, whatever the upstream says.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let filter = config
         .exposed_tools
         .as_ref()
@@ -467,11 +529,19 @@ async fn shape_answer(
                 }
             };
             headers.remove(header::CONTENT_LENGTH);
-            Body::from(tool_filter::filter_tools_list(
-                &bytes,
-                &content_type,
-                exposed,
-            ))
+            match tool_filter::filter_tools_list(&bytes, &content_type, exposed) {
+                Some(filtered) => Body::from(filtered),
+                // Fail closed: an answer the filter cannot read might list hidden tools.
+                None => {
+                    return upstream_failure(
+                        id,
+                        &UpstreamError::Malformed(
+                            "a tools/list answer that is not JSON-RPC".into(),
+                        ),
+                        config,
+                    );
+                }
+            }
         }
         (UpstreamBody::Stream(stream), None) => {
             Body::from_stream(limited(stream, config.max_response_bytes, deadline, permit))
@@ -528,6 +598,9 @@ async fn collect(
     }
 }
 
+/// How long a GET stream may stay silent.
+const STREAM_IDLE: Duration = Duration::from_secs(300);
+
 /// The upstream's stream, ended (with a log line) at the size cap or the deadline, and holding
 /// the concurrency permit until it ends.
 fn limited(
@@ -550,7 +623,12 @@ fn limited(
                     return None;
                 }
             },
-            None => stream.next().await,
+            // An open-ended stream that goes quiet this long ends (the client resumes it with
+            // Last-Event-ID), so silent streams cannot hold the concurrency permits for ever.
+            None => match tokio::time::timeout(STREAM_IDLE, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => return None,
+            },
         };
         match next {
             Some(Ok(chunk)) if sent + chunk.len() > max => {

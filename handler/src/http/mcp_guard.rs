@@ -36,6 +36,10 @@ pub struct McpMessage {
     pub method: Option<String>,
     /// The id of a request.
     pub id: Option<serde_json::Value>,
+    /// The tool a `tools/call` names.
+    pub tool: Option<String>,
+    /// Whether the body was a JSON-RPC batch (an array), which MCP removed in 2025-06-18.
+    pub batch: bool,
 }
 
 /// The `WWW-Authenticate` challenge for `/mcp` (MCP authorization §Protected Resource Metadata).
@@ -264,14 +268,22 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
                 return step_up(state, &claims, &scope);
             }
             match messages.as_slice() {
-                [one] => {
+                [one] if !bytes.trim_ascii_start().starts_with(b"[") => {
                     parts.extensions.insert(McpMessage {
                         method: one.method.as_deref().map(str::to_owned),
                         id: one.id.clone(),
+                        tool: one.tool().map(str::to_owned),
+                        batch: false,
                     });
                     one.method.as_deref().map(|m| m.chars().take(64).collect())
                 }
-                _ => None,
+                _ => {
+                    parts.extensions.insert(McpMessage {
+                        batch: true,
+                        ..McpMessage::default()
+                    });
+                    None
+                }
             }
         }
         // Not JSON at all, which JSON-RPC 2.0 §5.1 answers with -32700. rmcp would answer 415

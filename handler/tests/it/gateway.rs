@@ -227,7 +227,8 @@ async fn the_upstream_gets_a_verifiable_assertion_and_never_the_clients_token() 
     assert!(headers.get("x-forwarded-for").is_none());
     assert_eq!(headers["mcp-protocol-version"], "2025-11-25");
     assert_eq!(headers["mcp-method"], "tools/call");
-    assert_eq!(headers["mcp-param-text"], "hi");
+    // Mcp-Param-* could name what the guard never checked: it stays here.
+    assert!(headers.get("mcp-param-text").is_none());
     let claims = verify_assertion(
         &server,
         headers[header::AUTHORIZATION].to_str().unwrap(),
@@ -378,6 +379,21 @@ async fn the_allow_list_hides_tools_and_refuses_their_calls() {
         server.mcp(Some(&token), &batch, &[]).await.json()["error"]["code"],
         -32602
     );
+    // A batch that only lists is refused too: its answer could not be filtered safely.
+    let listing = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#;
+    let refused = server.mcp(Some(&token), listing, &[]).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    assert!(!refused.text().contains("drop_tables"));
+    // An allow-list closes the GET stream, which a resumed stream could use to replay a list.
+    assert_eq!(
+        server.mcp_method("GET", &token, &[]).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
     assert_eq!(upstream.calls_of("drop_tables"), 0);
     assert_eq!(
         upstream.calls_of("echo"),
@@ -498,7 +514,6 @@ async fn a_host_without_get_streams_answers_405_without_calling_upstream() {
     let response = server.mcp_method("GET", &token, &[]).await;
     assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(upstream.seen().is_empty());
-    let _ = Body::empty();
 }
 
 #[tokio::test]
@@ -523,4 +538,59 @@ async fn an_assertion_is_reused_while_it_has_half_its_life_left_and_never_across
         bearer(3),
         "an assertion with under 30 s left was reused"
     );
+}
+
+#[tokio::test]
+async fn headers_that_disagree_with_the_body_are_refused_before_the_upstream() {
+    let (server, upstream, _) = gateway_with(|g| g.expose(["echo"]).unwrap()).await;
+    let token = person_token(&server).await;
+    for extra in [
+        [("mcp-method", "tools/list"), ("mcp-name", "echo")],
+        [("mcp-method", "tools/call"), ("mcp-name", "drop_tables")],
+    ] {
+        let response = server.mcp(Some(&token), &call(1, "echo"), &extra).await;
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{extra:?}: {}",
+            response.text()
+        );
+        assert_eq!(response.json()["error"]["code"], -32600);
+    }
+    let get = server
+        .mcp_method("DELETE", &token, &[("mcp-name", "drop_tables")])
+        .await;
+    assert_eq!(get.status, StatusCode::BAD_REQUEST);
+    assert!(upstream.seen().is_empty());
+    let agreeing = server
+        .mcp(
+            Some(&token),
+            &call(2, "echo"),
+            &[("mcp-method", "tools/call"), ("mcp-name", "echo")],
+        )
+        .await;
+    assert_eq!(agreeing.status, StatusCode::OK);
+    assert_eq!(
+        agreeing.header("cache-control").as_deref(),
+        Some("no-store")
+    );
+}
+
+#[tokio::test]
+async fn head_is_refused_and_get_and_delete_send_no_body_upstream() {
+    let (server, upstream, _) = gateway_with(|_| {}).await;
+    let token = person_token(&server).await;
+    assert_eq!(
+        server.mcp_method("HEAD", &token, &[]).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let request = axum::http::Request::delete("/mcp")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from("x".repeat(10_000)))
+        .unwrap();
+    assert_eq!(server.send(request).await.status, StatusCode::NO_CONTENT);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, Method::DELETE);
+    assert_eq!(seen[0].body, Value::Null, "a DELETE body went upstream");
 }

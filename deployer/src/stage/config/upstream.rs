@@ -554,6 +554,17 @@ fn check_source(source: &str) -> Result<(), Violation> {
     let escapes = path
         .components()
         .any(|part| matches!(part, std::path::Component::ParentDir));
+    // `.` would zip the whole project: config/, target/, and whatever secrets sit next to them.
+    let root_itself = path
+        .components()
+        .all(|part| matches!(part, std::path::Component::CurDir));
+    if root_itself {
+        return Err(violation(
+            "upstream.function.source",
+            format!("`{source}` is the project root itself"),
+            "put the server in a directory of its own, e.g. upstream, and name it here",
+        ));
+    }
     if source.trim().is_empty() || path.is_absolute() || escapes {
         return Err(violation(
             "upstream.function.source",

@@ -344,8 +344,14 @@ pub(super) fn stack_guard_statements(signing_key: bool) -> Vec<Value> {
             yaml::string(format!("${{{table}.Arn}}/*")),
         ));
     }
-    stack.push(get_att(AUTH_FUNCTION));
-    stack.push(get_att("AuthorizerFunction"));
+    // The function ARNs with and without a qualifier (`:$LATEST`, a version or an alias).
+    for function in [AUTH_FUNCTION, "AuthorizerFunction"] {
+        stack.push(get_att(function));
+        stack.push(yaml::tagged(
+            "Sub",
+            yaml::string(format!("${{{function}.Arn}}:*")),
+        ));
+    }
     let optional = |condition: &str, sid: &str, parameter: &str| {
         yaml::tagged(
             "If",
