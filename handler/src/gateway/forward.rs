@@ -516,6 +516,18 @@ async fn shape_answer(
             return too_large(id, config);
         }
         (UpstreamBody::Full(bytes), None) => Body::from(bytes),
+        // A JSON answer of known length (the common `tools/call` result) is read whole and sent
+        // with its length: no chunked encoding, and no per-chunk stream machinery.
+        (UpstreamBody::Stream(stream), None) if declared.is_some() => {
+            match collect(UpstreamBody::Stream(stream), config.max_response_bytes, deadline).await {
+                Ok(bytes) => Body::from(bytes),
+                Err(Collect::TooLarge) => return too_large(id, config),
+                Err(Collect::Timeout) => return upstream_failure(id, &UpstreamError::Timeout, config),
+                Err(Collect::Broken(detail)) => {
+                    return upstream_failure(id, &UpstreamError::Malformed(detail), config);
+                }
+            }
+        }
         (body, Some(exposed)) => {
             // tools/list answers are small: read whole, within the limits, then filtered.
             let bytes = match collect(body, config.max_response_bytes, deadline).await {
