@@ -519,10 +519,18 @@ async fn shape_answer(
         // A JSON answer of known length (the common `tools/call` result) is read whole and sent
         // with its length: no chunked encoding, and no per-chunk stream machinery.
         (UpstreamBody::Stream(stream), None) if declared.is_some() => {
-            match collect(UpstreamBody::Stream(stream), config.max_response_bytes, deadline).await {
+            match collect(
+                UpstreamBody::Stream(stream),
+                config.max_response_bytes,
+                deadline,
+            )
+            .await
+            {
                 Ok(bytes) => Body::from(bytes),
                 Err(Collect::TooLarge) => return too_large(id, config),
-                Err(Collect::Timeout) => return upstream_failure(id, &UpstreamError::Timeout, config),
+                Err(Collect::Timeout) => {
+                    return upstream_failure(id, &UpstreamError::Timeout, config);
+                }
                 Err(Collect::Broken(detail)) => {
                     return upstream_failure(id, &UpstreamError::Malformed(detail), config);
                 }
