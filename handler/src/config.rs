@@ -184,7 +184,14 @@ pub struct HandlerConfig {
     /// The scope that releases the user's groups into tokens and `/oauth/userinfo`; `None`:
     /// groups are never released. (`email` needs scope `email`, `name` needs `profile`.)
     pub groups_scope: Option<String>,
+    /// Gateway mode: the public JWKS of the key that signs identity assertions, served at
+    /// [`GATEWAY_JWKS_PATH`] for the upstream. Never trusted for access tokens here.
+    pub gateway_jwks: Option<serde_json::Value>,
 }
+
+/// Where the gateway's assertion keys are published (apart from `/.well-known/jwks.json`, so
+/// nothing that checks access tokens ever loads them).
+pub const GATEWAY_JWKS_PATH: &str = "/.well-known/mcpctl-gateway-jwks.json";
 
 impl HandlerConfig {
     /// Defaults for a server reachable at `public_url`.
@@ -221,6 +228,7 @@ impl HandlerConfig {
                 .collect(),
             refresh_max_lifetime: Duration::from_secs(90 * 24 * 3600),
             groups_scope: None,
+            gateway_jwks: None,
         }
     }
 
@@ -314,6 +322,18 @@ impl HandlerConfig {
             && !scope.is_empty()
         {
             config.set_groups_scope(scope);
+        }
+        if let Ok(jwks) = std::env::var("MCP_GATEWAY_JWKS")
+            && !jwks.trim().is_empty()
+        {
+            let parsed: serde_json::Value = serde_json::from_str(&jwks)
+                .ok()
+                .filter(|v: &serde_json::Value| v["keys"].is_array())
+                .ok_or(ConfigError::Invalid {
+                    name: "MCP_GATEWAY_JWKS",
+                    reason: "not a JWKS document ({\"keys\": [...]})".into(),
+                })?;
+            config.gateway_jwks = Some(parsed);
         }
         config.identity = identity_from_env()?;
         Ok(config)

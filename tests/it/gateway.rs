@@ -99,12 +99,15 @@ fn python_client(dev: &DevServer) -> (u32, u32) {
 /// Every `Authorization` the upstream received is an identity assertion that verifies with the
 /// dev server's JWKS for the upstream's own URL; returns their claims.
 async fn assertions_seen(dev: &DevServer, upstream: &McpUpstream) -> Vec<AssertionClaims> {
-    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", dev.issuer()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = reqwest::get(format!(
+        "{}/.well-known/mcpctl-gateway-jwks.json",
+        dev.issuer()
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     let keys = VerifyingKeys::from_jwks_json(&jwks).unwrap();
     let records = upstream.records();
     assert!(!records.is_empty(), "the upstream recorded no request");
@@ -362,6 +365,19 @@ fn messages(body: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The assertion of the upstream's first `/mcp` request.
+fn mcp_records_assertion(app: &McpUpstream) -> String {
+    app.records()
+        .iter()
+        .filter(|r| r["path"] == "/mcp")
+        .find_map(|r| {
+            r["authorization"]
+                .as_str()
+                .map(|b| b.trim_start_matches("Bearer ").to_owned())
+        })
+        .unwrap()
+}
+
 /// The real AWS Lambda Web Adapter (crates.io `lambda_web_adapter`, built by install.sh).
 fn web_adapter() -> std::path::PathBuf {
     let bin = e2e::harness().join(".lwa/bin/lambda-adapter");
@@ -382,7 +398,10 @@ async fn the_lambda_gateway_invokes_a_fastmcp_function_behind_the_web_adapter() 
     require_harness();
     let adapter = web_adapter();
     let stack = Stack::create().await;
-    let jwks_url = e2e::serve_json_forever(stack.jwks().to_owned());
+    let (mut env, gateway_jwks) = stack.gateway_env().await;
+    // The upstream trusts the assertion key only, never the access tokens' JWKS.
+    assert_ne!(gateway_jwks, stack.jwks());
+    let jwks_url = e2e::serve_json_forever(gateway_jwks);
     let audience = "lambda:mcpctl-emulator-upstream";
     let app = McpUpstream::start_with_jwks(
         UpstreamKind::FastMcp,
@@ -403,7 +422,6 @@ async fn the_lambda_gateway_invokes_a_fastmcp_function_behind_the_web_adapter() 
         "mcpctl-emulator-upstream",
         &[("AWS_LWA_PORT", app_port), ("RUST_LOG", "warn".into())],
     );
-    let mut env = stack.gateway_env();
     env.extend([
         ("MCP_UPSTREAM_FUNCTION", "bootstrap".to_owned()),
         ("MCP_UPSTREAM_AUDIENCE", audience.to_owned()),
@@ -457,6 +475,14 @@ async fn the_lambda_gateway_invokes_a_fastmcp_function_behind_the_web_adapter() 
         let header = jsonwebtoken::decode_header(bearer.trim_start_matches("Bearer ")).unwrap();
         assert_eq!(header.typ.as_deref(), Some("mcpctl-identity+jwt"));
     }
+
+    // An upstream that replays its assertion at the gateway gets 401: the key is not one the
+    // stack trusts for access tokens.
+    let replayed = mcp_records_assertion(&app);
+    let (status, _, body) = gateway
+        .mcp_call(&replayed, "whoami", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 401, "{body}");
 
     // With the upstream's server gone, the client gets a JSON-RPC error, not a hang or a crash.
     drop(app);
@@ -522,7 +548,7 @@ async fn a_gateway_crate_from_mcpctl_new_serves_its_fastmcp_server_through_mcpct
         .env("MCP_GATEWAY_AUDIENCE", &upstream_url)
         .env(
             "MCP_GATEWAY_JWKS_URL",
-            format!("{issuer}/.well-known/jwks.json"),
+            format!("{issuer}/.well-known/mcpctl-gateway-jwks.json"),
         )
         .env("PORT", &app_port)
         .stdin(Stdio::null())

@@ -132,7 +132,7 @@ async fn a_gateway_stage_with_an_upstream_function_deploys() {
         ),
         (
             "MCP_GATEWAY_JWKS_URL",
-            format!("{issuer}/.well-known/jwks.json"),
+            format!("{issuer}/.well-known/mcpctl-gateway-jwks.json"),
         ),
         ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/bootstrap".to_owned()),
         ("AWS_LWA_PORT", "8000".to_owned()),
@@ -180,10 +180,13 @@ async fn a_gateway_stage_with_an_upstream_function_deploys() {
         get("MCP_TOOL_SCOPES"),
         Some(r#"{"save_note":"notes:write"}"#)
     );
+    // Its own key for the assertions, in a secret of its own: never the access tokens' key.
     assert!(
-        get("MCP_SIGNING_KEY_SECRET_ARN").is_some_and(|arn| arn.contains(":secret:")),
+        get("MCP_ASSERTION_KEY_SECRET_ARN")
+            .is_some_and(|arn| arn.contains(":secret:") && arn.contains("gateway-key")),
         "{mcp_env:?}"
     );
+    assert_eq!(get("MCP_SIGNING_KEY_SECRET_ARN"), None, "{mcp_env:?}");
     assert_eq!(get("MCP_UPSTREAM_URL"), None);
     assert_eq!(mcp.timeout(), Some(29));
     assert_ne!(

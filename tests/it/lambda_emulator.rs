@@ -624,11 +624,20 @@ impl Stack {
         &self.jwks
     }
 
-    /// `McpFunction`'s in gateway mode: verify-only plus the signing key for the assertions.
-    pub(crate) fn gateway_env(&self) -> Vec<(&'static str, String)> {
+    /// `McpFunction`'s in gateway mode: verify-only plus the assertion key, in a secret of its
+    /// own as `mcpctl deploy` makes it; and that key's public JWKS (what the auth function
+    /// serves at /.well-known/mcpctl-gateway-jwks.json).
+    pub(crate) async fn gateway_env(&self) -> (Vec<(&'static str, String)>, String) {
+        let key = SigningSecret::generate().unwrap();
+        let arn = create_secret(
+            &self.moto,
+            "mcpctl/emulator/gateway-key",
+            &key.to_json().unwrap(),
+        )
+        .await;
         let mut env = self.verify_only_env("mcp");
-        env.push(("MCP_SIGNING_KEY_SECRET_ARN", self.secret_arn.clone()));
-        env
+        env.push(("MCP_ASSERTION_KEY_SECRET_ARN", arn));
+        (env, key.jwks_json().unwrap())
     }
 
     /// `McpFunction`'s or `AuthorizerFunction`'s: `MCP_JWKS` and nothing else of ours.

@@ -298,10 +298,14 @@ pub struct McpUpstream {
 }
 
 impl McpUpstream {
-    /// Starts `kind` trusting assertions from `issuer` (JWKS at `<issuer>/.well-known/jwks.json`)
+    /// Starts `kind` trusting assertions from `issuer` (the gateway's JWKS at
+    /// `<issuer>/.well-known/mcpctl-gateway-jwks.json`)
     /// for `audience` (`self`: its own URL), plus `extra` arguments, and waits for its ready line.
     pub fn start(kind: UpstreamKind, issuer: &str, audience: &str, extra: &[&str]) -> Self {
-        let jwks = format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'));
+        let jwks = format!(
+            "{}/.well-known/mcpctl-gateway-jwks.json",
+            issuer.trim_end_matches('/')
+        );
         Self::start_with_jwks(kind, issuer, audience, &jwks, extra)
     }
 

@@ -209,6 +209,27 @@ async fn create_change_set(
         ("SigningKeySecretArn", secret.arn),
         ("JwksJson", secret.jwks),
     ];
+    // Gateway mode: the assertion key, in a secret of its own.
+    if rendered
+        .template
+        .parameters
+        .contains_key(names::parameter::GATEWAY_KEY_SECRET_ARN)
+    {
+        let (gateway, created) = signing_secret::ensure_kind(
+            &prepared.sdk,
+            stack_name,
+            signing_secret::KeySecret::Gateway,
+        )
+        .await?;
+        if created {
+            ui.say(format!(
+                "created the gateway's assertion key secret {}",
+                signing_secret::gateway_secret_name(stack_name)
+            ));
+        }
+        parameters.push((names::parameter::GATEWAY_KEY_SECRET_ARN, gateway.arn));
+        parameters.push((names::parameter::GATEWAY_JWKS_JSON, gateway.jwks));
+    }
     // Gateway mode with a zipped upstream: the template has the parameter, the zip its key.
     if rendered
         .template

@@ -124,12 +124,24 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     // Removed again when the server stops (the guard lives until the end of `run`).
     let _published = operator_token::publish(port, &operator_token)?;
     let jwks = keys.verifying.jwks().to_string();
+    // The gateway signs its assertions with a key of its own, published apart from the access
+    // tokens' JWKS; per run, since an assertion lives 60 s.
+    let assertion_key = match &gateway {
+        Some(_) => {
+            let key = mcpctl_handler::keys::SigningKey::generate()
+                .into_diagnostic()
+                .wrap_err("cannot generate the gateway's assertion key")?;
+            config.gateway_jwks = Some(serde_json::json!({ "keys": [key.public_jwk()] }));
+            Some(key)
+        }
+        None => None,
+    };
     let state = AppState::new(config.clone(), keys, stores, Arc::new(SystemClock));
     // Resolves if the server's process ends; dropping it (when `run` ends) stops the process.
     let mut process_exit = None;
-    let handler = match (&server_crate, gateway.clone()) {
-        (_, Some(gateway)) => {
-            let gateway = mcpctl_handler::gateway::Gateway::connect(gateway)
+    let handler = match (&server_crate, gateway.clone().zip(assertion_key)) {
+        (_, Some((gateway, assertion_key))) => {
+            let gateway = mcpctl_handler::gateway::Gateway::connect(gateway, assertion_key)
                 .await
                 .into_diagnostic()
                 .wrap_err("cannot set up the HTTP client for --upstream")?;
@@ -280,7 +292,7 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
             "url": g.describe(),
             "issuer": config.issuer(),
             "audience": g.audience,
-            "jwks_url": config.url("/.well-known/jwks.json"),
+            "jwks_url": config.url(mcpctl_handler::config::GATEWAY_JWKS_PATH),
             "tools": g.exposed_tools,
             "tool_scopes": g.tool_scopes,
         })
@@ -333,7 +345,7 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
                     "            it verifies assertions with issuer {}, audience {},\n            JWKS {}",
                     config.issuer(),
                     gateway.audience,
-                    config.url("/.well-known/jwks.json")
+                    config.url(mcpctl_handler::config::GATEWAY_JWKS_PATH)
                 );
             }
             if emulated {

@@ -21,13 +21,59 @@ pub(crate) fn secret_name(stack_name: &str) -> String {
     format!("mcpctl/{stack_name}/signing-key")
 }
 
-/// Finds or creates the secret.
+/// The gateway's assertion-key secret for a stack (gateway mode): the same format, a key of its
+/// own, read by the MCP function only.
+pub(crate) fn gateway_secret_name(stack_name: &str) -> String {
+    format!("mcpctl/{stack_name}/gateway-key")
+}
+
+/// Which of a stage's key secrets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeySecret {
+    /// The authorization server's: access tokens, and the MAC secret.
+    Signing,
+    /// The gateway's: identity assertions only (gateway mode).
+    Gateway,
+}
+
+impl KeySecret {
+    /// The secret's name for a stack.
+    pub(crate) fn name(self, stack_name: &str) -> String {
+        match self {
+            Self::Signing => secret_name(stack_name),
+            Self::Gateway => gateway_secret_name(stack_name),
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::Signing => {
+                "mcpctl: ES256 signing key and MAC secret of the authorization server (read by the auth function only)"
+            }
+            Self::Gateway => {
+                "mcpctl: ES256 key that signs the gateway's identity assertions for the upstream (read by the MCP function only; never trusted for access tokens)"
+            }
+        }
+    }
+}
+
+/// Finds or creates the signing secret.
 pub(crate) async fn ensure(
     config: &SdkConfig,
     stack_name: &str,
 ) -> miette::Result<(SigningSecret, bool)> {
+    ensure_kind(config, stack_name, KeySecret::Signing).await
+}
+
+/// Finds or creates `kind`'s secret for the stack.
+pub(crate) async fn ensure_kind(
+    config: &SdkConfig,
+    stack_name: &str,
+    kind: KeySecret,
+) -> miette::Result<(SigningSecret, bool)> {
     let client = aws_sdk_secretsmanager::Client::new(config);
-    let name = secret_name(stack_name);
+    let name = kind.name(stack_name);
+    let description = kind.description();
     let existing = client.get_secret_value().secret_id(&name).send().await;
     let (arn, value, created) = match existing {
         Ok(output) => (
@@ -53,11 +99,17 @@ pub(crate) async fn ensure(
             let output = client
                 .create_secret()
                 .name(&name)
-                .description("mcpctl: ES256 signing key and MAC secret of the authorization server (read by the auth function only)")
+                .description(description)
                 .secret_string(&value)
                 .send()
                 .await
-                .map_err(|e| miette!(help = "deploying needs secretsmanager:CreateSecret", "cannot create secret {name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    miette!(
+                        help = "deploying needs secretsmanager:CreateSecret",
+                        "cannot create secret {name}: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                    )
+                })?;
             (
                 output
                     .arn

@@ -15,6 +15,11 @@ pub(crate) mod parameter {
     /// only, so not in [`DEPLOY_TIME`]; the renderer adds it, and `mcpctl deploy` passes it
     /// when the template has it).
     pub(crate) const UPSTREAM_CODE_KEY: &str = "UpstreamCodeKey";
+    /// Gateway mode only (added by the renderer, passed by `mcpctl deploy` when present): the
+    /// secret with the key that signs identity assertions, apart from the access tokens' key.
+    pub(crate) const GATEWAY_KEY_SECRET_ARN: &str = "GatewayKeySecretArn";
+    /// Gateway mode only: that key's public JWKS, served for upstreams by the auth function.
+    pub(crate) const GATEWAY_JWKS_JSON: &str = "GatewayJwksJson";
     /// All of them.
     pub(crate) const DEPLOY_TIME: [&str; 4] =
         [CODE_BUCKET, CODE_KEY, SIGNING_KEY_SECRET_ARN, JWKS_JSON];

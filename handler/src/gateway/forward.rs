@@ -24,6 +24,7 @@ use super::{
 use crate::{
     caller::Caller,
     http::{log::LogFields, mcp_guard::McpMessage},
+    keys::SigningKey,
     state::AppState,
 };
 
@@ -149,6 +150,8 @@ pub struct Gateway(Arc<Inner>);
 
 struct Inner {
     config: GatewayConfig,
+    /// Signs the identity assertions: a key of its own, never the access tokens' key.
+    key: SigningKey,
     limiter: Arc<Semaphore>,
     transport: Transport,
     assertions: AssertionCache,
@@ -169,7 +172,7 @@ const ASSERTION_CACHE_ENTRIES: usize = 4096;
 impl Gateway {
     /// Connects the gateway for `config` (for a function target this loads the AWS SDK's
     /// configuration).
-    pub async fn connect(config: GatewayConfig) -> Result<Self, reqwest::Error> {
+    pub async fn connect(config: GatewayConfig, key: SigningKey) -> Result<Self, reqwest::Error> {
         let transport = match &config.target {
             Target::Url(url) => Transport::Http {
                 client: reqwest::Client::builder()
@@ -187,6 +190,7 @@ impl Gateway {
         Ok(Self(Arc::new(Inner {
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             config,
+            key,
             transport,
             assertions: AssertionCache::default(),
         })))
@@ -219,7 +223,7 @@ impl Gateway {
             &self.0.config.audience,
             now,
         )?;
-        let token = assertion::sign(app.keys.signing.as_ref(), &claims)?;
+        let token = assertion::sign(Some(&self.0.key), &claims)?;
         if let Ok(mut cached) = cache.lock() {
             if cached.len() >= ASSERTION_CACHE_ENTRIES {
                 cached.clear();

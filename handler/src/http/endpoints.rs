@@ -282,6 +282,15 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     document(state.keys.verifying.jwks())
 }
 
+/// `GET /.well-known/mcpctl-gateway-jwks.json`: the keys of the gateway's identity assertions
+/// (gateway mode; 404 otherwise).
+pub async fn gateway_jwks(State(state): State<AppState>) -> Response {
+    match &state.config.gateway_jwks {
+        Some(jwks) => document(jwks.clone()),
+        None => not_found().await,
+    }
+}
+
 /// `GET|DELETE /mcp`: this server is stateless and offers no standalone SSE stream.
 pub async fn mcp_method_not_allowed() -> Response {
     (

@@ -127,6 +127,10 @@ fn well_known_routes() -> Router<AppState> {
             get(endpoints::protected_resource_metadata),
         )
         .route("/.well-known/jwks.json", get(endpoints::jwks))
+        .route(
+            crate::config::GATEWAY_JWKS_PATH,
+            get(endpoints::gateway_jwks),
+        )
 }
 
 /// The origin-root forms of the well-known documents for a server mounted under `base_path`

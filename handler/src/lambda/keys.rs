@@ -149,6 +149,32 @@ fn parse_jwks(json: &str) -> Result<Vec<PublicJwk>, Error> {
 /// the role reads (the reads run concurrently and share it), with the DynamoDB client's bounded
 /// retries and timeouts, so a slow endpoint fails the init instead of hanging it.
 /// `AWS_ENDPOINT_URL` (tests: moto) is honoured by the SDK's own configuration loader.
+/// The gateway's identity-assertion key (`MCP_ASSERTION_KEY_SECRET_ARN`, a secret of the
+/// signing-secret format that holds nothing else of the authorization server's).
+pub(crate) const ASSERTION_KEY_SECRET_ARN_VAR: &str = "MCP_ASSERTION_KEY_SECRET_ARN";
+
+/// Reads the assertion key of a gateway-mode MCP function.
+pub(crate) async fn assertion_key(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<crate::keys::SigningKey, Error> {
+    let arn = lookup(ASSERTION_KEY_SECRET_ARN_VAR).filter(|v| !v.is_empty()).ok_or_else(|| {
+        format!("{ASSERTION_KEY_SECRET_ARN_VAR} is not set: a gateway-mode MCP function signs identity assertions with the key the stack keeps in that secret")
+    })?;
+    let client = secrets_client().await;
+    let json = fetch_secret(
+        client,
+        &arn,
+        "assertion-key secret",
+        ASSERTION_KEY_SECRET_ARN_VAR,
+    )
+    .await?;
+    SigningSecret::from_json(&json)
+        .and_then(|secret| secret.key_material())
+        .map_err(|e| format!("secret {arn}: {e}"))?
+        .signing
+        .ok_or_else(|| format!("secret {arn} holds no signing key").into())
+}
+
 pub(crate) async fn secrets_client() -> &'static aws_sdk_secretsmanager::Client {
     static CLIENT: OnceCell<aws_sdk_secretsmanager::Client> = OnceCell::const_new();
     CLIENT

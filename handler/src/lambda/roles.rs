@@ -125,21 +125,16 @@ where
             lambda_http::run(adapter::service(crate::authorization_router(state))).await
         }
         Role::Mcp => match GatewayConfig::from_lookup(&env)? {
-            // Gateway mode: no tool code runs here, so this function may hold the signing key,
-            // which it needs for the identity assertions it sends upstream.
+            // Gateway mode: verify-only like any MCP function, plus the assertion key (its own
+            // secret: this function never holds the key that signs access tokens).
             Some(mut gateway) => {
                 gateway.check_not_self(&config.resource())?;
                 // Responses are buffered here, and an open-ended GET stream would never end.
                 gateway.forward_get = false;
-                let keys = keys::auth_keys(&env).await?;
-                let state = AppState::new(
-                    config,
-                    keys,
-                    Stores::memory(Arc::new(MemoryStore::new())),
-                    Arc::new(SystemClock),
-                );
+                let assertion_key = keys::assertion_key(&env).await?;
+                let state = verify_only_state(config)?;
                 tracing::info!(upstream = %gateway.describe(), "gateway mode");
-                let gateway = Gateway::connect(gateway).await?;
+                let gateway = Gateway::connect(gateway, assertion_key).await?;
                 lambda_http::run(adapter::service(crate::gateway_router(state, gateway))).await
             }
             None => {

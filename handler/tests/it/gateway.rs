@@ -154,7 +154,7 @@ async fn gateway_with(adjust: impl FnOnce(&mut GatewayConfig)) -> (TestServer, U
     let (upstream, url) = start_upstream().await;
     let mut config = GatewayConfig::for_url(url.clone()).unwrap();
     adjust(&mut config);
-    (TestServer::gateway(config).await, upstream, url)
+    (TestServer::gateway(config).await.0, upstream, url)
 }
 
 /// A person's access token from the full code flow.
@@ -170,24 +170,33 @@ fn call(id: u64, tool: &str) -> String {
     json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": tool, "arguments": {} } }).to_string()
 }
 
-fn verify_assertion(server: &TestServer, bearer: &str, audience: &str) -> AssertionClaims {
+/// The claims of an assertion, verified with the gateway's own JWKS as an upstream fetches it;
+/// its key is not one the server trusts for access tokens.
+async fn verify_assertion(server: &TestServer, bearer: &str, audience: &str) -> AssertionClaims {
     let token = bearer.strip_prefix("Bearer ").unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::ES256);
     assert_eq!(header.typ.as_deref(), Some("mcpctl-identity+jwt"));
-    let key = server
-        .state
-        .keys
-        .verifying
-        .get(header.kid.as_deref().unwrap())
-        .expect("the assertion's kid is in our JWKS");
+    let kid = header.kid.as_deref().unwrap();
+    assert!(
+        server.state.keys.verifying.get(kid).is_none(),
+        "the assertion was signed with a key that verifies access tokens"
+    );
+    let published = server
+        .get("/.well-known/mcpctl-gateway-jwks.json", &[])
+        .await;
+    assert_eq!(published.status, StatusCode::OK);
+    let keys = mcpctl_handler::keys::VerifyingKeys::from_jwks_json(&published.text()).unwrap();
+    let key = keys
+        .get(kid)
+        .expect("the assertion's kid is in the gateway JWKS");
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_audience(&[audience]);
     validation.set_issuer(&["http://127.0.0.1:8787"]);
     // The manual clock is in the future of the wall clock; time is checked against it below.
     validation.validate_exp = false;
     jsonwebtoken::decode::<AssertionClaims>(token, key, &validation)
-        .expect("the assertion verifies with our JWKS for the upstream's audience")
+        .expect("the assertion verifies with the gateway JWKS for the upstream's audience")
         .claims
 }
 
@@ -233,7 +242,8 @@ async fn the_upstream_gets_a_verifiable_assertion_and_never_the_clients_token() 
         &server,
         headers[header::AUTHORIZATION].to_str().unwrap(),
         url.as_str(),
-    );
+    )
+    .await;
     assert_eq!(claims.sub, "dev-user");
     assert_eq!(claims.kind, mcpctl_handler::SubjectKind::Person);
     assert_eq!(claims.scope.split(' ').next(), Some("mcp"));
@@ -471,7 +481,7 @@ async fn an_unreachable_upstream_is_a_bad_gateway() {
     let config =
         GatewayConfig::for_url(url::Url::parse(&format!("http://127.0.0.1:{port}/mcp")).unwrap())
             .unwrap();
-    let server = TestServer::gateway(config).await;
+    let server = TestServer::gateway(config).await.0;
     let token = person_token(&server).await;
     let response = server.mcp(Some(&token), &call(3, "echo"), &[]).await;
     assert_eq!(response.status, StatusCode::BAD_GATEWAY);

@@ -103,14 +103,19 @@ impl TestServer {
         Self::build(stores, adjust, example_hello::Hello::new())
     }
 
-    /// A server in gateway mode: `/mcp` forwarded through `gateway`.
-    pub async fn gateway(gateway: mcpctl_handler::gateway::GatewayConfig) -> Self {
-        let mut server = Self::new();
-        let gateway = mcpctl_handler::gateway::Gateway::connect(gateway)
+    /// A server in gateway mode: `/mcp` forwarded through `gateway`, whose assertions are
+    /// signed by `assertion_key` (returned, with the server).
+    pub async fn gateway(
+        gateway: mcpctl_handler::gateway::GatewayConfig,
+    ) -> (Self, mcpctl_handler::keys::SigningKey) {
+        let key = mcpctl_handler::keys::SigningKey::generate().unwrap();
+        let jwks = json!({ "keys": [key.public_jwk()] });
+        let mut server = Self::with(|config| config.gateway_jwks = Some(jwks));
+        let gateway = mcpctl_handler::gateway::Gateway::connect(gateway, key.clone())
             .await
             .unwrap();
         server.router = mcpctl_handler::gateway_router(server.state.clone(), gateway);
-        server
+        (server, key)
     }
 
     fn build<S>(stores: Stores, adjust: impl FnOnce(&mut HandlerConfig), server: S) -> Self

@@ -6,7 +6,7 @@ mcpctl repository): `AssertionVerifier` checks it against the gateway's JWKS, so
 knows who is calling.
 
 Locally:  MCP_GATEWAY_ISSUER=http://127.0.0.1:8787 MCP_GATEWAY_AUDIENCE=http://127.0.0.1:8000/mcp \\
-          MCP_GATEWAY_JWKS_URL=http://127.0.0.1:8787/.well-known/jwks.json PORT=8000 python server.py
+          MCP_GATEWAY_JWKS_URL=http://127.0.0.1:8787/.well-known/mcpctl-gateway-jwks.json PORT=8000 python server.py
           mcpctl dev --upstream http://127.0.0.1:8000/mcp
 On Lambda the stack sets the three MCP_GATEWAY_* variables and AWS_LWA_PORT.
 """

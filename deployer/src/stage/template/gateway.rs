@@ -50,8 +50,10 @@ pub(crate) mod variable {
     pub(crate) const TOOLS: &str = "MCP_UPSTREAM_TOOLS";
     /// JSON object tool → scope (only when the stage sets one).
     pub(crate) const TOOL_SCOPES: &str = "MCP_TOOL_SCOPES";
-    /// The signing-key secret, which the gateway signs assertions with.
-    pub(crate) const SIGNING_KEY_SECRET_ARN: &str = "MCP_SIGNING_KEY_SECRET_ARN";
+    /// The assertion-key secret, which the gateway signs assertions with.
+    pub(crate) const ASSERTION_KEY_SECRET_ARN: &str = "MCP_ASSERTION_KEY_SECRET_ARN";
+    /// The auth function's copy of the assertion key's public JWKS, which it serves.
+    pub(crate) const GATEWAY_JWKS: &str = "MCP_GATEWAY_JWKS";
     /// The upstream function's issuer: the stack's public URL.
     pub(crate) const GATEWAY_ISSUER: &str = "MCP_GATEWAY_ISSUER";
     /// The upstream function's expected audience (= `MCP_UPSTREAM_AUDIENCE`).
@@ -96,11 +98,17 @@ impl Template {
             return Ok(());
         };
         let issuer = self.issuer()?;
+        self.add_gateway_key_parameters();
         let mut grants = vec![allow(
-            "SigningKey",
+            "AssertionKey",
             "secretsmanager:GetSecretValue",
-            yaml::reference(names::parameter::SIGNING_KEY_SECRET_ARN),
+            yaml::reference(names::parameter::GATEWAY_KEY_SECRET_ARN),
         )];
+        self.set_variable(
+            "AuthFunction",
+            variable::GATEWAY_JWKS,
+            yaml::reference(names::parameter::GATEWAY_JWKS_JSON),
+        )?;
         let audience = match (&upstream.url, &upstream.function) {
             (Some(url), _) => {
                 self.set_variable(MCP_FUNCTION, variable::URL, yaml::string(url.as_str()))?;
@@ -143,14 +151,14 @@ impl Template {
         );
         let policies = self.mcp_role_policies()?;
         policies.push(policy("gateway", grants));
-        policies.push(policy("stack-guard", stack_guard_statements(false)));
+        policies.push(policy("stack-guard", stack_guard_statements(true)));
         if let Some(role) = self.resources.get_mut(MCP_ROLE) {
             role.properties.insert(
                 yaml::string("Description"),
                 yaml::string(if upstream.function.is_some() {
-                    "mcpctl MCP gateway - its log group, the signing key (identity assertions) and invoking the upstream function"
+                    "mcpctl MCP gateway - its log group, the assertion key (identity assertions) and invoking the upstream function"
                 } else {
-                    "mcpctl MCP gateway - its log group and the signing key (identity assertions)"
+                    "mcpctl MCP gateway - its log group and the assertion key (identity assertions)"
                 }),
             );
         }
@@ -200,13 +208,52 @@ impl Template {
             variables.push((variable::TOOL_SCOPES, yaml::string(scopes)));
         }
         variables.push((
-            variable::SIGNING_KEY_SECRET_ARN,
-            yaml::reference(names::parameter::SIGNING_KEY_SECRET_ARN),
+            variable::ASSERTION_KEY_SECRET_ARN,
+            yaml::reference(names::parameter::GATEWAY_KEY_SECRET_ARN),
         ));
         for (name, value) in variables {
             self.set_variable(MCP_FUNCTION, name, value)?;
         }
         Ok(())
+    }
+
+    /// The two deploy-time parameters of the assertion key, after the signing key's.
+    fn add_gateway_key_parameters(&mut self) {
+        self.insert_deploy_parameter(
+            names::parameter::JWKS_JSON,
+            names::parameter::GATEWAY_KEY_SECRET_ARN,
+            "ARN of the secret with the gateway's identity-assertion key (created by mcpctl deploy; never the access tokens' key).",
+        );
+        self.insert_deploy_parameter(
+            names::parameter::GATEWAY_KEY_SECRET_ARN,
+            names::parameter::GATEWAY_JWKS_JSON,
+            "Public JWKS of the assertion key, served at /.well-known/mcpctl-gateway-jwks.json for the upstream.",
+        );
+    }
+
+    /// A string parameter without a default (`mcpctl deploy` passes it), right after `after`.
+    fn insert_deploy_parameter(&mut self, after: &str, name: &str, description: &str) {
+        let index = self
+            .parameters
+            .get_index_of(after)
+            .map_or(0, |index| index + 1);
+        self.parameters.shift_insert(
+            index,
+            name.to_owned(),
+            Parameter {
+                kind: "String".to_owned(),
+                description: Some(description.to_owned()),
+                default: None,
+                allowed_values: None,
+                allowed_pattern: None,
+                min_length: Some(1),
+                max_length: None,
+                min_value: None,
+                max_value: None,
+                constraint_description: None,
+                no_echo: None,
+            },
+        );
     }
 
     /// GET and DELETE on `/mcp` go through the TOKEN authorizer, like POST.
@@ -257,26 +304,10 @@ impl Template {
             }
         }
         if let Package::Zip { .. } = function.package() {
-            self.parameters.shift_insert(
-                self.parameters
-                    .get_index_of(names::parameter::CODE_KEY)
-                    .map_or(0, |index| index + 1),
-                names::parameter::UPSTREAM_CODE_KEY.to_owned(),
-                Parameter {
-                    kind: "String".to_owned(),
-                    description: Some(
-                        "S3 key of the upstream function's zip (config upstream.function.source); it names the zip's SHA-256.".to_owned(),
-                    ),
-                    default: None,
-                    allowed_values: None,
-                    allowed_pattern: None,
-                    min_length: Some(1),
-                    max_length: None,
-                    min_value: None,
-                    max_value: None,
-                    constraint_description: None,
-                    no_echo: None,
-                },
+            self.insert_deploy_parameter(
+                names::parameter::CODE_KEY,
+                names::parameter::UPSTREAM_CODE_KEY,
+                "S3 key of the upstream function's zip (config upstream.function.source); it names the zip's SHA-256.",
             );
         }
         self.insert_after("AuthorizerLogGroup", UPSTREAM_LOG_GROUP, log_group());
@@ -561,7 +592,7 @@ fn upstream_function(
     set(variable::GATEWAY_AUDIENCE, audience.clone());
     set(
         variable::GATEWAY_JWKS_URL,
-        with_suffix(issuer, "/.well-known/jwks.json"),
+        with_suffix(issuer, mcpctl_handler::config::GATEWAY_JWKS_PATH),
     );
     if function.uses_web_adapter() {
         set("AWS_LAMBDA_EXEC_WRAPPER", yaml::string("/opt/bootstrap"));
@@ -778,8 +809,8 @@ mod tests {
                     yaml::string(r#"{"save_note":"notes:write"}"#)
                 ),
                 (
-                    "MCP_SIGNING_KEY_SECRET_ARN".to_owned(),
-                    yaml::reference("SigningKeySecretArn")
+                    "MCP_ASSERTION_KEY_SECRET_ARN".to_owned(),
+                    yaml::reference("GatewayKeySecretArn")
                 ),
             ]
         );
@@ -788,23 +819,26 @@ mod tests {
             assert!(body["Resources"].get(id).is_none(), "{id}");
         }
         assert!(body["Parameters"].get("UpstreamCodeKey").is_none());
-        for id in [
-            "AuthFunction",
-            "AuthorizerFunction",
-            "AuthRole",
-            "AuthorizerRole",
-        ] {
+        for id in ["AuthorizerFunction", "AuthRole", "AuthorizerRole"] {
             assert_eq!(body["Resources"][id], plain["Resources"][id], "{id}");
         }
+        // The auth function gains only the assertion key's public JWKS, which it serves.
+        assert_eq!(
+            added(&body, &plain, "AuthFunction"),
+            [(
+                "MCP_GATEWAY_JWKS".to_owned(),
+                yaml::reference("GatewayJwksJson")
+            )]
+        );
         // The MCP function waits out the gateway: API Gateway's 29 s.
         assert_eq!(body["Resources"][MCP_FUNCTION]["Properties"]["Timeout"], 29);
         let grants = &policy(&body, MCP_ROLE, "gateway")["PolicyDocument"]["Statement"];
         assert_eq!(
             grants.as_sequence().unwrap().as_slice(),
             [allow(
-                "SigningKey",
+                "AssertionKey",
                 "secretsmanager:GetSecretValue",
-                yaml::reference("SigningKeySecretArn")
+                yaml::reference("GatewayKeySecretArn")
             )]
         );
         assert!(
@@ -850,8 +884,8 @@ mod tests {
                     yaml::string("64")
                 ),
                 (
-                    "MCP_SIGNING_KEY_SECRET_ARN".to_owned(),
-                    yaml::reference("SigningKeySecretArn")
+                    "MCP_ASSERTION_KEY_SECRET_ARN".to_owned(),
+                    yaml::reference("GatewayKeySecretArn")
                 ),
             ]
         );
@@ -890,9 +924,9 @@ mod tests {
             "If",
             Value::Sequence(vec![
                 yaml::string("HasCustomDomain"),
-                sub("https://${CustomDomainName}/.well-known/jwks.json"),
+                sub("https://${CustomDomainName}/.well-known/mcpctl-gateway-jwks.json"),
                 sub(
-                    "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}/.well-known/jwks.json",
+                    "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}/.well-known/mcpctl-gateway-jwks.json",
                 ),
             ]),
         );
@@ -921,7 +955,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_gateways_role_may_invoke_the_upstream_and_read_the_signing_key() {
+    fn only_the_gateways_role_may_invoke_the_upstream_and_read_the_assertion_key() {
         let body = body(FUNCTION);
         assert_eq!(
             policy_names(&body, MCP_ROLE),
@@ -932,9 +966,9 @@ mod tests {
             grants.as_sequence().unwrap().as_slice(),
             [
                 allow(
-                    "SigningKey",
+                    "AssertionKey",
                     "secretsmanager:GetSecretValue",
-                    yaml::reference("SigningKeySecretArn")
+                    yaml::reference("GatewayKeySecretArn")
                 ),
                 allow(
                     "InvokeUpstream",
@@ -943,10 +977,21 @@ mod tests {
                 ),
             ]
         );
-        // The guard still denies the tables and the other functions, but not the signing key.
+        // The guard denies the access tokens' signing key, the tables and the other functions.
         let guard = &policy(&body, MCP_ROLE, "stack-guard")["PolicyDocument"]["Statement"][0];
         let guarded = yaml::to_string(&guard["Resource"]).unwrap();
-        assert!(!guarded.contains("SigningKeySecretArn"), "{guarded}");
+        assert!(guarded.contains("SigningKeySecretArn"), "{guarded}");
+        // The auth function serves the assertion key's public JWKS; both are deploy parameters.
+        assert_eq!(
+            variables(&body, "AuthFunction")["MCP_GATEWAY_JWKS"],
+            yaml::reference("GatewayJwksJson")
+        );
+        for parameter in ["GatewayKeySecretArn", "GatewayJwksJson"] {
+            assert_eq!(
+                body["Parameters"][parameter]["Type"], "String",
+                "{parameter}"
+            );
+        }
         for resource in [
             "ClientsTable.Arn",
             "CodesTable.Arn",
