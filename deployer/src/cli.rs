@@ -58,6 +58,10 @@ pub(crate) enum Command {
     Status(crate::commands::status::StatusArgs),
     /// Print the CloudFormation template for a stage.
     Render(crate::commands::render::RenderArgs),
+    /// Print a shell's completion script: `source <(mcpctl completions bash)`.
+    Completions(crate::commands::shell::CompletionsArgs),
+    /// Print the man page (roff), or write one per command into a directory.
+    Man(crate::commands::shell::ManArgs),
 }
 
 #[derive(Debug, clap::Args)]

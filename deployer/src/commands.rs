@@ -10,6 +10,7 @@ pub(crate) mod logs;
 pub(crate) mod new;
 pub(crate) mod register_client;
 pub(crate) mod render;
+pub(crate) mod shell;
 pub(crate) mod smoke_test;
 pub(crate) mod status;
 
@@ -32,5 +33,7 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::RegisterClient(args) => register_client::run(args).await,
         Command::Clients(args) => clients::run(args).await,
         Command::New(args) => new::run(args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     }
 }

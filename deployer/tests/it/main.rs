@@ -16,4 +16,5 @@
 mod gateway;
 mod lint;
 mod render;
+mod shell;
 mod support;
