@@ -37,63 +37,41 @@ fn gateway(kind: UpstreamKind, extra: &[&str]) -> (DevServer, McpUpstream) {
     (dev, upstream)
 }
 
-fn typescript_client(dev: &DevServer) -> (u32, u32) {
+/// Runs an official SDK client (`program script`, `extra` flags) through the whole flow in both
+/// modes, with a call that must stream 3 progress notifications; its pass and fail counts.
+fn sdk_client(dev: &DevServer, program: &str, script: &str, extra: &[&str]) -> (u32, u32) {
     let url = dev.mcp_url();
     let token = dev.operator_token();
+    let mut args = vec![script, "--url", &url, "--mode", "both"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--tool",
+        "echo",
+        "--tool-args",
+        r#"{"text":"through the gateway"}"#,
+        "--progress-tool",
+        "count",
+        "--progress-args",
+        r#"{"steps":3}"#,
+        "--min-progress",
+        "3",
+    ]);
     let run = run_tool_with_env(
-        "node",
-        &[
-            "oauth-client-e2e.mjs",
-            "--url",
-            &url,
-            "--mode",
-            "both",
-            "--expect-jwt",
-            "--tool",
-            "echo",
-            "--tool-args",
-            r#"{"text":"through the gateway"}"#,
-            "--progress-tool",
-            "count",
-            "--progress-args",
-            r#"{"steps":3}"#,
-            "--min-progress",
-            "3",
-        ],
+        program,
+        &args,
         Duration::from_secs(180),
         &[("MCP_INITIAL_ACCESS_TOKEN", token.as_str())],
     );
-    run.assert_clean("the TypeScript SDK client through the gateway");
+    run.assert_clean(&format!("{script} through the gateway"));
     counts(run.last_line()).unwrap_or_else(|| panic!("no summary line: {}", run.last_line()))
 }
 
+fn typescript_client(dev: &DevServer) -> (u32, u32) {
+    sdk_client(dev, "node", "oauth-client-e2e.mjs", &["--expect-jwt"])
+}
+
 fn python_client(dev: &DevServer) -> (u32, u32) {
-    let url = dev.mcp_url();
-    let token = dev.operator_token();
-    let run = run_tool_with_env(
-        ".venv/bin/python",
-        &[
-            "oauth-client-e2e.py",
-            "--url",
-            &url,
-            "--mode",
-            "both",
-            "--tool",
-            "echo",
-            "--tool-args",
-            r#"{"text":"through the gateway"}"#,
-            "--progress-tool",
-            "count",
-            "--progress-args",
-            r#"{"steps":3}"#,
-            "--min-progress",
-            "3",
-        ],
-        Duration::from_secs(180),
-        &[("MCP_INITIAL_ACCESS_TOKEN", token.as_str())],
-    );
-    run.assert_clean("the Python SDK client through the gateway");
-    counts(run.last_line()).unwrap_or_else(|| panic!("no summary line: {}", run.last_line()))
+    sdk_client(dev, ".venv/bin/python", "oauth-client-e2e.py", &[])
 }
 
 /// Every `Authorization` the upstream received is an identity assertion that verifies with the

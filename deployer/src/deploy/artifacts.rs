@@ -152,17 +152,14 @@ pub(crate) async fn upload_code(
     artifact: &Artifact,
     ui: &Ui,
 ) -> miette::Result<String> {
-    let key = format!("code/{}.zip", artifact.sha256);
-    let bytes = std::fs::read(&artifact.path).into_diagnostic()?;
-    if upload_if_absent(config, bucket, &key, bytes).await? {
-        ui.say(format!(
-            "uploaded s3://{bucket}/{key} ({} bytes)",
-            artifact.size
-        ));
-    } else {
-        ui.say(format!("s3://{bucket}/{key} is already uploaded"));
-    }
-    Ok(key)
+    upload_zip(
+        config,
+        bucket,
+        format!("code/{}.zip", artifact.sha256),
+        artifact,
+        ui,
+    )
+    .await
 }
 
 /// Uploads the upstream function's zip next to the main one, keyed by its own hash (an
@@ -173,7 +170,17 @@ pub(crate) async fn upload_upstream_code(
     artifact: &Artifact,
     ui: &Ui,
 ) -> miette::Result<String> {
-    let key = upstream_code_key(artifact);
+    upload_zip(config, bucket, upstream_code_key(artifact), artifact, ui).await
+}
+
+/// Uploads `artifact` as `key` unless it is there already, saying which; returns the key.
+async fn upload_zip(
+    config: &SdkConfig,
+    bucket: &str,
+    key: String,
+    artifact: &Artifact,
+    ui: &Ui,
+) -> miette::Result<String> {
     let bytes = std::fs::read(&artifact.path).into_diagnostic()?;
     if upload_if_absent(config, bucket, &key, bytes).await? {
         ui.say(format!(

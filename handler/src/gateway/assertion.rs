@@ -54,9 +54,6 @@ pub struct AssertionClaims {
 /// Why an assertion could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum AssertionError {
-    /// This process holds no signing key.
-    #[error("the gateway holds no signing key (MCP_SIGNING_KEY_SECRET_ARN)")]
-    NoKey,
     /// Signing or randomness failed.
     #[error("could not sign the identity assertion: {0}")]
     Sign(String),
@@ -91,8 +88,7 @@ impl AssertionClaims {
 }
 
 /// Signs `claims` with `key`.
-pub fn sign(key: Option<&SigningKey>, claims: &AssertionClaims) -> Result<String, AssertionError> {
-    let key = key.ok_or(AssertionError::NoKey)?;
+pub fn sign(key: &SigningKey, claims: &AssertionClaims) -> Result<String, AssertionError> {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.kid().to_owned());
     header.typ = Some(ASSERTION_TYPE.into());
@@ -130,7 +126,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(claims.exp, 1_060);
-        let token = sign(Some(&key), &claims).unwrap();
+        let token = sign(&key, &claims).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.typ.as_deref(), Some(ASSERTION_TYPE));
         assert_eq!(header.kid.as_deref(), Some(key.kid()));
@@ -151,11 +147,5 @@ mod tests {
     fn an_assertion_never_outlives_the_callers_token() {
         let claims = AssertionClaims::for_caller(&caller(1_010), "i", "a", 1_000).unwrap();
         assert_eq!(claims.exp, 1_010);
-    }
-
-    #[test]
-    fn a_process_without_a_signing_key_says_so() {
-        let claims = AssertionClaims::for_caller(&caller(2_000), "i", "a", 1_000).unwrap();
-        assert!(matches!(sign(None, &claims), Err(AssertionError::NoKey)));
     }
 }

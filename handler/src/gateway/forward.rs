@@ -223,7 +223,7 @@ impl Gateway {
             &self.0.config.audience,
             now,
         )?;
-        let token = assertion::sign(Some(&self.0.key), &claims)?;
+        let token = assertion::sign(&self.0.key, &claims)?;
         if let Ok(mut cached) = cache.lock() {
             if cached.len() >= ASSERTION_CACHE_ENTRIES {
                 cached.clear();
@@ -242,12 +242,12 @@ impl Gateway {
                     .body(exchange.body)
                     .send()
                     .await
-                    .map_err(|error| UpstreamError::Unreachable(without_url(&error)))?;
+                    .map_err(|error| UpstreamError::Unreachable(without_url(error)))?;
                 let status = sent.status();
                 let headers = sent.headers().clone();
                 let stream = sent
                     .bytes_stream()
-                    .map(|chunk| chunk.map_err(|error| without_url(&error)))
+                    .map(|chunk| chunk.map_err(without_url))
                     .boxed();
                 Ok(Upstreamed {
                     status,
@@ -262,9 +262,10 @@ impl Gateway {
 
 /// reqwest's error text without the URL (which names the upstream, not a secret, but is noise
 /// in a client-facing message) and with its cause.
-fn without_url(error: &reqwest::Error) -> String {
+fn without_url(error: reqwest::Error) -> String {
     use std::error::Error as _;
-    let mut text = error.without_url_ref().to_string();
+    let error = error.without_url();
+    let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         text.push_str(": ");
@@ -272,20 +273,6 @@ fn without_url(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let text = self.to_string();
-        match self.url() {
-            Some(url) => text.replace(&format!(" for url ({url})"), ""),
-            None => text,
-        }
-    }
 }
 
 /// The state of the forwarding handler.

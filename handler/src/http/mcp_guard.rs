@@ -26,6 +26,9 @@ pub struct GuardState {
     pub tools: ToolScopes,
     /// The only tools that may be called (the gateway's allow-list); `None`: any.
     pub exposed: Option<Arc<BTreeSet<String>>>,
+    /// Whether the handler behind reads [`McpMessage`] (the gateway does; rmcp does not, so an
+    /// own server's requests are spared the copy).
+    pub describe_message: bool,
 }
 
 /// The JSON-RPC method and id of a request that is one message, for the handlers behind the
@@ -269,19 +272,23 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
             }
             match messages.as_slice() {
                 [one] if !bytes.trim_ascii_start().starts_with(b"[") => {
-                    parts.extensions.insert(McpMessage {
-                        method: one.method.as_deref().map(str::to_owned),
-                        id: one.id.clone(),
-                        tool: one.tool().map(str::to_owned),
-                        batch: false,
-                    });
+                    if guard.describe_message {
+                        parts.extensions.insert(McpMessage {
+                            method: one.method.as_deref().map(str::to_owned),
+                            id: one.id.clone(),
+                            tool: one.tool().map(str::to_owned),
+                            batch: false,
+                        });
+                    }
                     one.method.as_deref().map(|m| m.chars().take(64).collect())
                 }
                 _ => {
-                    parts.extensions.insert(McpMessage {
-                        batch: true,
-                        ..McpMessage::default()
-                    });
+                    if guard.describe_message {
+                        parts.extensions.insert(McpMessage {
+                            batch: true,
+                            ..McpMessage::default()
+                        });
+                    }
                     None
                 }
             }

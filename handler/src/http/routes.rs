@@ -29,6 +29,7 @@ where
         app: state.clone(),
         tools: ToolScopes::of(&server),
         exposed: None,
+        describe_message: false,
     };
     let guarded_mcp = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(guard, mcp_guard::guard))
@@ -51,6 +52,7 @@ pub fn gateway_router(state: AppState, gateway: Gateway) -> Router {
         app: state.clone(),
         tools: ToolScopes::from_map(config.tool_scopes.clone()),
         exposed: config.exposed_tools.clone().map(Arc::new),
+        describe_message: true,
     };
     let forward = axum::handler::Handler::with_state(
         forward::forward,

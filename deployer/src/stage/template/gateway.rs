@@ -151,7 +151,7 @@ impl Template {
         );
         let policies = self.mcp_role_policies()?;
         policies.push(policy("gateway", grants));
-        policies.push(policy("stack-guard", stack_guard_statements(true)));
+        policies.push(policy("stack-guard", stack_guard_statements()));
         if let Some(role) = self.resources.get_mut(MCP_ROLE) {
             role.properties.insert(
                 yaml::string("Description"),
@@ -528,7 +528,7 @@ fn role(function: &UpstreamFunctionConfig) -> Resource {
     } else {
         let statements = function.iam_statements.iter().map(statement).collect();
         policies.push(policy("app-statements", statements));
-        let mut guard = stack_guard_statements(true);
+        let mut guard = stack_guard_statements();
         // The gateway's own function, by name: its ARN would make a cycle (the gateway's
         // environment names the upstream function).
         guard.push(mapping([

@@ -310,18 +310,17 @@ fn role_policies(options: &McpFunctionConfig) -> Vec<Value> {
         policies.push(policy("app-statements", statements));
     }
     if !policies.is_empty() {
-        policies.push(policy("stack-guard", stack_guard_statements(true)));
+        policies.push(policy("stack-guard", stack_guard_statements()));
     }
     policies
 }
 
 /// Whatever a stage grants its tools (a wildcard copied from an example, `secret:*`), the MCP
-/// role never reaches what mints tokens: the signing key (unless `signing_key` is false: the
-/// gateway signs with it) and the other auth secrets, the three OAuth tables, and the auth and
+/// role never reaches what mints tokens: the signing key and the other auth secrets, the three OAuth tables, and the auth and
 /// authorizer functions. An explicit Deny wins over every Allow.
 /// The optional secrets get statements of their own under their condition (moto cannot take
 /// `AWS::NoValue` inside a Resource list).
-pub(super) fn stack_guard_statements(signing_key: bool) -> Vec<Value> {
+pub(super) fn stack_guard_statements() -> Vec<Value> {
     let deny = |sid: &str, resources: Vec<Value>| {
         mapping([
             ("Sid", yaml::string(sid)),
@@ -331,12 +330,7 @@ pub(super) fn stack_guard_statements(signing_key: bool) -> Vec<Value> {
         ])
     };
     let get_att = |id: &str| yaml::tagged("GetAtt", yaml::string(format!("{id}.Arn")));
-    // In gateway mode the MCP function signs identity assertions with the signing key, so its
-    // role's guard leaves that one secret out (it may read it, nothing more is granted).
-    let mut stack = Vec::new();
-    if signing_key {
-        stack.push(yaml::tagged("Ref", yaml::string("SigningKeySecretArn")));
-    }
+    let mut stack = vec![yaml::tagged("Ref", yaml::string("SigningKeySecretArn"))];
     for table in ["ClientsTable", "CodesTable", "RefreshTokensTable"] {
         stack.push(get_att(table));
         stack.push(yaml::tagged(
