@@ -1,7 +1,13 @@
 //! The one place AWS configuration is loaded: `--profile`, `--region`, and `AWS_ENDPOINT_URL`
-//! (honoured by every SDK client, which is how tests point the CLI at moto).
+//! (honoured by every SDK client, which is how tests point the CLI at moto); and the preflight
+//! that proves it works before any command relies on it.
+
+pub(crate) mod preflight;
+mod regions;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+
+pub(crate) use preflight::Identity;
 
 /// Loads the SDK configuration for a command.
 pub(crate) async fn config(profile: Option<&str>, region: Option<&str>) -> SdkConfig {
@@ -13,4 +19,15 @@ pub(crate) async fn config(profile: Option<&str>, region: Option<&str>) -> SdkCo
         loader = loader.region(aws_config::Region::new(region.to_owned()));
     }
     loader.load().await
+}
+
+/// Loads the SDK configuration and checks it (credentials, region, STS), so a command fails here
+/// with the reason and the fix rather than halfway through its work.
+pub(crate) async fn connect(
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> miette::Result<(SdkConfig, Identity)> {
+    let sdk = config(profile, region).await;
+    let identity = preflight::check(&sdk, profile).await?;
+    Ok((sdk, identity))
 }

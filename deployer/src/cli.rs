@@ -44,6 +44,8 @@ pub(crate) enum Command {
     RegisterClient(crate::commands::register_client::RegisterClientArgs),
     /// List, show or delete registered clients (reads the clients table; never prints secrets).
     Clients(crate::commands::clients::ClientsArgs),
+    /// Print a bearer token for a running `mcpctl dev` or a stage (operator path: a machine client used once and deleted).
+    Token(crate::commands::token::TokenArgs),
     /// Prove a deployment works the way a real client uses it: discovery, registration, token, MCP calls, negative checks.
     SmokeTest(crate::commands::smoke_test::SmokeTestArgs),
     /// Build the handler for Lambda (provided.al2023) into a reproducible zip.

@@ -13,6 +13,7 @@ pub(crate) mod render;
 pub(crate) mod shell;
 pub(crate) mod smoke_test;
 pub(crate) mod status;
+pub(crate) mod token;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Logs(args) => logs::run(args).await,
         Command::RegisterClient(args) => register_client::run(args).await,
         Command::Clients(args) => clients::run(args).await,
+        Command::Token(args) => token::run(args).await,
         Command::New(args) => new::run(args),
         Command::Completions(args) => shell::completions(&args),
         Command::Man(args) => shell::man(&args),

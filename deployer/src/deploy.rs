@@ -32,14 +32,14 @@ pub(crate) fn describe_error<
     }
 }
 
-/// The stack of a configured stage, with the SDK configuration used to read it; one clear line
-/// when the stage is not deployed.
+/// The stack of a configured stage, with the SDK configuration used to read it and who read it
+/// (after the preflight); one clear line when the stage is not deployed.
 pub(crate) async fn stage_stack(
     config: &crate::stage::config::StageConfig,
     aws: &crate::target::AwsArgs,
-) -> miette::Result<(aws_config::SdkConfig, Stack)> {
+) -> miette::Result<(aws_config::SdkConfig, Stack, crate::aws::Identity)> {
     let region = aws.region.clone().or_else(|| config.region.clone());
-    let sdk = crate::aws::config(aws.profile.as_deref(), region.as_deref()).await;
+    let (sdk, identity) = crate::aws::connect(aws.profile.as_deref(), region.as_deref()).await?;
     let cf = aws_sdk_cloudformation::Client::new(&sdk);
     let stack_name = &config.stack_name;
     let described = cf
@@ -51,9 +51,12 @@ pub(crate) async fn stage_stack(
             let message = describe_error(&e);
             if message.contains("does not exist") {
                 miette!(
+                    code = "not_deployed",
                     help = format!("deploy it with `mcpctl deploy --stage {}`", config.stage),
-                    "stage `{}` is not deployed: there is no stack `{stack_name}`",
-                    config.stage
+                    "stage `{}` is not deployed: there is no stack `{stack_name}` in account {} region {}",
+                    config.stage,
+                    identity.account,
+                    identity.region
                 )
             } else {
                 miette!(
@@ -67,5 +70,5 @@ pub(crate) async fn stage_stack(
         .first()
         .cloned()
         .ok_or_else(|| miette!("stack {stack_name} was not returned"))?;
-    Ok((sdk, stack))
+    Ok((sdk, stack, identity))
 }

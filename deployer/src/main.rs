@@ -8,6 +8,7 @@ mod commands;
 mod deploy;
 mod dev;
 mod discovery;
+mod failure;
 mod project;
 mod signals;
 mod stack;
@@ -23,22 +24,38 @@ fn main() -> ExitCode {
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error)
+            if failure::args_want_json(&args)
+                && !matches!(
+                    error.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                ) =>
+        {
+            println!("{}", failure::usage_json(&error));
+            return ExitCode::from(failure::EXIT_FAILED);
+        }
+        Err(error) => error.exit(),
+    };
+    let (output, command) = (cli.output(), cli.command_name());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
+            let report = miette::miette!("cannot start the async runtime: {error}");
+            failure::print(&report, output, command);
+            return ExitCode::from(failure::EXIT_FAILED);
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
-            ExitCode::from(2)
+            failure::print(&report, output, command);
+            ExitCode::from(failure::EXIT_FAILED)
         }
     }
 }

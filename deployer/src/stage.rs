@@ -13,7 +13,7 @@
 pub(crate) mod config;
 pub(crate) mod names;
 pub(crate) mod template;
-mod yaml;
+pub(crate) mod yaml;
 
 pub(crate) use config::{DEFAULT_CONFIG_DIR, env_overrides, load};
 pub(crate) use template::{MAX_INLINE_TEMPLATE_BYTES, TemplateSource, render};

@@ -16,9 +16,11 @@ pub(crate) struct AwsArgs {
 }
 
 impl AwsArgs {
-    /// The SDK configuration.
-    pub(crate) async fn sdk_config(&self) -> SdkConfig {
-        aws::config(self.profile.as_deref(), self.region.as_deref()).await
+    /// The SDK configuration, checked by the preflight (credentials, region, STS).
+    pub(crate) async fn sdk_config(&self) -> miette::Result<SdkConfig> {
+        aws::connect(self.profile.as_deref(), self.region.as_deref())
+            .await
+            .map(|(sdk, _)| sdk)
     }
 }
 
@@ -45,7 +47,7 @@ impl StageArgs {
             .stack_name
             .clone()
             .unwrap_or_else(|| crate::stack::default_stack_name(stage));
-        let config = self.aws.sdk_config().await;
+        let config = self.aws.sdk_config().await?;
         StackOutputs::load(&config, stage, &stack_name)
             .await
             .map(Some)

@@ -1,5 +1,6 @@
 //! `mcpctl clients list|show|delete`: the clients table of a stage, read and changed with your
-//! AWS credentials. Secrets are stored only as hashes and never printed.
+//! AWS credentials, or the embedded store of a running `mcpctl dev` (`--url`, opened with its
+//! operator token). Secrets are stored only as hashes and never printed.
 
 use std::process::ExitCode;
 
@@ -9,9 +10,13 @@ use mcpctl_handler::store::{
     dynamo::{DynamoStore, TableNames},
 };
 use miette::{IntoDiagnostic, miette};
-use serde::Serialize;
 
-use crate::{cli::OutputFormat, project::ProjectArgs, target::StageArgs};
+use crate::{
+    cli::OutputFormat,
+    dev::{operator_api::ClientView, operator_token},
+    project::ProjectArgs,
+    target::StageArgs,
+};
 
 /// Arguments of `mcpctl clients`.
 #[derive(Debug, clap::Args)]
@@ -22,6 +27,13 @@ pub(crate) struct ClientsArgs {
     pub(crate) target: StageArgs,
     #[command(flatten)]
     pub(crate) project: ProjectArgs,
+    /// A running `mcpctl dev` (its MCP URL, e.g. http://127.0.0.1:8787/mcp) instead of a stage:
+    /// its embedded store, opened with the operator token it published.
+    #[arg(long, global = true, conflicts_with_all = ["stage", "table_prefix"])]
+    pub(crate) url: Option<url::Url>,
+    /// With --url: read the operator token from this `mcpctl dev --state-dir`.
+    #[arg(long, value_name = "DIR", global = true, requires = "url")]
+    pub(crate) state_dir: Option<std::path::PathBuf>,
     /// Use the tables `<prefix>-clients|codes|refresh-tokens` (as `mcpctl dev --store dynamodb`
     /// creates them) instead of a stage's.
     #[arg(long, global = true)]
@@ -48,36 +60,7 @@ pub(crate) enum ClientsAction {
     },
 }
 
-/// A client as shown: metadata, never hashes.
-#[derive(Debug, Serialize)]
-struct Shown {
-    client_id: String,
-    client_name: Option<String>,
-    confidential: bool,
-    token_endpoint_auth_method: String,
-    grant_types: Vec<String>,
-    redirect_uris: Vec<String>,
-    scope: Option<String>,
-    issued_at: u64,
-    /// `dcr` (anyone), `cimd` or `operator`.
-    origin: ClientOrigin,
-}
-
-impl From<ClientRecord> for Shown {
-    fn from(record: ClientRecord) -> Self {
-        Self {
-            confidential: record.secret_hash.is_some(),
-            client_id: record.client_id,
-            client_name: record.metadata.client_name,
-            token_endpoint_auth_method: record.metadata.token_endpoint_auth_method,
-            grant_types: record.metadata.grant_types,
-            redirect_uris: record.metadata.redirect_uris,
-            scope: record.metadata.scope,
-            issued_at: record.issued_at,
-            origin: record.origin,
-        }
-    }
-}
+type Shown = ClientView;
 
 async fn store(args: &ClientsArgs) -> miette::Result<DynamoStore> {
     if args.table_prefix.is_some() && args.target.stage.is_some() {
@@ -92,12 +75,12 @@ async fn store(args: &ClientsArgs) -> miette::Result<DynamoStore> {
         },
         (None, None) => {
             return Err(miette!(
-                help = "name the stage (--stage prod) or the tables (--table-prefix mcpctl-dev)",
-                "which clients table? pass --stage or --table-prefix"
+                help = "name the stage (--stage prod), the tables (--table-prefix mcpctl-dev), or a running dev server (--url http://127.0.0.1:8787/mcp)",
+                "which clients? pass --stage, --table-prefix or --url"
             ));
         }
     };
-    let client = aws_sdk_dynamodb::Client::new(&args.target.aws.sdk_config().await);
+    let client = aws_sdk_dynamodb::Client::new(&args.target.aws.sdk_config().await?);
     Ok(DynamoStore::new(client, names))
 }
 
@@ -147,6 +130,10 @@ pub(crate) async fn run(args: ClientsArgs) -> miette::Result<ExitCode> {
     // A crate made by `mcpctl new` names its stacks in config/<stage>.yaml.
     let mut args = args;
     args.project.fill_stack_name(&mut args.target)?;
+    if let Some(url) = &args.url {
+        let dev = DevClients::connect(url, args.state_dir.as_deref())?;
+        return dev.run(&args.action, args.output).await;
+    }
     let store = store(&args).await?;
     let failed = |e: mcpctl_handler::store::StoreError| {
         miette!(
@@ -185,52 +172,14 @@ pub(crate) async fn run(args: ClientsArgs) -> miette::Result<ExitCode> {
                     _ => break,
                 }
             }
-            clients.sort_by_key(|c| c.issued_at);
-            match args.output {
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&clients).into_diagnostic()?
-                ),
-                OutputFormat::Text => {
-                    println!(
-                        "{:<24}  {:<28}  {:<12}  grant types",
-                        "client id", "name", "type"
-                    );
-                    for c in &clients {
-                        println!(
-                            "{:<24}  {:<28}  {:<12}  {}",
-                            c.client_id,
-                            c.client_name
-                                .as_deref()
-                                .unwrap_or("-")
-                                .chars()
-                                .take(28)
-                                .collect::<String>(),
-                            if c.confidential {
-                                "confidential"
-                            } else {
-                                "public"
-                            },
-                            c.grant_types.join(",")
-                        );
-                    }
-                    eprintln!("{} clients", clients.len());
-                }
-            }
+            print_list(clients, args.output)?;
         }
         ClientsAction::Show { client_id } => {
             let record = ClientStore::get(&store, client_id)
                 .await
                 .map_err(failed)?
                 .ok_or_else(|| miette!("no client `{client_id}` in {}", store.tables().clients))?;
-            let shown = Shown::from(record);
-            match args.output {
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&shown).into_diagnostic()?
-                ),
-                OutputFormat::Text => print_one(&shown),
-            }
+            print_show(&Shown::from(record), args.output)?;
         }
         ClientsAction::Delete { client_id } => {
             store.revoke_client(client_id).await.map_err(failed)?;
@@ -244,13 +193,170 @@ pub(crate) async fn run(args: ClientsArgs) -> miette::Result<ExitCode> {
                     store.tables().clients
                 ));
             }
-            match args.output {
-                OutputFormat::Json => println!("{}", serde_json::json!({ "deleted": client_id })),
-                OutputFormat::Text => {
-                    println!("deleted client {client_id} and revoked its refresh tokens")
-                }
-            }
+            print_deleted(client_id, args.output);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_list(mut clients: Vec<Shown>, output: OutputFormat) -> miette::Result<()> {
+    clients.sort_by_key(|c| c.issued_at);
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&clients).into_diagnostic()?
+        ),
+        OutputFormat::Text => {
+            println!(
+                "{:<24}  {:<28}  {:<12}  grant types",
+                "client id", "name", "type"
+            );
+            for c in &clients {
+                println!(
+                    "{:<24}  {:<28}  {:<12}  {}",
+                    c.client_id,
+                    c.client_name
+                        .as_deref()
+                        .unwrap_or("-")
+                        .chars()
+                        .take(28)
+                        .collect::<String>(),
+                    if c.confidential {
+                        "confidential"
+                    } else {
+                        "public"
+                    },
+                    c.grant_types.join(",")
+                );
+            }
+            eprintln!("{} clients", clients.len());
+        }
+    }
+    Ok(())
+}
+
+fn print_show(shown: &Shown, output: OutputFormat) -> miette::Result<()> {
+    match output {
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(shown).into_diagnostic()?)
+        }
+        OutputFormat::Text => print_one(shown),
+    }
+    Ok(())
+}
+
+fn print_deleted(client_id: &str, output: OutputFormat) {
+    match output {
+        OutputFormat::Json => println!("{}", serde_json::json!({ "deleted": client_id })),
+        OutputFormat::Text => {
+            println!("deleted client {client_id} and revoked its refresh tokens")
+        }
+    }
+}
+
+/// The clients of a running `mcpctl dev`, through its operator routes.
+struct DevClients {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:PORT[/base]/_mcpctl/clients`.
+    endpoint: String,
+    token: String,
+}
+
+impl DevClients {
+    fn connect(url: &url::Url, state_dir: Option<&std::path::Path>) -> miette::Result<Self> {
+        if !mcpctl_handler::oauth::redirect_uri::is_loopback(url) {
+            return Err(miette!(
+                help = "for a deployed stage pass --stage (its table is read with your AWS credentials)",
+                "--url {url} is not a local `mcpctl dev`: only one on loopback serves its clients"
+            ));
+        }
+        let port = url.port_or_known_default();
+        let token = operator_token::find(state_dir, port)?.ok_or_else(|| {
+            miette!(
+                help = format!(
+                    "start `mcpctl dev` on that port, or pass --state-dir DIR of the dev server, or set {}",
+                    operator_token::ENV
+                ),
+                "no operator token for the dev server at {url}"
+            )
+        })?;
+        let base = url.as_str().trim_end_matches('/');
+        let base = base.strip_suffix("/mcp").unwrap_or(base);
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .into_diagnostic()?,
+            endpoint: format!("{base}{}", crate::dev::operator_api::PREFIX),
+            token,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str) -> miette::Result<reqwest::Response> {
+        let url = format!("{}{path}", self.endpoint);
+        let response = self
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| {
+                miette!(
+                    help = "start it with `mcpctl dev` (or pass the --url it printed)",
+                    "cannot reach the dev server at {url}: {e}"
+                )
+            })?;
+        match response.status() {
+            status if status.is_success() => Ok(response),
+            reqwest::StatusCode::NOT_FOUND if !path.is_empty() => Err(miette!(
+                code = "not_found",
+                "no client `{}` in the dev server's store",
+                path.trim_start_matches('/')
+            )),
+            reqwest::StatusCode::UNAUTHORIZED => Err(miette!(
+                help =
+                    "the token belongs to another dev server: pass its --state-dir, or restart it",
+                "the dev server refused the operator token"
+            )),
+            status => Err(miette!(
+                help = "is this a `mcpctl dev` with the embedded store (--store memory)?",
+                "the dev server answered HTTP {status} at {url}"
+            )),
+        }
+    }
+
+    async fn run(&self, action: &ClientsAction, output: OutputFormat) -> miette::Result<ExitCode> {
+        match action {
+            ClientsAction::List => {
+                let clients: Vec<Shown> = self
+                    .call(reqwest::Method::GET, "")
+                    .await?
+                    .json()
+                    .await
+                    .into_diagnostic()?;
+                print_list(clients, output)?;
+            }
+            ClientsAction::Show { client_id } => {
+                let shown: Shown = self
+                    .call(reqwest::Method::GET, &format!("/{}", encode(client_id)))
+                    .await?
+                    .json()
+                    .await
+                    .into_diagnostic()?;
+                print_show(&shown, output)?;
+            }
+            ClientsAction::Delete { client_id } => {
+                self.call(reqwest::Method::DELETE, &format!("/{}", encode(client_id)))
+                    .await?;
+                print_deleted(client_id, output);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// A client id as one path segment.
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }

@@ -93,13 +93,10 @@ async fn prepare(args: &StageDeployArgs, ui: &Ui) -> miette::Result<Prepared> {
         .for_missing(args.config_dir.as_deref(), args.artifact.as_deref())?;
     let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
     let region = args.aws.region.clone().or_else(|| config.region.clone());
-    let sdk = crate::aws::config(args.aws.profile.as_deref(), region.as_deref()).await;
-    if sdk.region().is_none() {
-        return Err(miette!(
-            help = "pass --region, set AWS_REGION, or set `region:` in the stage config",
-            "no AWS region configured"
-        ));
-    }
+    // Before the (long) build: a missing login or a typo in the region shows in a second.
+    let (sdk, identity) =
+        crate::aws::connect(args.aws.profile.as_deref(), region.as_deref()).await?;
+    ui.say(identity.describe(&config.stack_name));
     // First: a mistake in the upstream's directory shows before the (long) cargo build.
     let upstream_zip = artifact::upstream::for_stage(&config, &config_dir, project.as_ref())?;
     if let Some(built) = &upstream_zip {

@@ -40,7 +40,8 @@ pub(crate) async fn run(args: DestroyArgs) -> miette::Result<ExitCode> {
     let ui = Ui::detect();
     let config_dir = args.project.config_dir(args.config_dir.as_deref())?;
     let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
-    let (sdk, stack) = crate::deploy::stage_stack(&config, &args.aws).await?;
+    let (sdk, stack, identity) = crate::deploy::stage_stack(&config, &args.aws).await?;
+    ui.say(identity.describe(&config.stack_name));
     let stack = &stack;
     let stack_name = &config.stack_name;
     let cf = aws_sdk_cloudformation::Client::new(&sdk);

@@ -21,7 +21,7 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 use crate::{
     cli::{DevArgs, IdentityKind, OutputFormat, StoreKind},
     dev::{
-        apigw, host_guard, operator_token,
+        apigw, host_guard, operator_api, operator_token,
         server_process::{self, ProcessEnv, ServerCrate, ServerProcess, Upstream},
         state_dir,
     },
@@ -113,8 +113,9 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
             MemoryStore::new(),
         ),
     };
+    let memory = Arc::new(memory);
     let stores = match args.store {
-        StoreKind::Memory => Stores::memory(Arc::new(memory)),
+        StoreKind::Memory => Stores::memory(memory.clone()),
         StoreKind::Dynamodb => {
             dynamodb_stores(args.dynamodb_endpoint.as_deref(), &args.table_prefix).await?
         }
@@ -167,6 +168,14 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
                     .with_state(upstream),
             )
         }
+    };
+    // `mcpctl clients --url` reads the embedded store here (a DynamoDB store is read directly).
+    let handler = match args.store {
+        StoreKind::Memory => handler.merge(operator_api::router(
+            memory,
+            mcpctl_handler::crypto::hash_secret(&operator_token),
+        )),
+        StoreKind::Dynamodb => handler,
     };
     let app = host_guard::layer(
         apigw::host_router(state, handler, &base_path, args.emulate_api_gateway),

@@ -261,7 +261,7 @@ pub(crate) async fn run(args: LogsArgs) -> miette::Result<ExitCode> {
             "no log group to read"
         ));
     }
-    let client = Client::new(&args.target.aws.sdk_config().await);
+    let client = Client::new(&args.target.aws.sdk_config().await?);
     let style = Style::for_stdout();
     let mut start = match args.since {
         Since::Ago(ago) => {

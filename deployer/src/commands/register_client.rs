@@ -183,7 +183,7 @@ pub(crate) async fn register_direct(
         codes: outputs.get("CodesTableName")?.to_owned(),
         refresh_tokens: outputs.get("RefreshTokensTableName")?.to_owned(),
     };
-    let client = aws_sdk_dynamodb::Client::new(&target.aws.sdk_config().await);
+    let client = aws_sdk_dynamodb::Client::new(&target.aws.sdk_config().await?);
     let store = Arc::new(DynamoStore::new(client, names));
     store.create(new.record).await.map_err(|e| match e {
         StoreError::Conflict => {

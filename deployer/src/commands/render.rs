@@ -1,12 +1,13 @@
 //! `mcpctl render`: the CloudFormation template of a stage, from the built-in (or `--templates`)
-//! fragments and `config/<stage>.yaml`. The template goes to stdout (or `-o FILE`); messages go
-//! to stderr.
+//! fragments and `config/<stage>.yaml`. The template goes to stdout (or `-o FILE`), as YAML or
+//! with `--output json` as CloudFormation JSON; messages go to stderr.
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use miette::{IntoDiagnostic, WrapErr};
 
 use crate::{
+    cli::OutputFormat,
     project::ProjectArgs,
     stage::{self, TemplateSource},
 };
@@ -26,6 +27,9 @@ pub(crate) struct RenderArgs {
     /// Directory of the stage configurations (default: the server crate's config/, else ./config).
     #[arg(long, value_name = "DIR", env = "MCPCTL_CONFIG_DIR")]
     pub(crate) config_dir: Option<PathBuf>,
+    /// The template's format: YAML (text) or CloudFormation JSON (json; errors too are JSON).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: OutputFormat,
     #[command(flatten)]
     pub(crate) project: ProjectArgs,
 }
@@ -38,10 +42,22 @@ pub(crate) fn run(args: RenderArgs) -> miette::Result<ExitCode> {
         None => TemplateSource::Embedded,
     };
     let rendered = stage::render(&config, &source)?;
-    let size = rendered.body.len();
+    let body = match args.output {
+        OutputFormat::Text => rendered.body.clone(),
+        OutputFormat::Json => {
+            let value = stage::yaml::to_value(&rendered.template)
+                .map_err(|e| miette::miette!("cannot convert the template: {e}"))?;
+            let mut json =
+                serde_json::to_string_pretty(&stage::yaml::to_cloudformation_json(&value))
+                    .into_diagnostic()?;
+            json.push('\n');
+            json
+        }
+    };
+    let size = body.len();
     match &args.output_file {
         Some(path) => {
-            std::fs::write(path, &rendered.body)
+            std::fs::write(path, &body)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot write the template to {}", path.display()))?;
             eprintln!(
@@ -55,7 +71,7 @@ pub(crate) fn run(args: RenderArgs) -> miette::Result<ExitCode> {
         None => {
             let mut stdout = std::io::stdout().lock();
             match stdout
-                .write_all(rendered.body.as_bytes())
+                .write_all(body.as_bytes())
                 .and_then(|()| stdout.flush())
             {
                 // `mcpctl render | head`: the reader left; that is not an error.

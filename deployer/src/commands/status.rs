@@ -39,7 +39,7 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
         .project
         .for_missing(args.config_dir.as_deref(), args.artifact.as_deref())?;
     let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
-    let (_, stack) = crate::deploy::stage_stack(&config, &args.aws).await?;
+    let (_, stack, identity) = crate::deploy::stage_stack(&config, &args.aws).await?;
     let stack = &stack;
     let stack_name = &config.stack_name;
     let outputs: std::collections::BTreeMap<String, String> = stack
@@ -98,11 +98,14 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
                 "stack_name": stack_name, "status": status, "last_updated": updated, "outputs": outputs,
                 "deployed_code_sha256": deployed_hash, "local_code_sha256": local_hash, "code": code,
                 "token_policy": token_policy,
+                "account": identity.account, "region": identity.region, "caller_arn": identity.arn,
             }))
             .into_diagnostic()?
         ),
         OutputFormat::Text => {
             println!("stack         {stack_name}");
+            println!("account       {} ({})", identity.account, identity.arn);
+            println!("region        {}", identity.region);
             println!("status        {status}");
             println!("last update   {updated}");
             println!("code          {}: {code}", deployed_hash.as_deref().unwrap_or("-"));

@@ -63,6 +63,47 @@ pub(crate) fn reference(name: &str) -> Value {
     tagged("Ref", string(name))
 }
 
+/// The JSON form of a template value: CloudFormation's JSON has no tags, so each short-form
+/// intrinsic becomes its long form (`!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` →
+/// `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` → `{"Fn::Sub": s}`).
+pub(crate) fn to_cloudformation_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => serde_json::to_value(n).unwrap_or(Json::Null),
+        Value::String(s) => Json::String(s.clone()),
+        Value::Sequence(items) => Json::Array(items.iter().map(to_cloudformation_json).collect()),
+        Value::Mapping(mapping) => Json::Object(
+            mapping
+                .iter()
+                .map(|(key, value)| {
+                    let key = match key {
+                        Value::String(s) => s.clone(),
+                        other => emit(other).trim_end().to_owned(),
+                    };
+                    (key, to_cloudformation_json(value))
+                })
+                .collect(),
+        ),
+        Value::Tagged(tagged) => {
+            let name = tagged.tag.to_string().trim_start_matches('!').to_owned();
+            let inner = match (&*name, &tagged.value) {
+                ("GetAtt", Value::String(path)) => match path.split_once('.') {
+                    Some((resource, attribute)) => serde_json::json!([resource, attribute]),
+                    None => Json::String(path.clone()),
+                },
+                (_, inner) => to_cloudformation_json(inner),
+            };
+            let key = match &*name {
+                "Ref" | "Condition" => name,
+                _ => format!("Fn::{name}"),
+            };
+            serde_json::json!({ key: inner })
+        }
+    }
+}
+
 // ---- the emitter ----
 //
 // serde_yaml writes `2012-10-17` and `on` as plain scalars: strings in YAML 1.2, but a date and a
@@ -308,5 +349,25 @@ mod tests {
         let emitted = emit(&value);
         let again: Value = from_str(&emitted).unwrap();
         assert_eq!(again, value, "{emitted}");
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    #[test]
+    fn short_form_intrinsics_become_long_form_json() {
+        let value: super::Value = serde_yaml::from_str(
+            "A: !Ref B\nC: !GetAtt Fn.Arn\nD: !Sub '${AWS::StackName}-x'\nE: !If [Prod, 1, !Ref AWS::NoValue]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            super::to_cloudformation_json(&value),
+            serde_json::json!({
+                "A": {"Ref": "B"},
+                "C": {"Fn::GetAtt": ["Fn", "Arn"]},
+                "D": {"Fn::Sub": "${AWS::StackName}-x"},
+                "E": {"Fn::If": ["Prod", 1, {"Ref": "AWS::NoValue"}]},
+            })
+        );
     }
 }

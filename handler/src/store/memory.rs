@@ -67,6 +67,13 @@ impl MemoryStore {
         })
     }
 
+    /// Every registered client, ordered by id (what `mcpctl clients list` shows for `mcpctl dev`).
+    pub fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut clients: Vec<ClientRecord> = self.lock()?.clients.values().cloned().collect();
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(clients)
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, Tables>, StoreError> {
         self.tables
             .lock()

@@ -1,0 +1,166 @@
+//! The operator's view of a running `mcpctl dev`'s embedded store, for `mcpctl clients --url`:
+//! `GET /_mcpctl/clients`, `GET|DELETE /_mcpctl/clients/{id}`. Only `mcpctl dev` mounts it (a
+//! Lambda's clients are read from DynamoDB with AWS credentials), and only the operator's
+//! initial access token opens it: the same bearer that authorises machine-client registration.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use mcpctl_handler::store::{
+    ClientOrigin, ClientRecord, ClientStore, RefreshTokenStore, SignInStore, memory::MemoryStore,
+};
+
+/// Where the routes live, under the server's base path.
+pub(crate) const PREFIX: &str = "/_mcpctl/clients";
+
+#[derive(Clone)]
+struct Api {
+    store: Arc<MemoryStore>,
+    /// The hash of the operator's token (never the token).
+    token_hash: Arc<str>,
+}
+
+/// The routes over `store`, opened by the token whose hash is `token_hash`.
+pub(crate) fn router(store: Arc<MemoryStore>, token_hash: String) -> Router {
+    Router::new()
+        .route(PREFIX, get(list))
+        .route(&format!("{PREFIX}/{{client_id}}"), get(show).delete(delete))
+        .with_state(Api {
+            store,
+            token_hash: token_hash.into(),
+        })
+}
+
+/// A client as the operator sees it: metadata, never a hash.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ClientView {
+    pub(crate) client_id: String,
+    pub(crate) client_name: Option<String>,
+    pub(crate) confidential: bool,
+    pub(crate) token_endpoint_auth_method: String,
+    pub(crate) grant_types: Vec<String>,
+    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) issued_at: u64,
+    pub(crate) origin: ClientOrigin,
+}
+
+impl From<ClientRecord> for ClientView {
+    fn from(record: ClientRecord) -> Self {
+        Self {
+            confidential: record.secret_hash.is_some(),
+            client_id: record.client_id,
+            client_name: record.metadata.client_name,
+            token_endpoint_auth_method: record.metadata.token_endpoint_auth_method,
+            grant_types: record.metadata.grant_types,
+            redirect_uris: record.metadata.redirect_uris,
+            scope: record.metadata.scope,
+            issued_at: record.issued_at,
+            origin: record.origin,
+        }
+    }
+}
+
+fn error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut response = (
+        status,
+        Json(serde_json::json!({ "error": code, "error_description": description })),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(r#"Bearer realm="mcpctl-dev-operator""#),
+        );
+    }
+    response
+}
+
+/// Whether the request carries the operator's token.
+fn is_operator(api: &Api, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| mcpctl_handler::crypto::verify_secret(token, &api.token_hash))
+}
+
+fn refused() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "the operator's initial access token is required",
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "operator api: store error");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "the store failed",
+    )
+}
+
+async fn list(State(api): State<Api>, headers: HeaderMap) -> Response {
+    if !is_operator(&api, &headers) {
+        return refused();
+    }
+    match api.store.clients() {
+        Ok(clients) => Json(
+            clients
+                .into_iter()
+                .map(ClientView::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn show(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    if !is_operator(&api, &headers) {
+        return refused();
+    }
+    match ClientStore::get(&*api.store, &client_id).await {
+        Ok(Some(record)) => Json(ClientView::from(record)).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such client"),
+        Err(e) => internal(e),
+    }
+}
+
+/// Deletes the client and revokes what it holds, as `mcpctl clients delete` does on a stage.
+async fn delete(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    if !is_operator(&api, &headers) {
+        return refused();
+    }
+    let store = &api.store;
+    let existed = match ClientStore::delete(&**store, &client_id).await {
+        Ok(existed) => existed,
+        Err(e) => return internal(e),
+    };
+    if !existed {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such client");
+    }
+    if let Err(e) = store.revoke_client(&client_id).await {
+        return internal(e);
+    }
+    if let Err(e) = store.forget_consents(&client_id).await {
+        return internal(e);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
