@@ -134,6 +134,9 @@ pub(crate) struct DevArgs {
     /// How to print the ready message.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+    /// Print how to connect only this client (default: every one mcpctl knows).
+    #[arg(long, value_enum, value_name = "CLIENT")]
+    pub(crate) client: Option<crate::client_snippets::ClientKind>,
     /// Who the user is at /oauth/authorize: `dev` (a fixed local user on a consent page) or
     /// `oidc` (sign-in at an upstream OpenID provider, then the consent page).
     #[arg(long, value_enum, default_value_t)]

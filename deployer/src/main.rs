@@ -4,6 +4,7 @@
 mod artifact;
 mod aws;
 mod cli;
+mod client_snippets;
 mod commands;
 mod deploy;
 mod dev;

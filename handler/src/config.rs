@@ -187,6 +187,9 @@ pub struct HandlerConfig {
     /// Gateway mode: the public JWKS of the key that signs identity assertions, served at
     /// [`GATEWAY_JWKS_PATH`] for the upstream. Never trusted for access tokens here.
     pub gateway_jwks: Option<serde_json::Value>,
+    /// The server's name, title, version and instructions from the stage configuration
+    /// (`MCP_SERVER_NAME`, `_TITLE`, `_VERSION`, `_INSTRUCTIONS`), over the server's own.
+    pub server_identity: crate::mcp::ServerIdentity,
 }
 
 /// Where the gateway's assertion keys are published (apart from `/.well-known/jwks.json`, so
@@ -229,6 +232,7 @@ impl HandlerConfig {
             refresh_max_lifetime: Duration::from_secs(90 * 24 * 3600),
             groups_scope: None,
             gateway_jwks: None,
+            server_identity: crate::mcp::ServerIdentity::default(),
         }
     }
 
@@ -335,8 +339,25 @@ impl HandlerConfig {
                 })?;
             config.gateway_jwks = Some(parsed);
         }
+        config.server_identity = server_identity_from_env();
         config.identity = identity_from_env()?;
         Ok(config)
+    }
+}
+
+/// `MCP_SERVER_NAME`, `MCP_SERVER_TITLE`, `MCP_SERVER_VERSION`, `MCP_SERVER_INSTRUCTIONS`; an
+/// empty or blank value is no value.
+fn server_identity_from_env() -> crate::mcp::ServerIdentity {
+    let read = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    };
+    crate::mcp::ServerIdentity {
+        name: read("MCP_SERVER_NAME"),
+        title: read("MCP_SERVER_TITLE"),
+        version: read("MCP_SERVER_VERSION"),
+        instructions: read("MCP_SERVER_INSTRUCTIONS"),
     }
 }
 

@@ -11,11 +11,18 @@ use rmcp::{
     },
 };
 
+mod identity;
+
+pub use identity::{Identified, ServerIdentity};
+
 use crate::state::AppState;
 
 /// The `/mcp` tower service for `server`. The value is cloned per request (a stateless service
 /// asks its factory for a server on every request), so a server should hold its state in `Arc`s.
-pub fn service<S>(state: &AppState, server: S) -> StreamableHttpService<S, NeverSessionManager>
+pub fn service<S>(
+    state: &AppState,
+    server: S,
+) -> StreamableHttpService<Identified<S>, NeverSessionManager>
 where
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
@@ -32,6 +39,7 @@ where
     } else {
         http_config.with_allowed_hosts(config.allowed_hosts.clone())
     };
+    let server = Identified::new(server, config.server_identity.clone());
     StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),

@@ -83,6 +83,21 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     let stage_upstream = dev_stage.as_ref().and_then(|stage| stage.upstream.as_ref());
     let gateway = gateway_config(&args, &config, stage_upstream)?;
     let server_crate = server_crate.filter(|_| gateway.is_none());
+    let stage_server = dev_stage
+        .as_ref()
+        .map(|stage| stage.server.clone())
+        .unwrap_or_default();
+    config.server_identity = mcpctl_handler::mcp::ServerIdentity {
+        name: stage_server.name.clone(),
+        title: stage_server.title.clone(),
+        version: stage_server.version.clone(),
+        instructions: stage_server.instructions.clone(),
+    };
+    let server_name = stage_server
+        .name
+        .clone()
+        .or_else(|| server_crate.as_ref().map(|c| c.package.clone()))
+        .unwrap_or_else(|| "mcpctl-dev".to_owned());
     for scope in dev_stage
         .map(|stage| stage.oauth.scopes)
         .unwrap_or_default()
@@ -158,6 +173,11 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
                 allowed_origins: config.allowed_origins.clone(),
                 allowed_hosts: config.allowed_hosts.clone(),
                 scopes: config.scopes.clone(),
+                server: stage_server
+                    .variables()
+                    .into_iter()
+                    .map(|(name, value)| (name, value.to_owned()))
+                    .collect(),
             };
             let process = ServerProcess::start(&binary, &env).await?;
             let upstream = Upstream::new(process.mcp_url.clone())?;
@@ -191,6 +211,8 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
             emulated: args.emulate_api_gateway,
             operator_token: &operator_token,
             gateway: gateway.as_ref(),
+            server_name: &server_name,
+            client: args.client,
         },
         args.output,
     );
@@ -284,6 +306,10 @@ struct Ready<'a> {
     emulated: bool,
     operator_token: &'a str,
     gateway: Option<&'a GatewayConfig>,
+    /// The server's name in the client snippets.
+    server_name: &'a str,
+    /// `--client`.
+    client: Option<crate::client_snippets::ClientKind>,
 }
 
 fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) {
@@ -294,6 +320,8 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
         emulated,
         operator_token,
         gateway,
+        server_name,
+        client,
     } = *ready;
     // What the upstream verifies assertions with (docs/gateway.md).
     let upstream_json = gateway.map(|g| {
@@ -306,7 +334,9 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
             "tool_scopes": g.tool_scopes,
         })
     });
-    let client_config = serde_json::json!({ "mcpServers": { "mcpctl-dev": { "type": "http", "url": config.resource() } } });
+    let snippets = url::Url::parse(&config.resource())
+        .map(|url| crate::client_snippets::snippets(client, server_name, &url))
+        .unwrap_or_default();
     let callback = config.url("/oauth/callback");
     let (identity, upstream) = match &config.identity {
         IdentityMode::Oidc(settings) => ("oidc", Some(settings.issuer.as_str())),
@@ -328,6 +358,8 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
                 "initial_access_token": operator_token,
                 "who_can_get_a_token": who_can_get_a_token(config),
                 "upstream": upstream_json,
+                "server_name": server_name,
+                "clients": snippets,
             });
             println!("{ready}");
         }
@@ -367,7 +399,10 @@ fn print_ready(config: &HandlerConfig, ready: &Ready<'_>, output: OutputFormat) 
                 "  Operator: initial access token {operator_token}\n            (for machine clients: mcpctl register-client --url {} --grant client_credentials)",
                 config.resource()
             );
-            println!("\nClient configuration (paste into your MCP client):\n{client_config:#}\n");
+            println!(
+                "\nConnect a client (one only: --client claude-code|claude|cursor|vscode|inspector):\n\n{}",
+                crate::client_snippets::render(&snippets)
+            );
             println!("Press Ctrl-C to stop.");
         }
     }

@@ -30,6 +30,9 @@ pub(crate) struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
+    /// Print how to connect only this client (default: every one mcpctl knows).
+    #[arg(long, value_enum, value_name = "CLIENT")]
+    pub(crate) client: Option<crate::client_snippets::ClientKind>,
     #[command(flatten)]
     pub(crate) project: ProjectArgs,
 }
@@ -91,6 +94,16 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
         .unwrap_or_default();
     // From the local stage configuration, the one `mcpctl deploy` deploys.
     let token_policy = config.token_policy();
+    let server_name = config
+        .server
+        .name
+        .clone()
+        .unwrap_or_else(|| stack_name.clone());
+    let snippets = outputs
+        .get(stage::names::output::MCP_URL)
+        .and_then(|url| url::Url::parse(url).ok())
+        .map(|url| crate::client_snippets::snippets(args.client, &server_name, &url))
+        .unwrap_or_default();
     match args.output {
         OutputFormat::Json => println!(
             "{}",
@@ -99,6 +112,7 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
                 "deployed_code_sha256": deployed_hash, "local_code_sha256": local_hash, "code": code,
                 "token_policy": token_policy,
                 "account": identity.account, "region": identity.region, "caller_arn": identity.arn,
+                "server_name": server_name, "clients": snippets,
             }))
             .into_diagnostic()?
         ),
@@ -113,6 +127,12 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
                 println!("{key:<24}  {value}");
             }
             println!("{token_policy}");
+            if !snippets.is_empty() {
+                println!(
+                    "\nConnect a client:\n\n{}",
+                    crate::client_snippets::render(&snippets).trim_end()
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

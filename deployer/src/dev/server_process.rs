@@ -50,6 +50,8 @@ pub(crate) struct ProcessEnv {
     pub(crate) allowed_hosts: Vec<String>,
     /// `MCP_SCOPES`.
     pub(crate) scopes: Vec<String>,
+    /// `MCP_SERVER_*` from the dev stage's `server:` (the variables the Lambda gets).
+    pub(crate) server: Vec<(&'static str, String)>,
 }
 
 /// The running process; stopped when dropped.
@@ -121,6 +123,17 @@ impl ServerProcess {
             }
         }
         command.env("MCPCTL_DEV_LISTEN", "127.0.0.1:0");
+        for name in [
+            "MCP_SERVER_NAME",
+            "MCP_SERVER_TITLE",
+            "MCP_SERVER_VERSION",
+            "MCP_SERVER_INSTRUCTIONS",
+        ] {
+            command.env_remove(name);
+        }
+        for (name, value) in &env.server {
+            command.env(name, value);
+        }
         if env.scopes.is_empty() {
             command.env_remove("MCP_SCOPES");
         } else {

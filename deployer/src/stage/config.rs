@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::yaml;
 
 mod mcp_function;
+pub(crate) mod server;
 mod token_policy;
 mod upstream;
 
@@ -23,6 +24,7 @@ pub(crate) use mcp_function::{
     APP_TABLE_ACTIONS, APP_TABLE_PARTITION_KEY, APP_TABLE_SORT_KEY, AppTableConfig, IamStatement,
     McpFunctionConfig, SecretStore,
 };
+pub(crate) use server::ServerConfig;
 pub(crate) use token_policy::TokenPolicy;
 pub(crate) use upstream::{
     GATEWAY_FUNCTION_TIMEOUT_SECONDS, Package, UpstreamConfig, UpstreamFunctionConfig,
@@ -87,6 +89,13 @@ pub(crate) struct StageConfig {
     /// Gateway mode: the MCP function forwards to this MCP server instead of running tools.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) upstream: Option<UpstreamConfig>,
+    /// The server's name, title, version and instructions (over its own `get_info`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub(crate) server: ServerConfig,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    value == &T::default()
 }
 
 /// Settings shared by the three functions.
@@ -807,7 +816,9 @@ impl StageConfig {
             identity,
             mcp_function,
             upstream,
+            server,
         } = self;
+        server.validate()?;
         if stage.is_empty()
             || stage.len() > 128
             || !stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

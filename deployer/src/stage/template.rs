@@ -930,6 +930,8 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         // Not parameters either: the gateway's resources and variables, overlaid by
         // `overlay_gateway` only in gateway mode (and `UpstreamCodeKey`, deploy-time).
         upstream: _,
+        // Not parameters: set variables of the MCP function only, overlaid when given.
+        server: _,
     } = config;
     let LambdaConfig {
         memory_mb,
@@ -1884,5 +1886,36 @@ mcp_function:
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_server_section_reaches_the_mcp_function_only() {
+        let body = body_value(&rendered_from(
+            "server:\n  name: notes\n  version: 1.4.0\n  instructions: Ask before deleting.\n",
+        ));
+        let mcp = variables(&body, "McpFunction");
+        assert_eq!(mcp["MCP_SERVER_NAME"], "notes");
+        assert_eq!(mcp["MCP_SERVER_VERSION"], "1.4.0");
+        assert_eq!(mcp["MCP_SERVER_INSTRUCTIONS"], "Ask before deleting.");
+        assert!(mcp.get("MCP_SERVER_TITLE").is_none());
+        assert!(
+            variables(&body, "AuthFunction")
+                .get("MCP_SERVER_NAME")
+                .is_none()
+        );
+        for (text, field) in [
+            ("server:\n  name: has space\n", "server.name"),
+            ("server:\n  version: \"\"\n", "server.version"),
+        ] {
+            let error = config::from_yaml(text, "config/test.yaml", "test", &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(field), "{text}: {error}");
+        }
+        let long = format!("server:\n  instructions: {}\n", "x".repeat(3000));
+        let error = config::from_yaml(&long, "config/test.yaml", "test", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("4 KB"), "{error}");
     }
 }

@@ -350,3 +350,66 @@ async fn every_handshake_version_negotiates_through_initialize() {
         .await;
     assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_configured_name_version_and_instructions_reach_both_eras() {
+    let server = TestServer::with(|c| {
+        c.server_identity = mcpctl_handler::mcp::ServerIdentity {
+            name: Some("notes".into()),
+            title: Some("Team notes".into()),
+            version: Some("1.4.0".into()),
+            instructions: Some("Ask before deleting a note.".into()),
+        }
+    });
+    let token = sign(&server, &claims(&server));
+    let initialize = server
+        .mcp(
+            Some(&token),
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            &[("mcp-protocol-version", "2025-11-25")],
+        )
+        .await;
+    assert_eq!(initialize.status, StatusCode::OK, "{}", initialize.text());
+    let result = &initialize.json()["result"];
+    assert_eq!(result["serverInfo"]["name"], "notes", "{result}");
+    assert_eq!(result["serverInfo"]["title"], "Team notes");
+    assert_eq!(result["serverInfo"]["version"], "1.4.0");
+    assert_eq!(result["instructions"], "Ask before deleting a note.");
+    // The tools still come from the server underneath.
+    assert!(result["capabilities"]["tools"].is_object(), "{result}");
+
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"}}"#;
+    let discover = server
+        .mcp(
+            Some(&token),
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":2,"method":"server/discover","params":{{{meta}}}}}"#
+            ),
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "server/discover"),
+            ],
+        )
+        .await;
+    assert_eq!(discover.status, StatusCode::OK, "{}", discover.text());
+    let result = &discover.json()["result"];
+    assert_eq!(
+        result["instructions"], "Ask before deleting a note.",
+        "{result}"
+    );
+    let info = &result["_meta"]["io.modelcontextprotocol/serverInfo"];
+    assert_eq!(info["name"], "notes", "{result}");
+    assert_eq!(info["version"], "1.4.0");
+
+    // Nothing configured: the server's own identity goes out unchanged.
+    let plain = TestServer::new();
+    let token = sign(&plain, &claims(&plain));
+    let initialize = plain
+        .mcp(
+            Some(&token),
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            &[("mcp-protocol-version", "2025-11-25")],
+        )
+        .await;
+    assert_ne!(initialize.json()["result"]["serverInfo"]["name"], "notes");
+}

@@ -60,6 +60,12 @@ impl Template {
             self.add_app_table(table, config.production)?;
             self.set_variable(MCP_FUNCTION, TABLE_VARIABLE, yaml::reference(APP_TABLE))?;
         }
+        // In gateway mode the upstream answers `initialize` itself.
+        if config.upstream.is_none() {
+            for (name, value) in config.server.variables() {
+                self.set_variable(MCP_FUNCTION, name, yaml::string(value))?;
+            }
+        }
         for (name, value) in &options.environment {
             self.set_variable(MCP_FUNCTION, name, yaml::string(value.as_str()))?;
         }
