@@ -15,6 +15,7 @@ use zip::{CompressionMethod, DateTime, ZipWriter, write::SimpleFileOptions};
 
 use crate::{project::Project, stage::config::Architecture};
 
+mod build_progress;
 pub(crate) mod upstream;
 
 /// CPU architecture of the function.
@@ -120,7 +121,8 @@ pub(crate) fn zip_path(project: &Project, arch: Arch) -> PathBuf {
 /// Builds the project's bin for Lambda with cargo-lambda (Zig as the cross linker) and writes the
 /// zip to [`zip_path`]; the zip holds the binary as `bootstrap` whatever the bin's name. Missing
 /// tools are named with the way to install them.
-pub(crate) fn build(project: &Project, arch: Arch) -> miette::Result<Artifact> {
+/// `interactive`: stderr is a terminal (a spinner instead of periodic lines).
+pub(crate) fn build(project: &Project, arch: Arch, interactive: bool) -> miette::Result<Artifact> {
     if !tool_available("cargo", &["lambda", "--version"]) {
         return Err(miette!(
             help = "install it with `pip install cargo-lambda ziglang` (or see https://www.cargo-lambda.info), then run again",
@@ -160,12 +162,31 @@ pub(crate) fn build(project: &Project, arch: Arch) -> miette::Result<Artifact> {
         .args(["--package", &project.package, "--bin", &project.bin])
         .arg("--lambda-dir")
         .arg(&lambda_dir);
-    let output = command
-        .output()
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .into_diagnostic()
         .wrap_err("cannot run cargo lambda")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut progress = build_progress::BuildProgress::start(
+        &format!(
+            "building {} for {} (profile `lambda`)",
+            project.package,
+            arch.target()
+        ),
+        interactive,
+    );
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| progress.follow(pipe))
+        .unwrap_or_default();
+    let status = child
+        .wait()
+        .into_diagnostic()
+        .wrap_err("cannot wait for cargo lambda")?;
+    progress.finish(status.success());
+    if !status.success() {
         let tail: Vec<&str> = stderr
             .lines()
             .rev()

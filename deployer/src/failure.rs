@@ -90,11 +90,15 @@ pub(crate) fn args_want_json(args: &[OsString]) -> bool {
 
 /// The JSON object for a command line clap refused.
 pub(crate) fn usage_json(error: &clap::Error) -> serde_json::Value {
+    // clap's text without its usage block: "error: ...", then indented details.
     let rendered = error.render().to_string();
     let message = rendered
         .lines()
-        .next()
-        .unwrap_or_default()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
         .trim_start_matches("error: ")
         .to_owned();
     serde_json::json!({

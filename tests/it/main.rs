@@ -12,6 +12,7 @@ mod conformance;
 mod deploy;
 mod dev_server;
 mod federation;
+mod first_hour;
 mod gateway;
 mod gateway_stack;
 mod lambda_emulator;

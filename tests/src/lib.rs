@@ -503,6 +503,12 @@ pub struct Moto {
 impl Moto {
     /// Starts moto and waits until it answers (about a second).
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with moto settings in its environment, e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0`, with which moto checks every request's access key.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let python = harness().join(".venv-aws/bin/python");
         assert!(
             python.exists(),
@@ -515,6 +521,7 @@ impl Moto {
         let mut child = Command::new(python)
             .arg(harness().join("moto_serial.py"))
             .args(["127.0.0.1", "0"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -65,7 +65,8 @@ pub(crate) fn run(args: BuildArgs) -> miette::Result<ExitCode> {
                 project.bin,
                 args.arch.target()
             );
-            Some(artifact::build(project, args.arch)?)
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            Some(artifact::build(project, args.arch, interactive)?)
         }
         None => {
             eprintln!("no server crate here: built the upstream zip only");

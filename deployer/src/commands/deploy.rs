@@ -112,12 +112,7 @@ async fn prepare(args: &StageDeployArgs, ui: &Ui) -> miette::Result<Prepared> {
         None => {
             let cwd = std::env::current_dir().into_diagnostic()?;
             let project = project.as_ref().ok_or_else(|| project::not_found(&cwd))?;
-            ui.say(format!(
-                "building {} for {} (profile `lambda`)...",
-                project.package,
-                arch.target()
-            ));
-            artifact::build(project, arch)?
+            artifact::build(project, arch, ui.interactive)?
         }
     };
     let bucket = artifacts::ensure_bucket(&sdk, ui).await?;

@@ -182,10 +182,12 @@ async fn upload_zip(
     ui: &Ui,
 ) -> miette::Result<String> {
     let bytes = std::fs::read(&artifact.path).into_diagnostic()?;
+    let started = std::time::Instant::now();
     if upload_if_absent(config, bucket, &key, bytes).await? {
         ui.say(format!(
-            "uploaded s3://{bucket}/{key} ({} bytes)",
-            artifact.size
+            "uploaded s3://{bucket}/{key} ({} bytes, {:.1} MB/s)",
+            artifact.size,
+            artifact.size as f64 / 1e6 / started.elapsed().as_secs_f64().max(0.001)
         ));
     } else {
         ui.say(format!("s3://{bucket}/{key} is already uploaded"));
