@@ -56,6 +56,11 @@ mod tool_scope;
 
 pub mod testing;
 
+/// docs/tool-errors.md, whose example runs as a doc test so the guide cannot drift from rmcp.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tool-errors.md")]
+struct ToolErrorsGuide;
+
 #[cfg(test)]
 mod test_fixture;
 
