@@ -23,11 +23,24 @@ pub(crate) async fn config(profile: Option<&str>, region: Option<&str>) -> SdkCo
 
 /// Loads the SDK configuration and checks it (credentials, region, STS), so a command fails here
 /// with the reason and the fix rather than halfway through its work.
+/// Checked once per profile and region in a run: a command that reads a stack and then a table
+/// asks STS once.
 pub(crate) async fn connect(
     profile: Option<&str>,
     region: Option<&str>,
 ) -> miette::Result<(SdkConfig, Identity)> {
+    type Checked =
+        std::sync::Mutex<std::collections::HashMap<(Option<String>, Option<String>), Identity>>;
+    static CHECKED: std::sync::OnceLock<Checked> = std::sync::OnceLock::new();
+    let checked = CHECKED.get_or_init(Checked::default);
+    let key = (profile.map(str::to_owned), region.map(str::to_owned));
     let sdk = config(profile, region).await;
+    if let Some(identity) = checked.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok((sdk, identity));
+    }
     let identity = preflight::check(&sdk, profile).await?;
+    if let Ok(mut checked) = checked.lock() {
+        checked.insert(key, identity.clone());
+    }
     Ok((sdk, identity))
 }

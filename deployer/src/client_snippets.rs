@@ -82,7 +82,11 @@ pub(crate) fn snippet(client: ClientKind, name: &str, mcp_url: &url::Url) -> Sni
             client,
             title: "Claude Code",
             how: "run in a terminal, then `/mcp` in Claude Code to sign in".into(),
-            text: format!("claude mcp add --transport http {name} {url}"),
+            text: format!(
+                "claude mcp add --transport http {} {}",
+                shell_word(name),
+                shell_word(url)
+            ),
             alternative: None,
             note: None,
         },
@@ -120,8 +124,8 @@ pub(crate) fn snippet(client: ClientKind, name: &str, mcp_url: &url::Url) -> Sni
             how: "add to .vscode/mcp.json (the key is `servers`), or run the command below".into(),
             text: pretty(&serde_json::json!({ "servers": { name: { "type": "http", "url": url } } })),
             alternative: Some(format!(
-                "code --add-mcp '{}'",
-                serde_json::json!({ "name": name, "type": "http", "url": url })
+                "code --add-mcp {}",
+                shell_quote(&serde_json::json!({ "name": name, "type": "http", "url": url }).to_string())
             )),
             note: None,
         },
@@ -129,9 +133,13 @@ pub(crate) fn snippet(client: ClientKind, name: &str, mcp_url: &url::Url) -> Sni
             client,
             title: "MCP Inspector 2.x",
             how: "run in a terminal (Node.js 22.19 or newer); it signs in with OAuth itself".into(),
-            text: format!("npx @modelcontextprotocol/inspector@2 --transport http --server-url {url}"),
+            text: format!(
+                "npx @modelcontextprotocol/inspector@2 --transport http --server-url {}",
+                shell_word(url)
+            ),
             alternative: Some(format!(
-                "npx @modelcontextprotocol/inspector@2 --cli --transport http --server-url {url} --method tools/list"
+                "npx @modelcontextprotocol/inspector@2 --cli --transport http --server-url {} --method tools/list",
+                shell_word(url)
             )),
             note: None,
         },
@@ -166,6 +174,25 @@ pub(crate) fn render(snippets: &[Snippet]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `word` as one POSIX shell word: as it is when it holds nothing a shell reads specially, else
+/// single-quoted (a `--public-url` may carry `&`, `$` or `'`).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        shell_quote(word)
+    }
+}
+
+/// `text` single-quoted for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 fn pretty(value: &serde_json::Value) -> String {
@@ -256,6 +283,7 @@ mod tests {
             .strip_prefix("code --add-mcp '")
             .and_then(|rest| rest.strip_suffix('\''))
             .unwrap();
+        assert!(!json.contains('\''));
         let entry: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(entry["name"], "notes");
         assert_eq!(entry["type"], "http");
@@ -270,6 +298,21 @@ mod tests {
         let at = |flag: &str| words.iter().position(|w| *w == flag).unwrap() + 1;
         assert_eq!(words[at("--transport")], "http");
         assert_eq!(words[at("--server-url")], "http://127.0.0.1:8787/mcp");
+    }
+
+    #[test]
+    fn urls_a_shell_would_read_are_quoted() {
+        let odd = url::Url::parse("https://mcp.example.com/a&b$c'd/mcp").unwrap();
+        let snippet = snippet(ClientKind::ClaudeCode, "notes", &odd);
+        assert!(
+            snippet
+                .text
+                .ends_with(&format!("'{}'", odd.as_str().replace('\'', r"'\''"))),
+            "{}",
+            snippet.text
+        );
+        let vscode = super::snippet(ClientKind::Vscode, "notes", &odd);
+        assert!(vscode.alternative.unwrap().starts_with("code --add-mcp '{"));
     }
 
     #[test]

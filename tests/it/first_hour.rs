@@ -535,6 +535,12 @@ fn token_and_clients_work_against_a_running_dev_server() {
     )
     .unwrap();
     assert_eq!(response.status(), 401);
+    // Only the address dev binds gets the operator token: `localhost` may resolve to [::1],
+    // where another local user could listen on the same port.
+    let named = url.replace("127.0.0.1", "localhost");
+    let (code, stdout, _) = run(&["clients", "--url", &named, "list", "--output", "json"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(stdout.contains("127.0.0.1"), "{stdout}");
     // `clients --url` refuses anything but loopback: a stage's clients are read with AWS.
     let (code, stdout, _) = run(&[
         "clients",

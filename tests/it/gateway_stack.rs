@@ -341,12 +341,16 @@ async fn a_gateway_url_stage_deploys_and_refuses_its_own_api_as_upstream() {
 
     // Pointing the gateway at the stack's own /mcp would loop: refused before any change set.
     stage(outputs["McpUrl"].as_str().unwrap());
-    let (code, _, stderr) = mcpctl_in(&root, &args, &env);
+    let (code, stdout, stderr) = mcpctl_in(&root, &args, &env);
     assert_eq!(code, Some(2), "{stderr}");
-    let message = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    // `--output json`: the failure is a JSON object on stdout.
+    let message = json(&stdout)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         message.contains("upstream.url:") && message.contains("is this stack's own API"),
-        "{stderr}"
+        "{stdout}\n{stderr}"
     );
     std::fs::remove_dir_all(&root).unwrap();
 }

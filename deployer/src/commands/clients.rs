@@ -80,7 +80,14 @@ async fn store(args: &ClientsArgs) -> miette::Result<DynamoStore> {
             ));
         }
     };
-    let client = aws_sdk_dynamodb::Client::new(&args.target.aws.sdk_config().await?);
+    // `mcpctl dev --store dynamodb`'s tables may live in an emulator without STS: no preflight.
+    let sdk = if args.table_prefix.is_some() {
+        let aws = &args.target.aws;
+        crate::aws::config(aws.profile.as_deref(), aws.region.as_deref()).await
+    } else {
+        args.target.aws.sdk_config().await?
+    };
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
     Ok(DynamoStore::new(client, names))
 }
 
@@ -264,13 +271,13 @@ struct DevClients {
 
 impl DevClients {
     fn connect(url: &url::Url, state_dir: Option<&std::path::Path>) -> miette::Result<Self> {
-        if !mcpctl_handler::oauth::redirect_uri::is_loopback(url) {
+        let Some(port) = operator_token::dev_port(url) else {
             return Err(miette!(
-                help = "for a deployed stage pass --stage (its table is read with your AWS credentials)",
-                "--url {url} is not a local `mcpctl dev`: only one on loopback serves its clients"
+                help = "pass the URL `mcpctl dev` printed (http://127.0.0.1:PORT/mcp); for a deployed stage pass --stage (its table is read with your AWS credentials)",
+                "--url {url} is not a local `mcpctl dev` on 127.0.0.1: only that serves its clients, and the operator token goes nowhere else"
             ));
-        }
-        let port = url.port_or_known_default();
+        };
+        let port = Some(port);
         let token = operator_token::find(state_dir, port)?.ok_or_else(|| {
             miette!(
                 help = format!(

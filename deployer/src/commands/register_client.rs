@@ -13,10 +13,7 @@ use std::{collections::HashSet, path::PathBuf, process::ExitCode, sync::Arc};
 use mcpctl_handler::{
     clock::{Clock, SystemClock},
     config::HandlerConfig,
-    oauth::{
-        redirect_uri,
-        registration::{self, RegistrationRequest, RegistrationResponse},
-    },
+    oauth::registration::{self, RegistrationRequest, RegistrationResponse},
     store::{ClientOrigin, ClientStore, StoreError, dynamo::DynamoStore},
 };
 use miette::{IntoDiagnostic, miette};
@@ -218,8 +215,7 @@ pub(crate) async fn run(args: RegisterClientArgs) -> miette::Result<ExitCode> {
         let loopback_port = args
             .url
             .as_ref()
-            .filter(|u| redirect_uri::is_loopback(u))
-            .and_then(Url::port_or_known_default);
+            .and_then(crate::dev::operator_token::dev_port);
         operator_token::find(args.state_dir.as_deref(), loopback_port)?
     };
     // `--stage S --grant client_credentials` with no initial access token: the operator's AWS

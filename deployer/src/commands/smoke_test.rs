@@ -282,8 +282,7 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
     let loopback_port = args
         .url
         .as_ref()
-        .filter(|u| mcpctl_handler::oauth::redirect_uri::is_loopback(u))
-        .and_then(Url::port_or_known_default);
+        .and_then(crate::dev::operator_token::dev_port);
     let registrar = match (
         crate::dev::operator_token::find(args.state_dir.as_deref(), loopback_port)?,
         outputs,

@@ -90,6 +90,13 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
         .into_diagnostic()?;
     let found = discovery::discover(&http, &mcp_url).await?;
     let token_endpoint = found.server.token_endpoint.clone();
+    // A client secret goes over https only (or to the dev server on 127.0.0.1).
+    if !carries_secrets(&token_endpoint) {
+        return Err(miette!(
+            help = "the server's metadata must name an https token endpoint",
+            "the token endpoint {token_endpoint} is not https; no client secret is sent there"
+        ));
+    }
 
     let (issued, client_id) = match &args.client_id {
         Some(client_id) => {
@@ -123,8 +130,7 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
             let loopback_port = args
                 .url
                 .as_ref()
-                .filter(|u| mcpctl_handler::oauth::redirect_uri::is_loopback(u))
-                .and_then(Url::port_or_known_default);
+                .and_then(crate::dev::operator_token::dev_port);
             let registration = match (
                 operator_token::find(args.state_dir.as_deref(), loopback_port)?,
                 &outputs,
@@ -153,19 +159,20 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
                     ));
                 }
             };
-            let secret = registration
-                .client_secret
-                .clone()
-                .ok_or_else(|| miette!("the server registered the client without a secret"))?;
-            let issued = grant(
-                &http,
-                &token_endpoint,
-                &registration.client_id,
-                &secret,
-                &mcp_url,
-                scope.as_deref(),
-            )
-            .await;
+            let issued = match registration.client_secret.as_deref() {
+                Some(secret) => {
+                    grant(
+                        &http,
+                        &token_endpoint,
+                        &registration.client_id,
+                        secret,
+                        &mcp_url,
+                        scope.as_deref(),
+                    )
+                    .await
+                }
+                None => Err(miette!("the server registered the client without a secret")),
+            };
             // Whatever the grant said, the client goes: it was made for this one call.
             if let Err(error) = delete(&http, &registration).await {
                 eprintln!(
@@ -295,12 +302,24 @@ async fn grant(
         .map_err(|e| miette!("the token endpoint's answer is not a token response: {e}"))
 }
 
+/// Whether a secret may be sent to `endpoint`: https, or plain http to `mcpctl dev` on 127.0.0.1.
+fn carries_secrets(endpoint: &str) -> bool {
+    Url::parse(endpoint)
+        .is_ok_and(|url| url.scheme() == "https" || operator_token::dev_port(&url).is_some())
+}
+
 /// RFC 7592 deletion with the registration access token.
 async fn delete(http: &Client, registration: &RegistrationResponse) -> Result<(), String> {
     let token = registration
         .registration_access_token
         .as_deref()
         .ok_or("no registration access token was issued")?;
+    if !carries_secrets(&registration.registration_client_uri) {
+        return Err(format!(
+            "the client's management URL {} is not https; the registration access token is not sent there",
+            registration.registration_client_uri
+        ));
+    }
     let reply = http
         .delete(&registration.registration_client_uri)
         .bearer_auth(token)

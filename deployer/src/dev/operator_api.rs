@@ -87,8 +87,12 @@ fn is_operator(api: &Api, headers: &HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| mcpctl_handler::crypto::verify_secret(token, &api.token_hash))
+        .and_then(|v| v.split_once(' '))
+        // The scheme is case-insensitive (RFC 7235 §2.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, token)| {
+            mcpctl_handler::crypto::verify_secret(token.trim(), &api.token_hash)
+        })
 }
 
 fn refused() -> Response {
@@ -162,5 +166,6 @@ async fn delete(
     if let Err(e) = store.forget_consents(&client_id).await {
         return internal(e);
     }
+    tracing::info!(client_id = %client_id, "the operator deleted a client (mcpctl clients delete)");
     StatusCode::NO_CONTENT.into_response()
 }

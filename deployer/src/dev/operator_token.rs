@@ -34,6 +34,31 @@ pub(crate) fn runtime_dir(port: u16) -> Option<PathBuf> {
     Some(base.join(format!("dev-{port}")))
 }
 
+/// The port of the `mcpctl dev` that `url` names, when it can be one: plain http on the address
+/// dev binds, `127.0.0.1`. Not `localhost` or `[::1]`: another local user could listen on the
+/// other address family of the same port and collect the token (RFC 8252 §8.3).
+pub(crate) fn dev_port(url: &url::Url) -> Option<u16> {
+    let dev_address =
+        matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip == std::net::Ipv4Addr::LOCALHOST);
+    (url.scheme() == "http" && dev_address)
+        .then(|| url.port_or_known_default())
+        .flatten()
+}
+
+/// The file next to the published token that names the process that published it.
+const PID_FILE: &str = "pid";
+
+/// Whether the dev server that published into `dir` is gone: its process no longer exists (a
+/// server killed with SIGKILL leaves its file behind, and the port may be someone else's now).
+/// Only decidable where `/proc` exists; elsewhere the file is trusted as before.
+fn publisher_is_gone(dir: &Path) -> bool {
+    let Ok(pid) = std::fs::read_to_string(dir.join(PID_FILE)) else {
+        return false;
+    };
+    let proc = Path::new("/proc");
+    proc.is_dir() && !proc.join(pid.trim()).exists()
+}
+
 /// Reads a token file, refusing a symlink or a file others may read: a token planted by another
 /// user (or readable by one) is not the operator's.
 fn read_private(file: &Path) -> std::io::Result<String> {
@@ -122,6 +147,11 @@ pub(crate) fn publish(port: u16, token: &str) -> miette::Result<Published> {
     let file = dir.join(FILE);
     // A file left by a server that was killed: this port is ours now.
     let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(dir.join(PID_FILE));
+    write_private(
+        &dir.join(PID_FILE),
+        std::process::id().to_string().as_bytes(),
+    )?;
     write_private(&file, token.as_bytes())?;
     Ok(Published(Some(file)))
 }
@@ -151,6 +181,9 @@ impl Drop for Published {
     fn drop(&mut self) {
         if let Some(file) = &self.0 {
             let _ = std::fs::remove_file(file);
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::remove_file(dir.join(PID_FILE));
+            }
         }
     }
 }
@@ -175,6 +208,12 @@ fn find_with(
     let file = match (state_dir, loopback_port) {
         (Some(dir), _) => dir.join(FILE),
         (None, Some(port)) => match runtime_dir(port) {
+            Some(dir) if publisher_is_gone(&dir) => {
+                // Left by a dev server that was killed: not the token of whoever has the port now.
+                let _ = std::fs::remove_file(dir.join(FILE));
+                let _ = std::fs::remove_file(dir.join(PID_FILE));
+                return Ok(None);
+            }
             Some(dir) => dir.join(FILE),
             None => return Ok(None),
         },
@@ -198,9 +237,7 @@ pub(crate) fn may_send(endpoint: &str, server: &url::Url) -> bool {
     let Ok(endpoint) = url::Url::parse(endpoint) else {
         return false;
     };
-    let secure = endpoint.scheme() == "https"
-        || (endpoint.scheme() == "http"
-            && mcpctl_handler::oauth::redirect_uri::is_loopback(&endpoint));
+    let secure = endpoint.scheme() == "https" || dev_port(&endpoint).is_some();
     secure && endpoint.origin() == server.origin()
 }
 
@@ -218,6 +255,33 @@ mod tests {
         assert!(may_send("https://mcp.example.com/prod/dcr", &remote));
         assert!(!may_send("http://mcp.example.com/prod/dcr", &remote));
         assert!(!may_send("not a url", &remote));
+        // `localhost` may resolve to [::1], where another user can listen on the same port.
+        let named = url::Url::parse("http://localhost:8787/mcp").unwrap();
+        assert!(!may_send("http://localhost:8787/dcr", &named));
+        assert_eq!(dev_port(&local), Some(8787));
+        assert_eq!(dev_port(&named), None);
+        assert_eq!(
+            dev_port(&url::Url::parse("http://[::1]:8787/mcp").unwrap()),
+            None
+        );
+        assert_eq!(dev_port(&remote), None);
+    }
+
+    #[test]
+    fn a_token_left_by_a_killed_server_is_not_trusted() {
+        let dir = std::env::temp_dir().join(format!(
+            "mcpctl-pid-{}",
+            mcpctl_handler::crypto::random_token(6).unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // No pid file (an older mcpctl published it): trusted as before.
+        assert!(!publisher_is_gone(&dir));
+        std::fs::write(dir.join(PID_FILE), std::process::id().to_string()).unwrap();
+        assert!(!publisher_is_gone(&dir));
+        // Linux pids stay below 2^22.
+        std::fs::write(dir.join(PID_FILE), "999999999").unwrap();
+        assert_eq!(publisher_is_gone(&dir), Path::new("/proc").is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -859,6 +859,17 @@ impl StageConfig {
         // that times out first.
         let shortest_timeout = lambda.timeout_seconds.min(self.mcp_function_timeout());
         mcp_function.validate(region.as_deref())?;
+        let shared = mcp_function.environment_bytes() + server.environment_bytes();
+        if shared > mcp_function::ENVIRONMENT_BUDGET_BYTES {
+            return Err(violation(
+                "server",
+                format!(
+                    "with mcp_function's variables and secrets the MCP function's environment takes {shared} bytes, more than the {} of Lambda's 4 KB the stack leaves them",
+                    mcp_function::ENVIRONMENT_BUDGET_BYTES
+                ),
+                "shorten server.instructions (or return them from the server's get_info), or move mcp_function values into a secret",
+            ));
+        }
         alarms.validate(shortest_timeout)?;
         identity.validate(*production, region.as_deref())?;
         self.validate_scopes()?;

@@ -1912,7 +1912,7 @@ mcp_function:
                 .to_string();
             assert!(error.contains(field), "{text}: {error}");
         }
-        let long = format!("server:\n  instructions: {}\n", "x".repeat(3000));
+        let long = format!("server:\n  instructions: {}\n", "x".repeat(1500));
         let error = config::from_yaml(&long, "config/test.yaml", "test", &BTreeMap::new())
             .unwrap_err()
             .to_string();

@@ -32,7 +32,7 @@ const API_INTEGRATION_TIMEOUT_SECONDS: u32 = 29;
 /// Bytes of the MCP function's environment the stage's own entries may take. Lambda allows
 /// 4 KB in all, and the stack's variables (URLs, origins, the JWKS with a retired key during a
 /// rotation) need up to about 2 KB of it.
-const ENVIRONMENT_BUDGET_BYTES: usize = 2048;
+pub(super) const ENVIRONMENT_BUDGET_BYTES: usize = 2048;
 
 /// The DynamoDB actions the app table grants: every item-level request, no table management.
 pub(crate) const APP_TABLE_ACTIONS: [&str; 8] = [
@@ -253,7 +253,8 @@ impl McpFunctionConfig {
     }
 
     /// The stage's share of Lambda's 4 KB environment.
-    fn check_environment_size(&self) -> Result<(), Violation> {
+    /// The bytes of Lambda's environment the variables and the secrets' JSON take.
+    pub(super) fn environment_bytes(&self) -> usize {
         let variables: usize = self
             .environment
             .iter()
@@ -262,7 +263,11 @@ impl McpFunctionConfig {
         let secrets = self
             .secrets_json()
             .map_or(0, |json| "MCP_APP_SECRETS".len() + json.len());
-        let used = variables + secrets;
+        variables + secrets
+    }
+
+    fn check_environment_size(&self) -> Result<(), Violation> {
+        let used = self.environment_bytes();
         if used > ENVIRONMENT_BUDGET_BYTES {
             return Err(violation(
                 "mcp_function.environment",

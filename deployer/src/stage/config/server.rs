@@ -17,8 +17,9 @@ pub(crate) const VERSION_VARIABLE: &str = "MCP_SERVER_VERSION";
 /// `instructions`.
 pub(crate) const INSTRUCTIONS_VARIABLE: &str = "MCP_SERVER_INSTRUCTIONS";
 
-/// Lambda allows 4 KB of environment for a whole function; the instructions may take half.
-const MAX_INSTRUCTIONS_BYTES: usize = 2048;
+/// Lambda allows 4 KB of environment for a whole function; the instructions share the 2 KB the
+/// stack leaves with `mcp_function`'s variables (checked together by the stage).
+const MAX_INSTRUCTIONS_BYTES: usize = 1024;
 
 /// The `server:` section.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -50,6 +51,14 @@ impl ServerConfig {
         .into_iter()
         .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
         .collect()
+    }
+
+    /// The bytes of Lambda's environment these variables take.
+    pub(super) fn environment_bytes(&self) -> usize {
+        self.variables()
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum()
     }
 
     pub(super) fn validate(&self) -> Result<(), Violation> {
