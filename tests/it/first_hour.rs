@@ -555,7 +555,7 @@ fn token_and_clients_work_against_a_running_dev_server() {
         serde_json::from_str::<Value>(&stdout).unwrap()["message"]
             .as_str()
             .unwrap()
-            .contains("loopback")
+            .contains("127.0.0.1")
     );
 }
 
