@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError};
-use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use miette::miette;
 
 use super::regions;
@@ -174,7 +174,8 @@ async fn profiles_without(profile: &str) -> Option<Vec<String>> {
     Some(known)
 }
 
-/// Every message of an error and its sources, for matching the SDK's reasons.
+/// Every message of an error and its sources, for matching the SDK's reasons and for showing
+/// them. Not the SDK's `DisplayErrorContext`: it appends the error's whole `Debug` form.
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -335,7 +336,7 @@ where
             code = "sts_error",
             help = "check the credentials (--profile) and the region (--region)",
             "AWS STS GetCallerIdentity failed: {}",
-            DisplayErrorContext(other)
+            chain(other)
         ),
     }
 }
