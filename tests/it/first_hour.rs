@@ -436,6 +436,46 @@ fn token_and_clients_work_against_a_running_dev_server() {
     )
     .unwrap();
     assert_eq!(listed.status(), 200);
+    // Log correlation: the response names its request, as the log line does, with the tool.
+    let call = |request_id: &str| {
+        block(
+            http.post(&url)
+                .bearer_auth(&token)
+                .header("Accept", "application/json, text/event-stream")
+                .header("MCP-Protocol-Version", "2026-07-28")
+                .header("Mcp-Method", "tools/call")
+                .header("Mcp-Name", "echo")
+                .header("x-request-id", request_id)
+                .json(&serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                    "name": "echo", "arguments": {"text": "hi"},
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                              "io.modelcontextprotocol/clientCapabilities": {},
+                              "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}}))
+                .send(),
+        )
+        .unwrap()
+    };
+    let echoed = call("trace-42.a");
+    assert_eq!(echoed.status(), 200);
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42.a");
+    let logs = server.logs_with("trace-42.a");
+    let line: Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["request_id"] == "trace-42.a")
+        .unwrap_or_else(|| panic!("no log line for the request:\n{logs}"));
+    assert_eq!(line["tool"], "echo", "{line}");
+    assert_eq!(line["mcp_method"], "tools/call");
+    // An id that could forge a log field is replaced by one of the server's own.
+    let forged = call("x\",\"client_id\":\"admin");
+    let replaced = forged.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !replaced.contains('"') && !replaced.is_empty(),
+        "{replaced}"
+    );
     let (code, stdout, stderr) = run(&["clients", "--url", &url, "list", "--output", "json"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert_eq!(

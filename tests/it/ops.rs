@@ -429,7 +429,8 @@ pub(crate) async fn put_events(
 fn access_line(request_id: &str, status: u16, client: &str, level: &str) -> String {
     serde_json::json!({
         "timestamp": "2026-11-21T07:00:00.000Z", "level": level, "message": "request", "request_id": request_id,
-        "method": "POST", "route": "/mcp", "status": status, "latency_ms": 1.5, "client_id": client, "mcp_method": "tools/call"
+        "method": "POST", "route": "/mcp", "status": status, "latency_ms": 1.5, "client_id": client, "mcp_method": "tools/call",
+        "tool": if client == "alice" { "echo" } else { "add" }
     })
     .to_string()
 }
@@ -467,7 +468,7 @@ async fn logs_render_filter_and_follow() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("START RequestId: r-1"), "{stdout}");
     assert!(
-        stdout.contains("POST /mcp  200  1.50ms  client=alice  mcp=tools/call"),
+        stdout.contains("POST /mcp  200  1.50ms  client=alice  mcp=tools/call  tool=echo"),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
@@ -503,6 +504,40 @@ async fn logs_render_filter_and_follow() {
         &env,
     );
     assert_eq!(bob.lines().count(), 1, "{bob}");
+    // `--client` is the same filter; `--tool` keeps the calls of one tool.
+    let (_, by_tool, _) = mcpctl(
+        &[
+            "logs",
+            "--stage",
+            "logs",
+            "--function",
+            "auth",
+            "--tool",
+            "add",
+            "--client",
+            "bob",
+        ],
+        &env,
+    );
+    assert!(
+        by_tool.contains("tool=add") && by_tool.lines().count() == 1,
+        "{by_tool}"
+    );
+    let (_, none, _) = mcpctl(
+        &[
+            "logs",
+            "--stage",
+            "logs",
+            "--function",
+            "auth",
+            "--tool",
+            "add",
+            "--client",
+            "alice",
+        ],
+        &env,
+    );
+    assert_eq!(none.lines().count(), 0, "{none}");
     let (_, by_id, _) = mcpctl(
         &[
             "logs",

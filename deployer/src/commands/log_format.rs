@@ -87,17 +87,36 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// The client-side filters of `mcpctl logs`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Wanted<'a> {
+    /// This level or more severe.
+    pub(crate) level: Option<Level>,
+    /// This request id.
+    pub(crate) request_id: Option<&'a str>,
+    /// This OAuth client.
+    pub(crate) client_id: Option<&'a str>,
+    /// Calls of this tool.
+    pub(crate) tool: Option<&'a str>,
+}
+
 /// Whether an event passes the client-side filters. Non-JSON lines pass only when no
 /// structured filter is set.
-pub(crate) fn matches(
-    parsed: &Parsed,
-    level: Option<Level>,
-    request_id: Option<&str>,
-    client_id: Option<&str>,
-) -> bool {
+pub(crate) fn matches(parsed: &Parsed, wanted: &Wanted<'_>) -> bool {
+    let Wanted {
+        level,
+        request_id,
+        client_id,
+        tool,
+    } = *wanted;
     let Parsed::Json(map) = parsed else {
-        return level.is_none() && request_id.is_none() && client_id.is_none();
+        return level.is_none() && request_id.is_none() && client_id.is_none() && tool.is_none();
     };
+    if let Some(wanted) = tool
+        && field(map, &["tool"]).map(text).as_deref() != Some(wanted)
+    {
+        return false;
+    }
     if let Some(minimum) = level {
         let event_level = field(map, &["level"])
             .and_then(Value::as_str)
@@ -185,6 +204,7 @@ pub(crate) fn render(parsed: &Parsed, timestamp_millis: i64, style: Style) -> St
     for (key, label) in [
         ("client_id", "client"),
         ("mcp_method", "mcp"),
+        ("tool", "tool"),
         ("grant_type", "grant"),
         ("error", "error"),
         ("detail", "detail"),
@@ -231,14 +251,14 @@ pub(crate) fn render(parsed: &Parsed, timestamp_millis: i64, style: Style) -> St
 mod tests {
     use super::*;
 
-    const ACCESS: &str = r#"{"timestamp":"2026-11-21T07:00:00.123Z","level":"INFO","message":"request","request_id":"c6af9ac6-7b61-11e6","method":"POST","route":"/mcp","status":200,"latency_ms":1.234,"client_id":"abc","mcp_method":"tools/call"}"#;
+    const ACCESS: &str = r#"{"timestamp":"2026-11-21T07:00:00.123Z","level":"INFO","message":"request","request_id":"c6af9ac6-7b61-11e6","method":"POST","route":"/mcp","status":200,"latency_ms":1.234,"client_id":"abc","mcp_method":"tools/call","tool":"echo"}"#;
 
     #[test]
     fn access_lines_render_every_field() {
         let line = render(&parse(ACCESS), 0, Style { color: false });
         assert_eq!(
             line,
-            "2026-11-21T07:00:00.123Z  INFO   [c6af9ac6-7b6]  POST /mcp  200  1.23ms  client=abc  mcp=tools/call"
+            "2026-11-21T07:00:00.123Z  INFO   [c6af9ac6-7b6]  POST /mcp  200  1.23ms  client=abc  mcp=tools/call  tool=echo"
         );
     }
 
@@ -271,15 +291,34 @@ mod tests {
     #[test]
     fn filters() {
         let parsed = parse(ACCESS);
-        assert!(matches(&parsed, Some(Level::Info), None, None));
-        assert!(!matches(&parsed, Some(Level::Error), None, None));
+        let wanted = |level, request_id, client_id, tool| Wanted {
+            level,
+            request_id,
+            client_id,
+            tool,
+        };
         assert!(matches(
             &parsed,
-            None,
-            Some("c6af9ac6-7b61-11e6"),
-            Some("abc")
+            &wanted(Some(Level::Info), None, None, None)
         ));
-        assert!(!matches(&parsed, None, None, Some("other")));
-        assert!(!matches(&parse("plain"), Some(Level::Info), None, None));
+        assert!(!matches(
+            &parsed,
+            &wanted(Some(Level::Error), None, None, None)
+        ));
+        assert!(matches(
+            &parsed,
+            &wanted(None, Some("c6af9ac6-7b61-11e6"), Some("abc"), Some("echo"))
+        ));
+        assert!(!matches(&parsed, &wanted(None, None, Some("other"), None)));
+        assert!(!matches(&parsed, &wanted(None, None, None, Some("add"))));
+        assert!(!matches(
+            &parse("plain"),
+            &wanted(Some(Level::Info), None, None, None)
+        ));
+        assert!(!matches(
+            &parse("plain"),
+            &wanted(None, None, None, Some("echo"))
+        ));
+        assert!(render(&parsed, 0, Style { color: false }).contains("tool=echo"));
     }
 }

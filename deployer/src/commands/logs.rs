@@ -66,12 +66,15 @@ pub(crate) struct LogsArgs {
     /// Only events at this level or more severe.
     #[arg(long, value_enum)]
     pub(crate) level: Option<log_format::Level>,
-    /// Only events of this request id.
+    /// Only events of this request id (every response carries it in `x-request-id`).
     #[arg(long)]
     pub(crate) request_id: Option<String>,
     /// Only events of this OAuth client.
-    #[arg(long)]
+    #[arg(long, visible_alias = "client")]
     pub(crate) client_id: Option<String>,
+    /// Only calls of this tool (`tools/call` requests naming it).
+    #[arg(long)]
+    pub(crate) tool: Option<String>,
     /// Which function's log group.
     #[arg(long, value_enum, default_value_t = Function::All)]
     pub(crate) function: Function,
@@ -307,12 +310,13 @@ pub(crate) async fn run(args: LogsArgs) -> miette::Result<ExitCode> {
             newest = newest.max(event.timestamp.unwrap_or_default());
             let message = event.message.as_deref().unwrap_or_default();
             let parsed = log_format::parse(message);
-            if !log_format::matches(
-                &parsed,
-                args.level,
-                args.request_id.as_deref(),
-                args.client_id.as_deref(),
-            ) {
+            let wanted = log_format::Wanted {
+                level: args.level,
+                request_id: args.request_id.as_deref(),
+                client_id: args.client_id.as_deref(),
+                tool: args.tool.as_deref(),
+            };
+            if !log_format::matches(&parsed, &wanted) {
                 continue;
             }
             let line = match args.output {

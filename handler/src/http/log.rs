@@ -13,6 +13,8 @@ pub struct LogFields {
     pub client_id: Option<String>,
     /// JSON-RPC method of an MCP request.
     pub mcp_method: Option<String>,
+    /// The tool a `tools/call` names.
+    pub tool: Option<String>,
     /// Token grant type.
     pub grant_type: Option<&'static str>,
     /// RFC error code of a failed request.
@@ -28,6 +30,7 @@ impl LogFields {
             Some(existing) => LogFields {
                 client_id: self.client_id.or(existing.client_id),
                 mcp_method: self.mcp_method.or(existing.mcp_method),
+                tool: self.tool.or(existing.tool),
                 grant_type: self.grant_type.or(existing.grant_type),
                 error: self.error.or(existing.error),
                 detail: self.detail.or(existing.detail),
@@ -54,7 +57,19 @@ fn next_local_id() -> String {
     )
 }
 
-/// Middleware writing the access log line.
+/// The response header naming the request, as its log lines do (`mcpctl logs --request-id`).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A request id a client may choose (it is echoed in a header and written to the log): short,
+/// and of characters that can neither break a header nor forge a log field.
+fn is_safe_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Middleware writing the access log line, and answering with the request id.
 pub async fn access_log(request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
@@ -63,12 +78,16 @@ pub async fn access_log(request: Request, next: Next) -> Response {
         Some(id) => id.0.clone(),
         None => request
             .headers()
-            .get("x-request-id")
+            .get(REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(64).collect())
+            .filter(|v| is_safe_request_id(v))
+            .map(str::to_owned)
             .unwrap_or_else(next_local_id),
     };
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     let fields = response
@@ -88,6 +107,7 @@ pub async fn access_log(request: Request, next: Next) -> Response {
                 latency_ms = (latency_ms * 1000.0).round() / 1000.0,
                 client_id = fields.client_id.as_deref(),
                 mcp_method = fields.mcp_method.as_deref(),
+                tool = fields.tool.as_deref(),
                 grant_type = fields.grant_type,
                 error = fields.error.as_deref(),
                 detail = fields.detail.as_deref(),

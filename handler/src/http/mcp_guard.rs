@@ -262,7 +262,7 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
             );
         }
     };
-    let mcp_method = match envelopes(&bytes) {
+    let (mcp_method, tool) = match envelopes(&bytes) {
         Ok(messages) => {
             if let Some(tool) = unexposed_tool(guard.exposed.as_deref(), &messages) {
                 return unknown_tool(&claims, &messages, tool);
@@ -280,7 +280,10 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
                             batch: false,
                         });
                     }
-                    one.method.as_deref().map(|m| m.chars().take(64).collect())
+                    (
+                        one.method.as_deref().map(|m| m.chars().take(64).collect()),
+                        one.tool().map(|t| t.chars().take(64).collect()),
+                    )
                 }
                 _ => {
                     if guard.describe_message {
@@ -289,7 +292,7 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
                             ..McpMessage::default()
                         });
                     }
-                    None
+                    (None, None)
                 }
             }
         }
@@ -336,6 +339,7 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     LogFields {
         client_id: Some(client_id),
         mcp_method,
+        tool,
         ..LogFields::default()
     }
     .attach(&mut response);

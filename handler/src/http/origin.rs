@@ -52,6 +52,7 @@ pub fn cors_layer(patterns: Vec<String>) -> CorsLayer {
             header::WWW_AUTHENTICATE,
             HeaderName::from_static("mcp-session-id"),
             HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static(crate::http::log::REQUEST_ID_HEADER),
         ])
         .max_age(std::time::Duration::from_secs(600))
 }
