@@ -36,8 +36,7 @@ command -v taskset >/dev/null || die "taskset (util-linux) is required"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   log "building mcpctl and the bench tools (release)"
   (cd "$ROOT" && cargo build --release -p mcpctl)
-  cp "$ROOT/Cargo.lock" "$BENCH/Cargo.lock"
-  (cd "$BENCH" && cargo build --release)
+  (cd "$ROOT" && cargo build --release --locked -p bare-rmcp -p mcp-bench-tools)
 fi
 REL="$CARGO_TARGET_DIR/release"
 MCPCTL="$REL/mcpctl"; BARE="$REL/bare-rmcp"; MINT="$REL/mint"

@@ -61,10 +61,8 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   log "building mcpctl (release, fat LTO: the shipped profile)"
   (cd "$ROOT" && cargo build --release -p mcpctl)
   log "building bench tools and the bare-rmcp baseline (release, same profile)"
-  # Same dependency versions as the product: start from the root lockfile (bench/Cargo.lock is
-  # generated, not tracked), so shared crates resolve identically and their artifacts are reused.
-  cp "$ROOT/Cargo.lock" "$BENCH/Cargo.lock"
-  (cd "$BENCH" && cargo build --release)
+  # Members of the root workspace (outside its default members): the same lockfile and profile.
+  (cd "$ROOT" && cargo build --release --locked -p bare-rmcp -p mcp-bench-tools)
 fi
 REL="$CARGO_TARGET_DIR/release"
 MCPCTL="$REL/mcpctl"; BARE="$REL/bare-rmcp"; MINT="$REL/mint"; COLD="$REL/coldstart"

@@ -23,6 +23,7 @@ step "installing the Rust target for Lambda's arm64 build"
 rustup target add aarch64-unknown-linux-gnu
 
 step "building the workspace"
+# --workspace includes bench/'s crates (not default members), so the benchmarks always compile.
 cargo build --workspace --all-targets --locked
 # What `mcpctl dev --manifest-path examples/everything/Cargo.toml` builds (the conformance tests):
 # built alone, its dependencies unify different features, so this is a build of its own.

@@ -186,6 +186,10 @@ async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) 
             None => return unauthorized(),
         },
     };
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the baseline is a plain rmcp server: it reads the clock as such a server would"
+    )]
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -251,8 +255,10 @@ async fn main() {
         .collect();
     // bench/gateway.sh runs this as an upstream behind `mcpctl dev --upstream`: it then checks
     // the gateway's identity assertions (its issuer, this server's URL as the audience).
-    let issuer = std::env::var("BARE_ISSUER").unwrap_or_else(|_| format!("http://127.0.0.1:{port}"));
-    let audience = std::env::var("BARE_AUDIENCE").unwrap_or_else(|_| format!("http://127.0.0.1:{port}/mcp"));
+    let issuer =
+        std::env::var("BARE_ISSUER").unwrap_or_else(|_| format!("http://127.0.0.1:{port}"));
+    let audience =
+        std::env::var("BARE_AUDIENCE").unwrap_or_else(|_| format!("http://127.0.0.1:{port}/mcp"));
     let cache = (std::env::var("BARE_TOKEN_CACHE").as_deref() == Ok("1"))
         .then(|| std::sync::Mutex::new(std::collections::HashMap::new()));
     let auth = Arc::new(Auth {

@@ -110,7 +110,10 @@ fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
     loop {
         let n = stream.read(&mut chunk)?;
         if n == 0 {
-            return Err(std::io::Error::new(ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(std::io::Error::new(
+                ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
         let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -211,10 +214,7 @@ fn one_run(args: &Args, request: &[u8]) -> Result<(Duration, Option<u64>), Strin
                 break Ok(elapsed);
             }
             Ok((status, body)) => {
-                break Err(format!(
-                    "HTTP {status}: {}",
-                    String::from_utf8_lossy(&body)
-                ));
+                break Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
             }
             // Accepted by the kernel before the process was ready and then dropped: retry.
             Err(_) => continue,

@@ -13,7 +13,6 @@
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use mcpctl_handler::{
@@ -45,10 +44,7 @@ fn run() -> Result<(), String> {
     let keys = KeyMaterial::from_stored(&stored).map_err(|e| e.to_string())?;
     let signing = keys.signing.as_ref().ok_or("no signing key")?;
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs();
+    let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
     for port in ports {
         let issuer = format!("http://127.0.0.1:{port}");
         let claims = AccessClaims {
@@ -68,14 +64,8 @@ fn run() -> Result<(), String> {
         };
         let token = jwt::sign(signing, &claims).map_err(|e| e.to_string())?;
         // Self-check with the server's own verifier, so a bad token fails here and not mid-run.
-        jwt::verify(
-            &keys.verifying,
-            &token,
-            &claims.iss,
-            &claims.aud,
-            now,
-        )
-        .map_err(|e| format!("the minted token does not verify: {e}"))?;
+        jwt::verify(&keys.verifying, &token, &claims.iss, &claims.aud, now)
+            .map_err(|e| format!("the minted token does not verify: {e}"))?;
         write(&dir.join(format!("token-{port}.txt")), token.as_bytes())?;
     }
     let jwks = keys.verifying.jwks().to_string();
