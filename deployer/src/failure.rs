@@ -29,27 +29,6 @@ impl Cli {
             Command::Completions(_) | Command::Man(_) => OutputFormat::Text,
         }
     }
-
-    /// The subcommand's name, as typed.
-    pub(crate) fn command_name(&self) -> &'static str {
-        match &self.command {
-            Command::New(_) => "new",
-            Command::Dev(_) => "dev",
-            Command::Logs(_) => "logs",
-            Command::RegisterClient(_) => "register-client",
-            Command::Clients(_) => "clients",
-            Command::SmokeTest(_) => "smoke-test",
-            Command::Build(_) => "build",
-            Command::Deploy(_) => "deploy",
-            Command::Diff(_) => "diff",
-            Command::Destroy(_) => "destroy",
-            Command::Status(_) => "status",
-            Command::Render(_) => "render",
-            Command::Token(_) => "token",
-            Command::Completions(_) => "completions",
-            Command::Man(_) => "man",
-        }
-    }
 }
 
 /// The JSON object of a failure: `error` is a stable code (the diagnostic's, else

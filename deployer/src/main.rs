@@ -18,7 +18,7 @@ mod target;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     // Unwrapped: CloudFormation's and the SDK's reasons stay whole (greppable in CI logs).
@@ -26,8 +26,15 @@ fn main() -> ExitCode {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match cli::Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
+    let parsed = cli::Cli::command()
+        .try_get_matches_from(&args)
+        .and_then(|matches| {
+            // The subcommand as typed, for the `command` of a JSON failure.
+            let name = matches.subcommand_name().unwrap_or("mcpctl").to_owned();
+            cli::Cli::from_arg_matches(&matches).map(|cli| (cli, name))
+        });
+    let (cli, command) = match parsed {
+        Ok(parsed) => parsed,
         Err(error)
             if failure::args_want_json(&args)
                 && !matches!(
@@ -40,7 +47,7 @@ fn main() -> ExitCode {
         }
         Err(error) => error.exit(),
     };
-    let (output, command) = (cli.output(), cli.command_name());
+    let output = cli.output();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,14 +55,14 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             let report = miette::miette!("cannot start the async runtime: {error}");
-            failure::print(&report, output, command);
+            failure::print(&report, output, &command);
             return ExitCode::from(failure::EXIT_FAILED);
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(report) => {
-            failure::print(&report, output, command);
+            failure::print(&report, output, &command);
             ExitCode::from(failure::EXIT_FAILED)
         }
     }

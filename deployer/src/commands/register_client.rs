@@ -196,7 +196,7 @@ pub(crate) async fn register_direct(
 }
 
 /// The MCP URL for `--url`, which may name the MCP endpoint or the issuer.
-fn mcp_url_of(url: &Url) -> String {
+pub(crate) fn mcp_url_of(url: &Url) -> String {
     let url = url.as_str().trim_end_matches('/');
     if url.ends_with("/mcp") {
         url.to_owned()

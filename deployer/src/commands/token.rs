@@ -57,21 +57,7 @@ struct Issued {
 }
 
 pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
-    let mut args = args;
-    args.project.fill_stack_name(&mut args.target)?;
-    let outputs = args.target.outputs().await?;
-    let mcp_url = match (&args.url, &outputs) {
-        (Some(url), _) => {
-            let url = url.as_str().trim_end_matches('/');
-            if url.ends_with("/mcp") {
-                url.to_owned()
-            } else {
-                format!("{url}/mcp")
-            }
-        }
-        (None, Some(outputs)) => outputs.get("McpUrl")?.to_owned(),
-        (None, None) => return Err(miette!("pass --url or --stage")),
-    };
+    // Bad input is refused before any call.
     let scope = (!args.scopes.is_empty()).then(|| args.scopes.join(" "));
     if let Some(bad) = args
         .scopes
@@ -83,6 +69,14 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
             "--scope `{bad}` is not an OAuth scope (RFC 6749 §3.3)"
         ));
     }
+    let mut args = args;
+    args.project.fill_stack_name(&mut args.target)?;
+    let outputs = args.target.outputs().await?;
+    let mcp_url = match (&args.url, &outputs) {
+        (Some(url), _) => super::register_client::mcp_url_of(url),
+        (None, Some(outputs)) => outputs.get("McpUrl")?.to_owned(),
+        (None, None) => return Err(miette!("pass --url or --stage")),
+    };
     let http = Client::builder()
         .timeout(Duration::from_secs(20))
         .redirect(reqwest::redirect::Policy::none())

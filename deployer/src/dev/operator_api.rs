@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    extract::{Path, Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -22,8 +23,6 @@ pub(crate) const PREFIX: &str = "/_mcpctl/clients";
 #[derive(Clone)]
 struct Api {
     store: Arc<MemoryStore>,
-    /// The hash of the operator's token (never the token).
-    token_hash: Arc<str>,
 }
 
 /// The routes over `store`, opened by the token whose hash is `token_hash`.
@@ -31,10 +30,12 @@ pub(crate) fn router(store: Arc<MemoryStore>, token_hash: String) -> Router {
     Router::new()
         .route(PREFIX, get(list))
         .route(&format!("{PREFIX}/{{client_id}}"), get(show).delete(delete))
-        .with_state(Api {
-            store,
-            token_hash: token_hash.into(),
-        })
+        // Every route, once: nothing here answers without the operator token.
+        .route_layer(axum::middleware::from_fn_with_state(
+            token_hash.into(),
+            operator_only,
+        ))
+        .with_state(Api { store })
 }
 
 /// A client as the operator sees it: metadata, never a hash.
@@ -82,25 +83,29 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response {
     response
 }
 
-/// Whether the request carries the operator's token.
-fn is_operator(api: &Api, headers: &HeaderMap) -> bool {
-    headers
+/// Lets through only requests carrying the operator's token; `token_hash` is its hash (never
+/// the token).
+async fn operator_only(
+    State(token_hash): State<Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let operator = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         // The scheme is case-insensitive (RFC 7235 §2.1).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, token)| {
-            mcpctl_handler::crypto::verify_secret(token.trim(), &api.token_hash)
-        })
-}
-
-fn refused() -> Response {
-    error(
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "the operator's initial access token is required",
-    )
+        .is_some_and(|(_, token)| mcpctl_handler::crypto::verify_secret(token.trim(), &token_hash));
+    if !operator {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the operator's initial access token is required",
+        );
+    }
+    next.run(request).await
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -112,10 +117,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
-async fn list(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if !is_operator(&api, &headers) {
-        return refused();
-    }
+async fn list(State(api): State<Api>) -> Response {
     match api.store.clients() {
         Ok(clients) => Json(
             clients
@@ -128,14 +130,7 @@ async fn list(State(api): State<Api>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn show(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(client_id): Path<String>,
-) -> Response {
-    if !is_operator(&api, &headers) {
-        return refused();
-    }
+async fn show(State(api): State<Api>, Path(client_id): Path<String>) -> Response {
     match ClientStore::get(&*api.store, &client_id).await {
         Ok(Some(record)) => Json(ClientView::from(record)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such client"),
@@ -144,14 +139,7 @@ async fn show(
 }
 
 /// Deletes the client and revokes what it holds, as `mcpctl clients delete` does on a stage.
-async fn delete(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(client_id): Path<String>,
-) -> Response {
-    if !is_operator(&api, &headers) {
-        return refused();
-    }
+async fn delete(State(api): State<Api>, Path(client_id): Path<String>) -> Response {
     let store = &api.store;
     let existed = match ClientStore::delete(&**store, &client_id).await {
         Ok(existed) => existed,

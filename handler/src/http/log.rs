@@ -57,7 +57,8 @@ fn next_local_id() -> String {
     )
 }
 
-/// The response header naming the request, as its log lines do (`mcpctl logs --request-id`).
+/// The response header naming the request, as its log lines do (`mcpctl logs --request-id`):
+/// `response.headers()[mcpctl_handler::http::log::REQUEST_ID_HEADER]`.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// A request id a client may choose (it is echoed in a header and written to the log): short,

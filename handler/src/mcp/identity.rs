@@ -21,6 +21,21 @@ use rmcp::{
 };
 
 /// What the configuration says about the server; `None` keeps the server's own value.
+///
+/// Set from `MCP_SERVER_*` by [`HandlerConfig::from_env`](crate::config::HandlerConfig::from_env);
+/// in code, set [`HandlerConfig::server_identity`](crate::config::HandlerConfig::server_identity):
+///
+/// ```
+/// use mcpctl_handler::{config::HandlerConfig, mcp::ServerIdentity};
+///
+/// let mut config = HandlerConfig::new("https://mcp.example.com".parse().unwrap());
+/// config.server_identity = ServerIdentity {
+///     name: Some("notes".into()),
+///     instructions: Some("Ask before deleting a note.".into()),
+///     ..ServerIdentity::default()
+/// };
+/// assert_eq!(config.server_identity.name.as_deref(), Some("notes"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerIdentity {
     /// `serverInfo.name`.
@@ -34,11 +49,6 @@ pub struct ServerIdentity {
 }
 
 impl ServerIdentity {
-    /// Whether the configuration sets nothing (the server's own answer goes out unchanged).
-    pub fn is_empty(&self) -> bool {
-        self == &Self::default()
-    }
-
     fn apply(&self, info: &mut Implementation, instructions: &mut Option<String>) {
         if let Some(name) = &self.name {
             info.name = name.clone();
@@ -55,17 +65,35 @@ impl ServerIdentity {
     }
 }
 
-/// The user's server with the configured identity laid over its own.
+/// The user's server with the configured identity laid over its own. [`crate::mcp::service`]
+/// wraps every server in it; a server never needs to name it.
+///
+/// ```
+/// use mcpctl_handler::mcp::{Identified, ServerIdentity};
+/// use rmcp::ServerHandler;
+///
+/// #[derive(Clone)]
+/// struct Plain;
+/// impl ServerHandler for Plain {}
+///
+/// let named = ServerIdentity { name: Some("notes".into()), ..ServerIdentity::default() };
+/// let server = Identified::new(Plain, named);
+/// assert_eq!(server.get_info().server_info.name, "notes");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Identified<T> {
     inner: T,
-    identity: ServerIdentity,
+    // Shared: the stateless service clones the server for every request.
+    identity: std::sync::Arc<ServerIdentity>,
 }
 
 impl<T> Identified<T> {
     /// Wraps `inner`.
     pub fn new(inner: T, identity: ServerIdentity) -> Self {
-        Self { inner, identity }
+        Self {
+            inner,
+            identity: std::sync::Arc::new(identity),
+        }
     }
 }
 

@@ -68,6 +68,11 @@ impl MemoryStore {
     }
 
     /// Every registered client, ordered by id (what `mcpctl clients list` shows for `mcpctl dev`).
+    ///
+    /// ```
+    /// let store = mcpctl_handler::store::memory::MemoryStore::new();
+    /// assert!(store.clients().unwrap().is_empty());
+    /// ```
     pub fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let mut clients: Vec<ClientRecord> = self.lock()?.clients.values().cloned().collect();
         clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
