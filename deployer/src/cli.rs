@@ -58,6 +58,8 @@ pub(crate) enum Command {
     Destroy(crate::commands::destroy::DestroyArgs),
     /// A stage's stack status, outputs, and deployed code vs the local build.
     Status(crate::commands::status::StatusArgs),
+    /// A stage's MCP, tool and OAuth metrics over a window (tables with sparklines), and its alarms.
+    Metrics(crate::commands::metrics::MetricsArgs),
     /// Print the CloudFormation template for a stage.
     Render(crate::commands::render::RenderArgs),
     /// Print a shell's completion script: `source <(mcpctl completions bash)`.

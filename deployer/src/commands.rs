@@ -7,6 +7,7 @@ pub(crate) mod destroy;
 mod dev;
 pub(crate) mod log_format;
 pub(crate) mod logs;
+pub(crate) mod metrics;
 pub(crate) mod new;
 pub(crate) mod register_client;
 pub(crate) mod render;
@@ -29,6 +30,7 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Diff(args) => deploy::diff(args).await,
         Command::Destroy(args) => destroy::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Metrics(args) => metrics::run(args).await,
         Command::SmokeTest(args) => smoke_test::run(args).await,
         Command::Logs(args) => logs::run(args).await,
         Command::RegisterClient(args) => register_client::run(args).await,

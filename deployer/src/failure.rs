@@ -24,6 +24,7 @@ impl Cli {
             Command::Diff(args) => args.stage.output,
             Command::Destroy(args) => args.output,
             Command::Status(args) => args.output,
+            Command::Metrics(args) => args.output,
             Command::Render(args) => args.output,
             Command::Token(args) => args.output,
             Command::Completions(_) | Command::Man(_) => OutputFormat::Text,

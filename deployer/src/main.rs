@@ -14,6 +14,7 @@ mod project;
 mod signals;
 mod stack;
 mod stage;
+mod stage_metrics;
 mod target;
 
 use std::process::ExitCode;

@@ -190,6 +190,8 @@ pub struct HandlerConfig {
     /// The server's name, title, version and instructions from the stage configuration
     /// (`MCP_SERVER_NAME`, `_TITLE`, `_VERSION`, `_INSTRUCTIONS`), over the server's own.
     pub server_identity: crate::mcp::ServerIdentity,
+    /// Metrics in the access log lines (EMF, crate::metrics); `None`: none are written.
+    pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
 /// Where the gateway's assertion keys are published (apart from `/.well-known/jwks.json`, so
@@ -233,6 +235,7 @@ impl HandlerConfig {
             groups_scope: None,
             gateway_jwks: None,
             server_identity: crate::mcp::ServerIdentity::default(),
+            metrics: None,
         }
     }
 
@@ -340,6 +343,7 @@ impl HandlerConfig {
             config.gateway_jwks = Some(parsed);
         }
         config.server_identity = server_identity_from_env();
+        config.metrics = crate::metrics::MetricsConfig::from_env(|name| std::env::var(name).ok());
         config.identity = identity_from_env()?;
         Ok(config)
     }

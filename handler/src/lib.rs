@@ -87,6 +87,7 @@ pub mod identity;
 pub mod keys;
 #[doc(hidden)]
 pub mod mcp;
+pub mod metrics;
 #[doc(hidden)]
 pub mod oauth;
 #[doc(hidden)]

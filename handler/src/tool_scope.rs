@@ -61,9 +61,15 @@ fn required_scope(tool: &Tool) -> Option<String> {
 /// A tool name to the scope it needs.
 type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
+/// Whether the served server has a tool, by name.
+type Known = dyn Fn(&str) -> bool + Send + Sync;
+
 /// Looks up the scope a tool of the served server needs, by tool name.
 #[derive(Clone)]
-pub struct ToolScopes(Arc<Lookup>);
+pub struct ToolScopes {
+    scope: Arc<Lookup>,
+    known: Option<Arc<Known>>,
+}
 
 impl ToolScopes {
     /// The tools of `server` (rmcp's `get_tool`, which `#[tool_handler]` answers from the router).
@@ -71,20 +77,30 @@ impl ToolScopes {
     where
         S: ServerHandler + Clone + Send + Sync + 'static,
     {
+        let known = server.clone();
         let server = server.clone();
-        Self(Arc::new(move |name| {
-            server.get_tool(name).as_ref().and_then(required_scope)
-        }))
+        Self {
+            scope: Arc::new(move |name| server.get_tool(name).as_ref().and_then(required_scope)),
+            known: Some(Arc::new(move |name| known.get_tool(name).is_some())),
+        }
     }
 
     /// A fixed map of tool name to scope (the gateway's, from the stage configuration).
     pub fn from_map(map: std::collections::BTreeMap<String, String>) -> Self {
-        Self(Arc::new(move |name| map.get(name).cloned()))
+        Self {
+            scope: Arc::new(move |name| map.get(name).cloned()),
+            known: None,
+        }
     }
 
     /// The scope `tool` needs beyond the MCP scope, if any.
     pub fn required(&self, tool: &str) -> Option<String> {
-        (self.0)(tool)
+        (self.scope)(tool)
+    }
+
+    /// Whether the server has `tool`; `None` when that cannot be told (a fixed map).
+    pub fn has(&self, tool: &str) -> Option<bool> {
+        self.known.as_ref().map(|known| known(tool))
     }
 }
 

@@ -16,5 +16,6 @@ mod first_hour;
 mod gateway;
 mod gateway_stack;
 mod lambda_emulator;
+mod metrics;
 mod ops;
 mod own_server;

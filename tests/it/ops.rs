@@ -235,14 +235,14 @@ mod reqwest {
 }
 
 /// A stage in moto: the three tables and a stack whose outputs name them and the log groups.
-struct MotoStage {
-    moto: Moto,
+pub(crate) struct MotoStage {
+    pub(crate) moto: Moto,
     names: TableNames,
     log_group: String,
 }
 
 impl MotoStage {
-    async fn deploy(stage: &str) -> Self {
+    pub(crate) async fn deploy(stage: &str) -> Self {
         let moto = Moto::start();
         let config = moto.sdk_config().await;
         let names = TableNames::with_prefix(&format!("mcpctl-{stage}"));

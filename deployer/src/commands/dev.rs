@@ -72,6 +72,9 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     let mut config = HandlerConfig::new(public_url);
     config.identity = identity(&args)?;
     config.cimd.allow_insecure = args.allow_insecure_cimd;
+    // MCP_METRICS=emf adds the Lambda's metric fields to the dev log lines (tests read them).
+    config.metrics =
+        mcpctl_handler::metrics::MetricsConfig::from_env(|name| std::env::var(name).ok());
     config.allowed_origins = if args.allow_origins.is_empty() {
         vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()]
     } else {

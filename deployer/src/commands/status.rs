@@ -42,7 +42,7 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
         .project
         .for_missing(args.config_dir.as_deref(), args.artifact.as_deref())?;
     let config = stage::load(&config_dir, &args.stage, &stage::env_overrides())?;
-    let (_, stack, identity) = crate::deploy::stage_stack(&config, &args.aws).await?;
+    let (sdk, stack, identity) = crate::deploy::stage_stack(&config, &args.aws).await?;
     let stack = &stack;
     let stack_name = &config.stack_name;
     let outputs: std::collections::BTreeMap<String, String> = stack
@@ -104,6 +104,14 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
         .and_then(|url| url::Url::parse(url).ok())
         .map(|url| crate::client_snippets::snippets(args.client, &server_name, &url))
         .unwrap_or_default();
+    // The last hour in one line; status still answers when metrics cannot be read.
+    let hour = crate::commands::metrics::window_of(crate::commands::logs::Since::Ago(
+        std::time::Duration::from_secs(3600),
+    ));
+    let metrics = crate::stage_metrics::fetch(&sdk, stack_name, hour)
+        .await
+        .map(|view| summary(&view))
+        .map_err(|error| error.to_string());
     match args.output {
         OutputFormat::Json => println!(
             "{}",
@@ -113,6 +121,10 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
                 "token_policy": token_policy,
                 "account": identity.account, "region": identity.region, "caller_arn": identity.arn,
                 "server_name": server_name, "clients": snippets,
+                "last_hour": match &metrics {
+                    Ok(summary) => serde_json::to_value(summary).into_diagnostic()?,
+                    Err(error) => serde_json::json!({ "error": error }),
+                },
             }))
             .into_diagnostic()?
         ),
@@ -127,6 +139,10 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
                 println!("{key:<24}  {value}");
             }
             println!("{token_policy}");
+            match &metrics {
+                Ok(summary) => println!("{}", summary.line()),
+                Err(error) => println!("last hour     metrics unavailable: {error}"),
+            }
             if !snippets.is_empty() {
                 println!(
                     "\nConnect a client:\n\n{}",
@@ -136,4 +152,48 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last hour of a stage, as `status` shows it.
+#[derive(Debug, serde::Serialize)]
+struct Summary {
+    mcp_requests: f64,
+    tool_calls: f64,
+    tool_errors: f64,
+    tokens_issued: f64,
+    refresh_reuse: f64,
+    alarms_firing: Vec<String>,
+}
+
+impl Summary {
+    fn line(&self) -> String {
+        let firing = if self.alarms_firing.is_empty() {
+            "no alarm firing".to_owned()
+        } else {
+            format!("ALARM: {}", self.alarms_firing.join(", "))
+        };
+        format!(
+            "last hour     {} MCP requests, {} tool calls ({} errors), {} tokens issued, {} refresh reuse; {firing} (mcpctl metrics for more)",
+            self.mcp_requests,
+            self.tool_calls,
+            self.tool_errors,
+            self.tokens_issued,
+            self.refresh_reuse
+        )
+    }
+}
+
+fn summary(view: &crate::stage_metrics::StageMetrics) -> Summary {
+    let (tool_calls, tool_errors) = view.tool_totals();
+    Summary {
+        mcp_requests: view.mcp_requests.total,
+        tool_calls,
+        tool_errors,
+        tokens_issued: view.grants.values().map(|s| s.total).sum(),
+        refresh_reuse: view
+            .oauth
+            .get(mcpctl_handler::metrics::names::REFRESH_REUSE)
+            .map_or(0.0, |s| s.total),
+        alarms_firing: view.firing().map(|a| a.name.clone()).collect(),
+    }
 }

@@ -209,6 +209,18 @@ pub(crate) struct AlarmsConfig {
     pub(crate) dynamodb_throttles: u32,
     /// DynamoDB system errors (HTTP 500 from DynamoDB) per table.
     pub(crate) dynamodb_system_errors: u32,
+    /// Refresh tokens replayed after rotation (a stolen token, or a client that lost a response), each revoking a grant family.
+    pub(crate) refresh_reuse: u32,
+    /// Clients registered at /dcr (a registration flood).
+    pub(crate) registrations: u32,
+    /// Token requests refused with invalid_grant (replayed codes, guessed refresh tokens).
+    pub(crate) invalid_grants: u32,
+    /// Failed sign-ins, all reasons together.
+    pub(crate) sign_in_failures: u32,
+    /// Client ID Metadata Documents that could not be fetched or were invalid.
+    pub(crate) cimd_fetch_failures: u32,
+    /// Tool calls whose result was an error, all tools together.
+    pub(crate) tool_errors: u32,
 }
 
 /// How users sign in before the consent page: the auth function's `MCP_IDENTITY` and `MCP_OIDC_*`.
@@ -394,6 +406,12 @@ impl Default for AlarmsConfig {
             api_latency_p99_ms: 3000,
             dynamodb_throttles: 1,
             dynamodb_system_errors: 1,
+            refresh_reuse: 1,
+            registrations: 100,
+            invalid_grants: 50,
+            sign_in_failures: 20,
+            cimd_fetch_failures: 10,
+            tool_errors: 10,
         }
     }
 }
@@ -708,6 +726,12 @@ pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "alarms.api_latency_p99_ms" => alarms.api_latency_p99_ms;
     "alarms.dynamodb_throttles" => alarms.dynamodb_throttles;
     "alarms.dynamodb_system_errors" => alarms.dynamodb_system_errors;
+    "alarms.refresh_reuse" => alarms.refresh_reuse;
+    "alarms.registrations" => alarms.registrations;
+    "alarms.invalid_grants" => alarms.invalid_grants;
+    "alarms.sign_in_failures" => alarms.sign_in_failures;
+    "alarms.cimd_fetch_failures" => alarms.cimd_fetch_failures;
+    "alarms.tool_errors" => alarms.tool_errors;
     "identity.mode" => identity.mode;
     "identity.claims.email" => identity.claims.email;
     "identity.claims.name" => identity.claims.name;
@@ -1316,6 +1340,12 @@ impl AlarmsConfig {
             api_latency_p99_ms,
             dynamodb_throttles,
             dynamodb_system_errors,
+            refresh_reuse,
+            registrations,
+            invalid_grants,
+            sign_in_failures,
+            cimd_fetch_failures,
+            tool_errors,
         } = self;
         if let Some(email) = email
             && !is_email(email)
@@ -1349,7 +1379,14 @@ impl AlarmsConfig {
             *dynamodb_system_errors,
             1,
             count,
-        )
+        )?;
+        in_range("alarms.refresh_reuse", *refresh_reuse, 1, count)?;
+        in_range("alarms.registrations", *registrations, 1, count)?;
+        in_range("alarms.invalid_grants", *invalid_grants, 1, count)?;
+        in_range("alarms.sign_in_failures", *sign_in_failures, 1, count)?;
+        in_range("alarms.cimd_fetch_failures", *cimd_fetch_failures, 1, count)?;
+        in_range("alarms.tool_errors", *tool_errors, 1, count)?;
+        Ok(())
     }
 }
 

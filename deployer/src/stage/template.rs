@@ -36,7 +36,7 @@ mod gateway;
 mod mcp_function;
 
 /// The fragments built into the binary, in the order their sections are merged.
-const EMBEDDED: [(&str, &str); 7] = [
+const EMBEDDED: [(&str, &str); 8] = [
     (
         "parameters.yaml",
         include_str!("../../../templates/parameters.yaml"),
@@ -57,6 +57,10 @@ const EMBEDDED: [(&str, &str); 7] = [
     (
         "alarms.yaml",
         include_str!("../../../templates/alarms.yaml"),
+    ),
+    (
+        "dashboard.yaml",
+        include_str!("../../../templates/dashboard.yaml"),
     ),
     (
         "outputs.yaml",
@@ -966,6 +970,12 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         api_latency_p99_ms,
         dynamodb_throttles,
         dynamodb_system_errors,
+        refresh_reuse,
+        registrations,
+        invalid_grants,
+        sign_in_failures,
+        cimd_fetch_failures,
+        tool_errors,
     } = alarms;
     let (domain_name, certificate_arn) = match custom_domain {
         Some(CustomDomain {
@@ -1048,6 +1058,12 @@ fn stage_parameters(config: &StageConfig) -> Vec<(&'static str, &'static str, Va
         ("ApiLatencyP99Threshold", "alarms.api_latency_p99_ms", Value::from(*api_latency_p99_ms)),
         ("DynamoDbThrottlesThreshold", "alarms.dynamodb_throttles", Value::from(*dynamodb_throttles)),
         ("DynamoDbSystemErrorsThreshold", "alarms.dynamodb_system_errors", Value::from(*dynamodb_system_errors)),
+        ("RefreshReuseThreshold", "alarms.refresh_reuse", Value::from(*refresh_reuse)),
+        ("RegistrationsThreshold", "alarms.registrations", Value::from(*registrations)),
+        ("InvalidGrantsThreshold", "alarms.invalid_grants", Value::from(*invalid_grants)),
+        ("SignInFailuresThreshold", "alarms.sign_in_failures", Value::from(*sign_in_failures)),
+        ("CimdFetchFailuresThreshold", "alarms.cimd_fetch_failures", Value::from(*cimd_fetch_failures)),
+        ("ToolErrorsThreshold", "alarms.tool_errors", Value::from(*tool_errors)),
         ("IdentityMode", "identity.mode", yaml::string(mode.as_str())),
         ("OidcIssuer", "identity.oidc.issuer", yaml::string(issuer)),
         ("OidcClientId", "identity.oidc.client_id", yaml::string(client_id)),
@@ -1220,6 +1236,76 @@ mod tests {
             .collect()
     }
 
+    /// The handler's metric names that the alarms and the dashboard use, each checked against
+    /// the names the handler writes (a renamed metric would leave an alarm that never fires).
+    #[test]
+    fn the_dashboard_is_json_and_every_mcpctl_metric_it_and_the_alarms_name_exists() {
+        use mcpctl_handler::metrics::{NAMESPACE, names};
+        let known = [
+            names::MCP_REQUESTS,
+            names::TOOL_CALLS,
+            names::TOOL_ERRORS,
+            names::TOOL_LATENCY,
+            names::REGISTRATIONS,
+            names::REGISTRATIONS_REFUSED,
+            names::AUTHORIZATIONS,
+            names::TOKEN_GRANTS,
+            names::INVALID_GRANTS,
+            names::REFRESH_REUSE,
+            names::CIMD_FETCH_FAILURES,
+            names::SIGN_IN_FAILURES,
+            names::TOKEN_REJECTIONS,
+        ];
+        let body = body_value(&rendered("prod"));
+        let resources = body["Resources"].as_mapping().unwrap();
+        let mut alarmed = 0;
+        for (_, resource) in resources {
+            let properties = &resource["Properties"];
+            if resource["Type"] == "AWS::CloudWatch::Alarm" && properties["Namespace"] == NAMESPACE
+            {
+                let metric = properties["MetricName"].as_str().unwrap();
+                assert!(known.contains(&metric), "alarm on unknown metric {metric}");
+                assert_eq!(properties["Dimensions"][0]["Name"], names::STACK);
+                alarmed += 1;
+            }
+        }
+        assert_eq!(alarmed, 6);
+        let sub = match &body["Resources"]["Dashboard"]["Properties"]["DashboardBody"] {
+            Value::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
+            other => other["Fn::Sub"].as_str().map(str::to_owned),
+        }
+        .expect("DashboardBody is a !Sub string");
+        // What CloudFormation substitutes, every `${...}`, by a plain word.
+        let substituted = regex_lite_sub(&sub);
+        let dashboard: serde_json::Value = serde_json::from_str(&substituted)
+            .unwrap_or_else(|e| panic!("the dashboard is not JSON: {e}\n{substituted}"));
+        let text = dashboard.to_string();
+        let mut named = 0;
+        for metric in known {
+            if text.contains(&format!("MetricName=\\\"{metric}\\\""))
+                || text.contains(&format!("\"{metric}\""))
+            {
+                named += 1;
+            }
+        }
+        assert!(named >= 11, "the dashboard shows {named} of the metrics");
+        assert!(dashboard["widgets"].as_array().unwrap().len() >= 10);
+    }
+
+    /// `${Name}` and `${Name.Attr}` replaced by `x`.
+    fn regex_lite_sub(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').unwrap() + start;
+            out.push('x');
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
     #[test]
     fn each_function_gets_exactly_the_environment_the_handler_reads() {
         let body = body_value(&rendered("prod"));
@@ -1232,6 +1318,8 @@ mod tests {
             "RUST_LOG",
         ];
         let mut auth: Vec<String> = common.map(str::to_owned).to_vec();
+        // The Stack dimension of the metrics (the authorizer writes no access log).
+        auth.insert(1, mcpctl_handler::metrics::STACK_VAR.to_owned());
         auth.extend(TABLES.map(|spec| spec.env_var.to_owned()));
         auth.extend(
             [
@@ -1261,8 +1349,9 @@ mod tests {
         assert_eq!(environment(&body, "AuthFunction"), auth);
         let mut verify_only: Vec<String> = common.map(str::to_owned).to_vec();
         verify_only.push("MCP_JWKS".into());
-        assert_eq!(environment(&body, "McpFunction"), verify_only);
         assert_eq!(environment(&body, "AuthorizerFunction"), verify_only);
+        verify_only.insert(1, mcpctl_handler::metrics::STACK_VAR.to_owned());
+        assert_eq!(environment(&body, "McpFunction"), verify_only);
         for (function, handler) in [
             ("AuthFunction", "auth"),
             ("McpFunction", "mcp"),

@@ -138,6 +138,7 @@ pub(super) async fn issue_code(
 ) -> Response {
     match authorize::approve(state, request, user).await {
         Ok(location) => {
+            crate::metrics::record(crate::metrics::Event::Authorized);
             let mut response = match status {
                 StatusCode::SEE_OTHER => Redirect::to(&location).into_response(),
                 _ => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),

@@ -4,7 +4,15 @@
 
 use std::time::Instant;
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
+
+use crate::metrics::MetricsConfig;
 
 /// Per-request facts a handler adds to the access log.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +23,10 @@ pub struct LogFields {
     pub mcp_method: Option<String>,
     /// The tool a `tools/call` names.
     pub tool: Option<String>,
+    /// The tool's metric dimension: its name when the server has it, else `other`.
+    pub tool_dimension: Option<String>,
+    /// Whether the tool's result was an error (`isError` or a JSON-RPC error).
+    pub tool_error: bool,
     /// Token grant type.
     pub grant_type: Option<&'static str>,
     /// RFC error code of a failed request.
@@ -31,6 +43,8 @@ impl LogFields {
                 client_id: self.client_id.or(existing.client_id),
                 mcp_method: self.mcp_method.or(existing.mcp_method),
                 tool: self.tool.or(existing.tool),
+                tool_dimension: self.tool_dimension.or(existing.tool_dimension),
+                tool_error: self.tool_error || existing.tool_error,
                 grant_type: self.grant_type.or(existing.grant_type),
                 error: self.error.or(existing.error),
                 detail: self.detail.or(existing.detail),
@@ -70,8 +84,13 @@ fn is_safe_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Middleware writing the access log line, and answering with the request id.
-pub async fn access_log(request: Request, next: Next) -> Response {
+/// Middleware writing the access log line, with the request's metrics when `metrics` is set
+/// (crate::metrics), and answering with the request id.
+pub async fn access_log(
+    State(metrics): State<Option<Arc<MetricsConfig>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -85,43 +104,88 @@ pub async fn access_log(request: Request, next: Next) -> Response {
             .map(str::to_owned)
             .unwrap_or_else(next_local_id),
     };
-    let mut response = next.run(request).await;
+    let (mut response, events) = crate::metrics::scope(next.run(request)).await;
     if let Ok(value) = axum::http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = (start.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let status = response.status().as_u16();
+    let error_level = status >= 500;
+    let enabled = if error_level {
+        tracing::enabled!(target: "mcpctl::request", tracing::Level::ERROR)
+    } else {
+        tracing::enabled!(target: "mcpctl::request", tracing::Level::INFO)
+    };
+    let Some(target) = LOG_TARGET.get().filter(|_| enabled) else {
+        return response;
+    };
+    let default_fields = LogFields::default();
     let fields = response
         .extensions()
         .get::<LogFields>()
-        .cloned()
-        .unwrap_or_default();
-    let level_error = status >= 500;
-    macro_rules! line {
-        ($level:ident) => {
-            tracing::$level!(
-                target: "mcpctl::request",
-                request_id = %request_id,
-                method = %method,
-                route = %path,
+        .unwrap_or(&default_fields);
+    let now = chrono::Utc::now();
+    let mut line = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        line.insert(key.to_owned(), value);
+    };
+    put(
+        "timestamp",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .into(),
+    );
+    put("level", if error_level { "ERROR" } else { "INFO" }.into());
+    put("message", "request".into());
+    put("request_id", request_id.into());
+    put("method", method.as_str().into());
+    put("route", path.as_str().into());
+    put("status", status.into());
+    put("latency_ms", latency_ms.into());
+    for (key, value) in [
+        ("client_id", fields.client_id.as_deref()),
+        ("mcp_method", fields.mcp_method.as_deref()),
+        ("tool", fields.tool.as_deref()),
+        ("grant_type", fields.grant_type),
+        ("error", fields.error.as_deref()),
+        ("detail", fields.detail.as_deref()),
+    ] {
+        if let Some(value) = value {
+            put(key, value.into());
+        }
+    }
+    if let Some(metrics) = &metrics {
+        crate::metrics::append(
+            &mut line,
+            metrics,
+            &crate::metrics::RequestFacts {
+                method: method.as_str(),
+                route: &path,
                 status,
-                latency_ms = (latency_ms * 1000.0).round() / 1000.0,
-                client_id = fields.client_id.as_deref(),
-                mcp_method = fields.mcp_method.as_deref(),
-                tool = fields.tool.as_deref(),
-                grant_type = fields.grant_type,
-                error = fields.error.as_deref(),
-                detail = fields.detail.as_deref(),
-                "request"
-            )
-        };
+                latency_ms,
+                fields,
+                events: &events,
+            },
+            now.timestamp_millis(),
+        );
     }
-    if level_error {
-        line!(error);
-    } else {
-        line!(info);
-    }
+    write_line(*target, &serde_json::Value::Object(line));
     response
+}
+
+/// Where [`access_log`] writes: set by [`init_json_logging`]; without it there is no access log.
+static LOG_TARGET: std::sync::OnceLock<LogTarget> = std::sync::OnceLock::new();
+
+/// Writes one JSON line in a single write, so that lines of concurrent requests never interleave.
+// The access line is written here rather than through `tracing`, because an EMF line needs the
+// nested `_aws` object, which tracing's JSON fields (strings and numbers) cannot carry.
+fn write_line(target: LogTarget, line: &serde_json::Value) {
+    use std::io::Write;
+    let mut bytes = line.to_string().into_bytes();
+    bytes.push(b'\n');
+    let _ = match target {
+        LogTarget::Stdout => std::io::stdout().lock().write_all(&bytes),
+        LogTarget::Stderr => std::io::stderr().lock().write_all(&bytes),
+    };
 }
 
 /// Where log lines go.
@@ -133,8 +197,10 @@ pub enum LogTarget {
     Stderr,
 }
 
-/// Installs the JSON log format used on Lambda and by `mcpctl dev` (level from `RUST_LOG`, default info).
+/// Installs the JSON log format used on Lambda and by `mcpctl dev` (level from `RUST_LOG`, default
+/// info), and turns the access log on.
 pub fn init_json_logging(target: LogTarget) {
+    let _ = LOG_TARGET.set(target);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
     let _ = tracing_subscriber::fmt()

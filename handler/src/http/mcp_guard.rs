@@ -200,12 +200,20 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     }
 
     let Some(token) = bearer_token(&request) else {
-        return refuse(
+        let mut response = refuse(
             StatusCode::UNAUTHORIZED,
             Some(challenge(state, None)),
             "invalid_token",
             "a bearer access token is required",
         );
+        // Every client's first request (discovery starts at this 401): logged apart from a
+        // presented token that was refused, which is what the TokenRejections metric counts.
+        LogFields {
+            error: Some("token_missing".into()),
+            ..LogFields::default()
+        }
+        .attach(&mut response);
+        return response;
     };
     let claims = match verify(state, token) {
         Ok(claims) => claims,
@@ -333,6 +341,18 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     };
     let client_id = claims.client_id.clone();
     parts.extensions.insert(Caller::from(claims));
+    let outcome = tool.as_ref().map(|_| {
+        let outcome = ToolOutcome::default();
+        parts.extensions.insert(outcome.clone());
+        outcome
+    });
+    let tool_dimension = tool.as_deref().map(|name| {
+        let known = match guard.exposed.as_deref() {
+            Some(exposed) => Some(exposed.contains(name)),
+            None => guard.tools.has(name),
+        };
+        crate::metrics::tool_dimension(name, known)
+    });
     let mut response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -340,10 +360,30 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         client_id: Some(client_id),
         mcp_method,
         tool,
+        tool_dimension,
+        tool_error: outcome.is_some_and(|o| o.failed()),
         ..LogFields::default()
     }
     .attach(&mut response);
     response
+}
+
+/// How the `tools/call` of a request ended, told by the server wrapper (`mcp::Identified`) to
+/// the guard through the request extensions: rmcp runs the tool in a task of its own, so this
+/// slot is the one way back that needs no look into the response body.
+#[derive(Debug, Clone, Default)]
+pub struct ToolOutcome(Arc<std::sync::atomic::AtomicBool>);
+
+impl ToolOutcome {
+    /// Records that the tool's result was an error (`isError`, or a JSON-RPC error).
+    pub fn set_failed(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the tool's result was an error.
+    pub fn failed(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The first tool called in `messages` that the allow-list leaves out.

@@ -106,7 +106,10 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(endpoints::not_found)
         .layer(origin::cors_layer(state.config.allowed_origins.clone()))
-        .layer(middleware::from_fn(log::access_log))
+        .layer(middleware::from_fn_with_state(
+            state.config.metrics.clone().map(Arc::new),
+            log::access_log,
+        ))
         .with_state(state)
 }
 
@@ -154,6 +157,9 @@ pub fn well_known_root_router(state: AppState, base_path: &str) -> Router {
             get(endpoints::protected_resource_metadata),
         )
         .layer(origin::cors_layer(state.config.allowed_origins.clone()))
-        .layer(middleware::from_fn(log::access_log))
+        .layer(middleware::from_fn_with_state(
+            state.config.metrics.clone().map(Arc::new),
+            log::access_log,
+        ))
         .with_state(state)
 }

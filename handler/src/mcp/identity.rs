@@ -7,10 +7,15 @@
 //! forwarding uses (`impl_server_handler_for_wrapper!` in rmcp 3.9), and changes only those three.
 //! A method rmcp adds later would fall back to its default here: the conformance suite, which
 //! runs through this wrapper, is what catches that.
+//!
+//! It also tells the bearer guard whether a `tools/call` failed ([`ToolOutcome`]), for the
+//! per-tool error metric.
 
 #![allow(deprecated)]
 
 use std::borrow::Cow;
+
+use crate::http::mcp_guard::ToolOutcome;
 
 use rmcp::{
     ErrorData as McpError, ServerHandler,
@@ -232,7 +237,24 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CallToolResponse, McpError>> + MaybeSendFuture + '_ {
-        self.inner.call_tool(request, context)
+        let outcome = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ToolOutcome>())
+            .cloned();
+        let call = self.inner.call_tool(request, context);
+        async move {
+            let result = call.await;
+            let failed = match &result {
+                Ok(CallToolResponse::Complete(done)) => done.is_error == Some(true),
+                Ok(_) => false,
+                Err(_) => true,
+            };
+            if failed && let Some(outcome) = outcome {
+                outcome.set_failed();
+            }
+            result
+        }
     }
 
     fn list_tools(

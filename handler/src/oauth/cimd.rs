@@ -219,8 +219,14 @@ impl CimdResolver {
         {
             return Ok(record.clone());
         }
-        let body = self.fetch(url).await?;
-        let record = self.validate(client_id, &body, now)?;
+        let fetched = self
+            .fetch(url)
+            .await
+            .and_then(|body| self.validate(client_id, &body, now));
+        if fetched.is_err() {
+            crate::metrics::record(crate::metrics::Event::CimdFetchFailed);
+        }
+        let record = fetched?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > 1000 {
                 cache.retain(|_, (expires, _)| *expires > now);

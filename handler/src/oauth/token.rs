@@ -435,6 +435,7 @@ pub async fn exchange(
                 Rotation::GraceReplay { scope } => scope,
                 Rotation::ReuseDetected => {
                     tracing::warn!(client_id = %client.client_id, "refresh token reuse detected; grant family revoked");
+                    crate::metrics::record(crate::metrics::Event::RefreshReuse);
                     return Err(refresh_invalid());
                 }
                 Rotation::Invalid => return Err(refresh_invalid()),
