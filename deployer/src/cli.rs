@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Status(crate::commands::status::StatusArgs),
     /// A stage's MCP, tool and OAuth metrics over a window (tables with sparklines), and its alarms.
     Metrics(crate::commands::metrics::MetricsArgs),
+    /// List or rotate the signing keys of a stage (or of `mcpctl dev --state-dir`).
+    Keys(crate::commands::keys::KeysArgs),
     /// Print the CloudFormation template for a stage.
     Render(crate::commands::render::RenderArgs),
     /// Print a shell's completion script: `source <(mcpctl completions bash)`.

@@ -5,6 +5,7 @@ pub(crate) mod clients;
 pub(crate) mod deploy;
 pub(crate) mod destroy;
 mod dev;
+pub(crate) mod keys;
 pub(crate) mod log_format;
 pub(crate) mod logs;
 pub(crate) mod metrics;
@@ -31,6 +32,7 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Destroy(args) => destroy::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Metrics(args) => metrics::run(args).await,
+        Command::Keys(args) => keys::run(args).await,
         Command::SmokeTest(args) => smoke_test::run(args).await,
         Command::Logs(args) => logs::run(args).await,
         Command::RegisterClient(args) => register_client::run(args).await,

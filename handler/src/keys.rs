@@ -43,6 +43,9 @@ pub enum KeyError {
         "the signing-key secret is not valid: {0}; expected JSON {{\"signing_key_pkcs8\": \"<base64>\", \"mac_secret\": \"<base64>\", \"previous_jwks\": [<public JWK>...]}}"
     )]
     InvalidSecret(String),
+    /// A rotation was asked to promote a next key that was never published.
+    #[error("there is no published next key to promote: run the rotation from its start")]
+    NothingToPromote,
 }
 
 /// A public key in JWK form (RFC 7517), as published at the JWKS endpoint.
@@ -266,7 +269,10 @@ impl StoredKeys {
 ///
 /// `previous_jwks` (optional, may be absent) holds the public halves of retired signing keys:
 /// tokens they signed keep verifying, and the JWKS keeps publishing them, until they are removed
-/// after the longest access-token lifetime.
+/// after the longest access-token lifetime. `mcpctl keys rotate` also writes
+/// `next_signing_key_pkcs8` (a key published but not signing yet, between the two steps of a
+/// rotation) and `previous_until` (`{"<kid>": <epoch seconds>}`: when a retired key's last token
+/// expires).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SigningSecret {
     /// The current signing key and the MAC secret.
@@ -275,6 +281,27 @@ pub struct SigningSecret {
     /// Public keys of retired signing keys, still accepted for verification.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_jwks: Vec<PublicJwk>,
+    /// A key `mcpctl keys rotate` made: published in the JWKS (verified) but not signing yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_signing_key_pkcs8: Option<String>,
+    /// Until when (epoch seconds) each retired key stays published: when the last token it
+    /// signed expires. A retired key without an entry stays until removed by hand.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub previous_until: std::collections::BTreeMap<String, u64>,
+}
+
+/// Where a key is in its life, as [`SigningSecret::keys_by_state`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// It signs the tokens issued now.
+    Signing,
+    /// Published ahead of a rotation; it signs once promoted.
+    Next,
+    /// Retired: it verifies the tokens it signed, until `until` (epoch seconds) if known.
+    Retired {
+        /// When its last token expires.
+        until: Option<u64>,
+    },
 }
 
 // Hand-written so that logging the value (or a `{:?}` in an error) never prints the private key.
@@ -299,7 +326,83 @@ impl SigningSecret {
         Self {
             keys,
             previous_jwks: Vec::new(),
+            next_signing_key_pkcs8: None,
+            previous_until: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// The `kid` of the key that signs.
+    pub fn current_kid(&self) -> Result<String, KeyError> {
+        Ok(SigningKey::from_pkcs8_base64(&self.keys.signing_key_pkcs8)?
+            .kid()
+            .to_owned())
+    }
+
+    /// The key published ahead of a rotation, generating it if there is none yet; its `kid`.
+    pub fn stage_next(&mut self) -> Result<String, KeyError> {
+        if let Some(next) = &self.next_signing_key_pkcs8 {
+            return Ok(SigningKey::from_pkcs8_base64(next)?.kid().to_owned());
+        }
+        let next = SigningKey::generate()?;
+        self.next_signing_key_pkcs8 = Some(next.to_pkcs8_base64());
+        Ok(next.kid().to_owned())
+    }
+
+    /// Makes the published next key the signing one; the old signing key is retired and stays
+    /// published for `verify_for` seconds from `now` (the longest token lifetime).
+    pub fn promote(&mut self, now: u64, verify_for: u64) -> Result<(), KeyError> {
+        let next = self
+            .next_signing_key_pkcs8
+            .take()
+            .ok_or(KeyError::NothingToPromote)?;
+        SigningKey::from_pkcs8_base64(&next)?;
+        let old = SigningKey::from_pkcs8_base64(&self.keys.signing_key_pkcs8)?;
+        self.previous_jwks.retain(|jwk| jwk.kid != old.kid());
+        self.previous_jwks.insert(0, old.public_jwk().clone());
+        self.previous_until
+            .insert(old.kid().to_owned(), now.saturating_add(verify_for));
+        self.keys.signing_key_pkcs8 = next;
+        Ok(())
+    }
+
+    /// Drops the retired keys whose last token has expired by `now`; their `kid`s.
+    pub fn prune(&mut self, now: u64) -> Vec<String> {
+        let expired: Vec<String> = self
+            .previous_until
+            .iter()
+            .filter(|(_, until)| **until < now)
+            .map(|(kid, _)| kid.clone())
+            .collect();
+        self.previous_jwks.retain(|jwk| !expired.contains(&jwk.kid));
+        self.previous_until.retain(|kid, _| !expired.contains(kid));
+        expired
+    }
+
+    /// Every key with its state: the signing key, the next one, then the retired ones.
+    pub fn keys_by_state(&self) -> Result<Vec<(String, KeyState)>, KeyError> {
+        let mut keys = vec![(self.current_kid()?, KeyState::Signing)];
+        if let Some(next) = &self.next_signing_key_pkcs8 {
+            keys.push((
+                SigningKey::from_pkcs8_base64(next)?.kid().to_owned(),
+                KeyState::Next,
+            ));
+        }
+        keys.extend(self.previous_jwks.iter().map(|jwk| {
+            (
+                jwk.kid.clone(),
+                KeyState::Retired {
+                    until: self.previous_until.get(&jwk.kid).copied(),
+                },
+            )
+        }));
+        Ok(keys)
+    }
+
+    /// [`Self::jwks_json`] without the retired keys whose tokens have all expired by `now`.
+    pub fn jwks_json_at(&self, now: u64) -> Result<String, KeyError> {
+        let mut pruned = self.clone();
+        pruned.prune(now);
+        pruned.jwks_json()
     }
 
     /// A fresh signing key and MAC secret.
@@ -321,10 +424,14 @@ impl SigningSecret {
         serde_json::to_string(self).map_err(|e| KeyError::InvalidSecret(e.to_string()))
     }
 
-    /// The signing key, the MAC key, and as verifying keys the current public key followed by
-    /// the retired ones.
+    /// The signing key, the MAC key, and as verifying keys the current public key, the next one
+    /// (published ahead of a rotation) and the retired ones.
     pub fn key_material(&self) -> Result<KeyMaterial, KeyError> {
         let mut material = KeyMaterial::from_stored(&self.keys)?;
+        if let Some(next) = &self.next_signing_key_pkcs8 {
+            let next = SigningKey::from_pkcs8_base64(next)?;
+            material.verifying.extend(vec![next.public_jwk().clone()])?;
+        }
         material.verifying.extend(self.previous_jwks.clone())?;
         Ok(material)
     }
@@ -394,6 +501,49 @@ mod tests {
             jwks.kids().collect::<Vec<_>>(),
             [current.as_str(), retired.kid()]
         );
+    }
+
+    #[test]
+    fn a_rotation_publishes_first_then_signs_and_retires_the_old_key_until_its_tokens_expire() {
+        let mut secret = SigningSecret::generate().unwrap();
+        let old = secret.current_kid().unwrap();
+        let next = secret.stage_next().unwrap();
+        // Publishing again is idempotent: an interrupted rotation resumes with the same key.
+        assert_eq!(secret.stage_next().unwrap(), next);
+        let published = secret.key_material().unwrap();
+        assert_eq!(
+            published.signing.as_ref().unwrap().kid(),
+            old,
+            "still signs with the old key"
+        );
+        assert_eq!(
+            published.verifying.kids().collect::<Vec<_>>(),
+            [old.as_str(), next.as_str()]
+        );
+
+        secret.promote(1000, 3660).unwrap();
+        let back = SigningSecret::from_json(&secret.to_json().unwrap()).unwrap();
+        let promoted = back.key_material().unwrap();
+        assert_eq!(promoted.signing.as_ref().unwrap().kid(), next);
+        assert_eq!(
+            promoted.verifying.kids().collect::<Vec<_>>(),
+            [next.as_str(), old.as_str()]
+        );
+        assert_eq!(
+            back.keys_by_state().unwrap(),
+            [
+                (next.clone(), KeyState::Signing),
+                (old.clone(), KeyState::Retired { until: Some(4660) })
+            ]
+        );
+        // Published until its last token expires, then gone.
+        assert!(back.jwks_json_at(4660).unwrap().contains(&old));
+        assert!(!back.jwks_json_at(4661).unwrap().contains(&old));
+        let mut pruned = back.clone();
+        assert_eq!(pruned.prune(4661), std::slice::from_ref(&old));
+        assert!(pruned.previous_jwks.is_empty() && pruned.previous_until.is_empty());
+        // Nothing to promote without a published next key.
+        assert!(pruned.promote(5000, 60).is_err());
     }
 
     #[test]

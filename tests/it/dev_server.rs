@@ -14,7 +14,7 @@ fn client() -> reqwest::Client {
 }
 
 /// A machine client registered with the dev server's operator token, and a token for it.
-async fn client_credentials(server: &DevServer) -> (String, String, String) {
+pub(crate) async fn client_credentials(server: &DevServer) -> (String, String, String) {
     let issuer = &server.issuer();
     let http = client();
     let registration: Value = http
@@ -33,7 +33,7 @@ async fn client_credentials(server: &DevServer) -> (String, String, String) {
     (id, secret, token)
 }
 
-async fn token(issuer: &str, id: &str, secret: &str) -> String {
+pub(crate) async fn token(issuer: &str, id: &str, secret: &str) -> String {
     let response = client()
         .post(format!("{issuer}/oauth/token"))
         .basic_auth(id, Some(secret))
@@ -46,7 +46,7 @@ async fn token(issuer: &str, id: &str, secret: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn tools_list(mcp_url: &str, token: &str) -> reqwest::Response {
+pub(crate) async fn tools_list(mcp_url: &str, token: &str) -> reqwest::Response {
     client()
         .post(mcp_url)
         .bearer_auth(token)

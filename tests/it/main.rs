@@ -15,6 +15,7 @@ mod federation;
 mod first_hour;
 mod gateway;
 mod gateway_stack;
+mod keys;
 mod lambda_emulator;
 mod metrics;
 mod ops;

@@ -133,9 +133,11 @@ pub(crate) async fn ensure_kind(
             "secret {name} is not an mcpctl signing key: {e}"
         )
     })?;
-    // The current key plus every retired key still in its overlap window.
+    // The current key, a key published ahead of a rotation, and every retired key still in its
+    // overlap window.
+    let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
     let jwks = stored
-        .jwks_json()
+        .jwks_json_at(now)
         .map_err(|e| miette!("secret {name}: {e}"))?;
     Ok((SigningSecret { arn, jwks }, created))
 }

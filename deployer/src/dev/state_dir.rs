@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use mcpctl_handler::{
-    keys::{KeyMaterial, StoredKeys},
+    keys::{KeyMaterial, SigningSecret, StoredKeys},
     store::memory::MemoryStore,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
@@ -15,7 +15,9 @@ pub(crate) fn load(dir: &Path) -> miette::Result<(KeyMaterial, MemoryStore)> {
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot create the state directory {}", dir.display()))?;
     let keys_file = dir.join("keys.json");
-    let stored: StoredKeys = match std::fs::read(&keys_file) {
+    // The stack's secret format: the keys of a first start, plus what `mcpctl keys rotate
+    // --state-dir` adds (retired keys whose tokens still verify).
+    let stored: SigningSecret = match std::fs::read(&keys_file) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             miette!(
                 help = format!(
@@ -34,7 +36,7 @@ pub(crate) fn load(dir: &Path) -> miette::Result<(KeyMaterial, MemoryStore)> {
                 &keys_file,
                 &serde_json::to_vec_pretty(&stored).into_diagnostic()?,
             )?;
-            stored
+            SigningSecret::new(stored)
         }
         Err(error) => {
             return Err(error)
@@ -42,7 +44,7 @@ pub(crate) fn load(dir: &Path) -> miette::Result<(KeyMaterial, MemoryStore)> {
                 .wrap_err_with(|| format!("cannot read {}", keys_file.display()));
         }
     };
-    let keys = KeyMaterial::from_stored(&stored).map_err(|e| {
+    let keys: KeyMaterial = stored.key_material().map_err(|e| {
         miette!(
             help = format!("delete {} to generate new keys", keys_file.display()),
             "{}: {e}",

@@ -1,0 +1,378 @@
+//! `mcpctl keys list|rotate`: the signing keys of a stage (in its Secrets Manager secret and its
+//! published JWKS) or of `mcpctl dev --state-dir`.
+//!
+//! A stage rotates in two stack updates, so that no verifier ever meets a `kid` it does not
+//! know: first the new key is published (the `JwksJson` parameter every function reads) while
+//! the old one still signs; then the new key signs and the old one stays published until the
+//! last token it signed has expired (the stage's access-token lifetime, plus a minute of clock
+//! skew). An interrupted rotation resumes where it stopped.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use mcpctl_handler::keys::{KeyState, SigningSecret};
+use miette::{IntoDiagnostic, miette};
+
+use crate::{
+    cli::OutputFormat,
+    deploy::signing_secret,
+    project::ProjectArgs,
+    stage::{self, names},
+    target::AwsArgs,
+};
+
+/// Seconds a retired key stays published beyond the access-token lifetime (clock skew).
+const SKEW_SECONDS: u64 = 60;
+
+/// Arguments of `mcpctl keys`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeysArgs {
+    #[command(subcommand)]
+    pub(crate) action: KeysAction,
+    /// The stage whose keys to show or rotate.
+    #[arg(
+        long,
+        env = "MCPCTL_STAGE",
+        global = true,
+        conflicts_with = "state_dir"
+    )]
+    pub(crate) stage: Option<String>,
+    /// The keys of `mcpctl dev --state-dir DIR` instead of a stage's.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Directory of the stage configurations (default: the server crate's config/, else ./config).
+    #[arg(long, value_name = "DIR", env = "MCPCTL_CONFIG_DIR", global = true)]
+    pub(crate) config_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub(crate) output: OutputFormat,
+    #[command(flatten)]
+    pub(crate) project: ProjectArgs,
+}
+
+/// What to do with the keys.
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub(crate) enum KeysAction {
+    /// List the keys: the one that signs, one published ahead of a rotation, retired ones.
+    List,
+    /// Rotate: publish a new key, sign with it, keep the old one until its tokens expire.
+    Rotate,
+}
+
+/// One key as listed.
+#[derive(Debug, serde::Serialize)]
+struct KeyRow {
+    kid: String,
+    /// `signing`, `next` or `retired`.
+    state: &'static str,
+    /// Retired keys: published until (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published_until: Option<String>,
+    /// Whether the deployed JWKS (the stack's `JwksJson`) has it; `None` for dev.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<bool>,
+}
+
+fn now() -> u64 {
+    mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock)
+}
+
+fn rfc3339(epoch: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(epoch))
+        .to_string()
+}
+
+fn rows(secret: &SigningSecret, published: Option<&str>) -> miette::Result<Vec<KeyRow>> {
+    let keys = secret.keys_by_state().map_err(|e| miette!("{e}"))?;
+    Ok(keys
+        .into_iter()
+        .map(|(kid, state)| {
+            let (state, until) = match state {
+                KeyState::Signing => ("signing", None),
+                KeyState::Next => ("next", None),
+                KeyState::Retired { until } => ("retired", until.map(rfc3339)),
+            };
+            KeyRow {
+                published: published.map(|jwks| jwks.contains(&format!("\"kid\":\"{kid}\""))),
+                kid,
+                state,
+                published_until: until,
+            }
+        })
+        .collect())
+}
+
+fn print(rows: &[KeyRow], output: OutputFormat, note: &str) -> miette::Result<()> {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "keys": rows, "note": note }))
+                .into_diagnostic()?
+        ),
+        OutputFormat::Text => {
+            for row in rows {
+                let until = row
+                    .published_until
+                    .as_deref()
+                    .map(|t| format!("  published until {t}"))
+                    .unwrap_or_default();
+                let published = match row.published {
+                    Some(false) => "  (not in the deployed JWKS)",
+                    _ => "",
+                };
+                println!("{:<18} {:<8}{until}{published}", row.kid, row.state);
+            }
+            if !note.is_empty() {
+                println!("{note}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(args: KeysArgs) -> miette::Result<ExitCode> {
+    match (&args.state_dir, &args.stage) {
+        (Some(dir), _) => dev_keys(dir, args.action, args.output),
+        (None, Some(stage)) => stage_keys(&args, stage).await,
+        (None, None) => Err(miette!(
+            help = "add --stage S for a deployed stage, or --state-dir DIR for mcpctl dev",
+            "which keys? neither --stage nor --state-dir is given"
+        )),
+    }
+}
+
+/// The dev keys in `dir/keys.json`: one process signs and verifies, so a rotation publishes and
+/// promotes at once; it takes effect when `mcpctl dev --state-dir` next starts.
+fn dev_keys(
+    dir: &std::path::Path,
+    action: KeysAction,
+    output: OutputFormat,
+) -> miette::Result<ExitCode> {
+    let file = dir.join("keys.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        miette!(
+            help = "start `mcpctl dev --state-dir DIR` once to create the keys",
+            "cannot read {}: {e}",
+            file.display()
+        )
+    })?;
+    let mut secret = SigningSecret::from_json(&text).map_err(|e| {
+        miette!(
+            help = format!(
+                "delete {} to start over (existing tokens stop working)",
+                file.display()
+            ),
+            "{}: {e}",
+            file.display()
+        )
+    })?;
+    let note = match action {
+        KeysAction::List => String::new(),
+        KeysAction::Rotate => {
+            let ttl = mcpctl_handler::config::HandlerConfig::new(
+                url::Url::parse("http://127.0.0.1").into_diagnostic()?,
+            )
+            .access_token_ttl
+            .as_secs();
+            secret.stage_next().map_err(|e| miette!("{e}"))?;
+            secret
+                .promote(now(), ttl + SKEW_SECONDS)
+                .map_err(|e| miette!("{e}"))?;
+            secret.prune(now());
+            // Written aside and renamed over, so a crash never leaves half a key file.
+            let fresh = dir.join("keys.json.new");
+            let _ = std::fs::remove_file(&fresh);
+            crate::dev::state_dir::write_private(
+                &fresh,
+                secret.to_json().map_err(|e| miette!("{e}"))?.as_bytes(),
+            )?;
+            std::fs::rename(&fresh, &file)
+                .into_diagnostic()
+                .map_err(|e| miette!("cannot replace {}: {e}", file.display()))?;
+            "rotated; restart `mcpctl dev --state-dir` to sign with the new key (tokens of the old one keep working until they expire)".to_owned()
+        }
+    };
+    print(&rows(&secret, None)?, output, &note)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCode> {
+    let (config_dir, _) = args.project.for_missing(args.config_dir.as_deref(), None)?;
+    let config = stage::load(&config_dir, stage_name, &stage::env_overrides())?;
+    let (sdk, stack, _) = crate::deploy::stage_stack(&config, &args.aws).await?;
+    let stack_name = config.stack_name.clone();
+    let published = |stack: &aws_sdk_cloudformation::types::Stack| {
+        stack
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(names::parameter::JWKS_JSON))
+            .and_then(|p| p.parameter_value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (arn, mut secret) = read_secret(&sdk, &stack_name).await?;
+    let note = match args.action {
+        KeysAction::List => String::new(),
+        KeysAction::Rotate => {
+            let ttl = config.oauth.access_token_ttl_seconds;
+            let quiet = args.output == OutputFormat::Json;
+            let say = |message: String| {
+                if !quiet {
+                    eprintln!("{message}");
+                }
+            };
+            // 1. A new key, published while the current one still signs.
+            let next = secret.stage_next().map_err(|e| miette!("{e}"))?;
+            write_secret(&sdk, &arn, &secret).await?;
+            let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
+            if published(&stack) == jwks {
+                say(format!("key {next} is already published"));
+            } else {
+                say(format!(
+                    "publishing key {next} in the JWKS of {stack_name}..."
+                ));
+                update_jwks(&sdk, &stack_name, &jwks).await?;
+            }
+            // 2. It signs; the old key stays published until its last token expires.
+            let old = secret.current_kid().map_err(|e| miette!("{e}"))?;
+            secret
+                .promote(now(), ttl + SKEW_SECONDS)
+                .map_err(|e| miette!("{e}"))?;
+            let pruned = secret.prune(now());
+            write_secret(&sdk, &arn, &secret).await?;
+            say(format!(
+                "signing with {next}; {old} stays published for {ttl} s..."
+            ));
+            let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
+            update_jwks(&sdk, &stack_name, &jwks).await?;
+            let mut note = format!(
+                "rotated: {next} signs now; {old} verifies the tokens it signed until they expire ({ttl} s)"
+            );
+            if !pruned.is_empty() {
+                note.push_str(&format!("; no longer published: {}", pruned.join(", ")));
+            }
+            note
+        }
+    };
+    let stack = crate::deploy::stage_stack(&config, &args.aws).await?.1;
+    print(
+        &rows(&secret, Some(&published(&stack)))?,
+        args.output,
+        &note,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn read_secret(sdk: &SdkConfig, stack_name: &str) -> miette::Result<(String, SigningSecret)> {
+    let name = signing_secret::secret_name(stack_name);
+    let output = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            miette!(
+                help = "rotating needs secretsmanager:GetSecretValue and PutSecretValue on the stage's signing secret",
+                "cannot read secret {name}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        })?;
+    let arn = output.arn().unwrap_or(&name).to_owned();
+    let secret = SigningSecret::from_json(output.secret_string().unwrap_or_default())
+        .map_err(|e| miette!("secret {name} is not an mcpctl signing key: {e}"))?;
+    Ok((arn, secret))
+}
+
+async fn write_secret(sdk: &SdkConfig, arn: &str, secret: &SigningSecret) -> miette::Result<()> {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(secret.to_json().map_err(|e| miette!("{e}"))?)
+        .send()
+        .await
+        .map_err(|e| {
+            miette!(
+                help = "rotating needs secretsmanager:PutSecretValue on the stage's signing secret",
+                "cannot update secret {arn}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(())
+}
+
+/// Updates the stack with its own template and parameters, but for `JwksJson`, and waits.
+async fn update_jwks(sdk: &SdkConfig, stack_name: &str, jwks: &str) -> miette::Result<()> {
+    let cf = aws_sdk_cloudformation::Client::new(sdk);
+    let described = cf
+        .describe_stacks()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .map_err(|e| {
+            miette!(
+                "cannot read stack {stack_name}: {}",
+                crate::deploy::describe_error(&e)
+            )
+        })?;
+    let stack = described
+        .stacks()
+        .first()
+        .ok_or_else(|| miette!("stack {stack_name} not found"))?;
+    let parameters: Vec<Parameter> = stack
+        .parameters()
+        .iter()
+        .filter_map(|p| p.parameter_key())
+        .map(|key| {
+            let parameter = Parameter::builder().parameter_key(key);
+            if key == names::parameter::JWKS_JSON {
+                parameter.parameter_value(jwks).build()
+            } else {
+                parameter.use_previous_value(true).build()
+            }
+        })
+        .collect();
+    cf.update_stack()
+        .stack_name(stack_name)
+        .use_previous_template(true)
+        .set_parameters(Some(parameters))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .map_err(|e| {
+            miette!(
+                help = "wait for the stack's current operation to finish, then run `mcpctl keys rotate` again (it resumes)",
+                "cannot update stack {stack_name}: {}",
+                crate::deploy::describe_error(&e)
+            )
+        })?;
+    // Poll until the update settles: a few minutes at most for environment changes.
+    for _ in 0..600 {
+        let status = cf
+            .describe_stacks()
+            .stack_name(stack_name)
+            .send()
+            .await
+            .ok()
+            .and_then(|out| out.stacks().first().and_then(|s| s.stack_status().cloned()));
+        match status {
+            Some(StackStatus::UpdateComplete) => return Ok(()),
+            Some(status) if status.as_str().ends_with("_IN_PROGRESS") => {}
+            Some(status) => {
+                return Err(miette!(
+                    help = "see `mcpctl status` and the stack's events; run `mcpctl keys rotate` again to resume",
+                    "the update of {stack_name} ended in {}",
+                    status.as_str()
+                ));
+            }
+            None => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(miette!(
+        "the update of {stack_name} did not finish in 10 minutes; run `mcpctl keys rotate` again to resume"
+    ))
+}
