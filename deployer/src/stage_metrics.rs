@@ -28,7 +28,13 @@ impl Window {
     /// About 30 buckets over the last `seconds`, ending at `now` (epoch seconds).
     pub(crate) fn last(seconds: i64, now: i64) -> Self {
         let seconds = seconds.max(60) as u64;
-        let period = ((seconds / 30).div_ceil(60).max(1) * 60) as i64;
+        // CloudWatch keeps 1-minute points for 15 days, 5-minute ones for 63, hourly after.
+        let unit = match seconds {
+            s if s > 63 * 86_400 => 3600,
+            s if s > 15 * 86_400 => 300,
+            _ => 60,
+        };
+        let period = ((seconds / 30).div_ceil(unit).max(1) * unit) as i64;
         let period_seconds = period;
         let end = (now / period_seconds + 1) * period_seconds;
         let buckets = seconds.div_ceil(period as u64) as i64;
@@ -438,6 +444,8 @@ mod tests {
         let day = Window::last(86_400, now);
         assert_eq!(day.period_seconds, 2880);
         assert_eq!(Window::last(10, now).period_seconds, 60);
+        assert_eq!(Window::last(30 * 86_400, now).period_seconds % 300, 0);
+        assert_eq!(Window::last(90 * 86_400, now).period_seconds % 3600, 0);
     }
 
     #[test]

@@ -51,8 +51,9 @@ pub mod names {
     pub const MCP_REQUESTS: &str = "McpRequests";
     /// `tools/call` requests, by tool.
     pub const TOOL_CALLS: &str = "ToolCalls";
-    /// `tools/call` requests whose result was an error (`isError`, a JSON-RPC error, or a
-    /// failed upstream), by tool.
+    /// `tools/call` requests whose result was an error: `isError` or a JSON-RPC error of an own
+    /// server; for a gateway, an upstream that failed, timed out or answered an HTTP error (an
+    /// upstream's own `isError` is passed through uncounted).
     pub const TOOL_ERRORS: &str = "ToolErrors";
     /// Milliseconds a `tools/call` took, by tool.
     pub const TOOL_LATENCY: &str = "ToolLatency";

@@ -87,9 +87,10 @@ impl ToolScopes {
 
     /// A fixed map of tool name to scope (the gateway's, from the stage configuration).
     pub fn from_map(map: std::collections::BTreeMap<String, String>) -> Self {
+        let known = map.clone();
         Self {
             scope: Arc::new(move |name| map.get(name).cloned()),
-            known: None,
+            known: Some(Arc::new(move |name| known.contains_key(name))),
         }
     }
 

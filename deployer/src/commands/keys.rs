@@ -217,13 +217,37 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
     let note = match args.action {
         KeysAction::List => String::new(),
         KeysAction::Rotate => {
-            let ttl = config.oauth.access_token_ttl_seconds;
+            // The longer of the deployed and the local lifetime: a lowered value not deployed yet
+            // must not retire the old key before the tokens it signed expire.
+            let deployed_ttl = stack
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_key() == Some("AccessTokenTtlSeconds"))
+                .and_then(|p| p.parameter_value()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            let ttl = config.oauth.access_token_ttl_seconds.max(deployed_ttl);
             let quiet = args.output == OutputFormat::Json;
             let say = |message: String| {
                 if !quiet {
                     eprintln!("{message}");
                 }
             };
+            // An earlier run stopped after promoting: publish what the secret says, and stop.
+            let current = secret.current_kid().map_err(|e| miette!("{e}"))?;
+            if !published(&stack).contains(&format!("\"kid\":\"{current}\"")) {
+                say(format!(
+                    "key {current} signs but is not published yet; publishing it..."
+                ));
+                let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
+                update_jwks(&sdk, &stack_name, &jwks).await?;
+                let stack = crate::deploy::stage_stack(&config, &args.aws).await?.1;
+                print(
+                    &rows(&secret, Some(&published(&stack)))?,
+                    args.output,
+                    "resumed: the signing key is published now; run `mcpctl keys rotate` again for a new key",
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
             // 1. A new key, published while the current one still signs.
             let next = secret.stage_next().map_err(|e| miette!("{e}"))?;
             write_secret(&sdk, &arn, &secret).await?;
@@ -236,7 +260,22 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
                 ));
                 update_jwks(&sdk, &stack_name, &jwks).await?;
             }
-            // 2. It signs; the old key stays published until its last token expires.
+            // 2. It signs; the old key stays published until its last token expires. Only if
+            // the stack really publishes it now and nobody else changed the secret meanwhile (a
+            // second rotation, a deploy from an older read): otherwise promoting would sign with
+            // a key verifiers do not know.
+            let settled = crate::deploy::stage_stack(&config, &args.aws).await?.1;
+            let settled_ok = settled
+                .stack_status()
+                .is_some_and(|s| s.as_str().ends_with("_COMPLETE"))
+                && published(&settled).contains(&format!("\"kid\":\"{next}\""));
+            let (_, reread) = read_secret(&sdk, &stack_name).await?;
+            if !settled_ok || reread.next_signing_key_pkcs8 != secret.next_signing_key_pkcs8 {
+                return Err(miette!(
+                    help = "wait for the other operation on the stack to finish, then run `mcpctl keys rotate` again",
+                    "key {next} is not (or no longer) the published next key of {stack_name}: another deploy or rotation changed the stack or the secret; nothing was promoted"
+                ));
+            }
             let old = secret.current_kid().map_err(|e| miette!("{e}"))?;
             secret
                 .promote(now(), ttl + SKEW_SECONDS)
@@ -248,6 +287,12 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
             ));
             let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
             update_jwks(&sdk, &stack_name, &jwks).await?;
+            // Warm auth containers signed with the old key until this update replaced them: its
+            // window starts now.
+            secret
+                .previous_until
+                .insert(old.clone(), now() + ttl + SKEW_SECONDS);
+            write_secret(&sdk, &arn, &secret).await?;
             let mut note = format!(
                 "rotated: {next} signs now; {old} verifies the tokens it signed until they expire ({ttl} s)"
             );

@@ -1,8 +1,6 @@
 //! The bounded sets dimension values come from: whatever a client sends that is not in them is
 //! counted as [`OTHER`], so the number of metrics stays fixed however many names a stranger tries.
 
-use std::{collections::BTreeSet, sync::Mutex};
-
 /// The dimension value of everything outside a bounded set.
 pub const OTHER: &str = "other";
 
@@ -66,12 +64,9 @@ pub(crate) fn sign_in_reason(error: Option<&str>) -> &'static str {
         .unwrap_or(OTHER)
 }
 
-/// How many distinct tools a process reports by name when it cannot tell which tools exist (a
-/// gateway without a tool allow-list): the first ones seen, then [`OTHER`].
-const UNLISTED_TOOLS_PER_PROCESS: usize = 32;
-
-/// The tool dimension of a call of `tool`. `known`: whether the served server has the tool
-/// (`None`: it cannot be told, as for a gateway without an allow-list).
+/// The tool dimension of a call of `tool`: its name when the served server has it (for a
+/// gateway: the allow-list or `tool_scopes`), else [`OTHER`]. `known`: `None` when that cannot be
+/// told, which counts as not known, so no caller-chosen name ever becomes a metric.
 pub(crate) fn tool_dimension(tool: &str, known: Option<bool>) -> String {
     // MCP tool names: 1 to 128 of A-Z a-z 0-9 _ - . (2025-11-25 §Tools); dimension values are
     // kept to 64 characters here, like the log field.
@@ -79,24 +74,10 @@ pub(crate) fn tool_dimension(tool: &str, known: Option<bool>) -> String {
         && tool
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'));
-    if !well_formed {
-        return OTHER.to_owned();
-    }
-    match known {
-        Some(true) => tool.to_owned(),
-        Some(false) => OTHER.to_owned(),
-        None => {
-            static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-            let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if seen.contains(tool) {
-                tool.to_owned()
-            } else if seen.len() < UNLISTED_TOOLS_PER_PROCESS {
-                seen.insert(tool.to_owned());
-                tool.to_owned()
-            } else {
-                OTHER.to_owned()
-            }
-        }
+    if well_formed && known == Some(true) {
+        tool.to_owned()
+    } else {
+        OTHER.to_owned()
     }
 }
 
@@ -115,21 +96,6 @@ mod tests {
         assert_eq!(tool_dimension("echo", Some(false)), OTHER);
         assert_eq!(tool_dimension("a b", Some(true)), OTHER);
         assert_eq!(tool_dimension(&"x".repeat(65), Some(true)), OTHER);
-    }
-
-    #[test]
-    fn unlisted_tools_are_capped_per_process() {
-        let names: Vec<String> = (0..100).map(|i| format!("probe_{i}")).collect();
-        let reported: BTreeSet<String> = names.iter().map(|n| tool_dimension(n, None)).collect();
-        // The cap is shared with every other test of this process: at most 32 names plus other.
-        assert!(
-            reported.len() <= UNLISTED_TOOLS_PER_PROCESS + 1,
-            "{}",
-            reported.len()
-        );
-        assert!(reported.contains(OTHER));
-        // A name once reported stays reported.
-        let first = reported.iter().find(|n| *n != OTHER).unwrap().clone();
-        assert_eq!(tool_dimension(&first, None), first);
+        assert_eq!(tool_dimension("echo", None), OTHER);
     }
 }
