@@ -194,6 +194,9 @@ pub struct HandlerConfig {
     pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
+/// The access-token lifetime of a configuration that sets none (`mcpctl dev`).
+pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
 /// Where the gateway's assertion keys are published (apart from `/.well-known/jwks.json`, so
 /// nothing that checks access tokens ever loads them).
 pub const GATEWAY_JWKS_PATH: &str = "/.well-known/mcpctl-gateway-jwks.json";
@@ -215,7 +218,7 @@ impl HandlerConfig {
                 "email".into(),
             ],
             mcp_scope: "mcp".into(),
-            access_token_ttl: Duration::from_secs(3600),
+            access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             auth_code_ttl: Duration::from_secs(300),
             refresh_grace: Duration::from_secs(30),

@@ -350,6 +350,17 @@ impl SigningSecret {
 
     /// Makes the published next key the signing one; the old signing key is retired and stays
     /// published for `verify_for` seconds from `now` (the longest token lifetime).
+    ///
+    /// ```
+    /// use mcpctl_handler::keys::{KeyState, SigningSecret};
+    ///
+    /// let mut secret = SigningSecret::generate().unwrap();
+    /// let old = secret.current_kid().unwrap();
+    /// let new = secret.stage_next().unwrap(); // publish it first (it verifies, not signs)
+    /// secret.promote(1_000, 3_660).unwrap(); // then sign with it
+    /// assert_eq!(secret.current_kid().unwrap(), new);
+    /// assert_eq!(secret.keys_by_state().unwrap()[1], (old, KeyState::Retired { until: Some(4_660) }));
+    /// ```
     pub fn promote(&mut self, now: u64, verify_for: u64) -> Result<(), KeyError> {
         let next = self
             .next_signing_key_pkcs8

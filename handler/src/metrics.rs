@@ -19,7 +19,7 @@ mod events;
 pub use bounded::OTHER;
 pub(crate) use bounded::tool_dimension;
 pub(crate) use emf::{RequestFacts, append};
-pub use events::Event;
+pub(crate) use events::Event;
 pub(crate) use events::{record, scope};
 
 /// The CloudWatch namespace of every metric the handler writes.
@@ -78,6 +78,18 @@ pub mod names {
 }
 
 /// Where metrics go and what they are tagged with.
+///
+/// ```
+/// use mcpctl_handler::metrics::MetricsConfig;
+///
+/// let env = |name: &str| match name {
+///     "MCP_METRICS" => Some("emf".to_owned()),
+///     "MCP_STACK_NAME" => Some("mcpctl-prod".to_owned()),
+///     _ => None,
+/// };
+/// assert_eq!(MetricsConfig::from_env(env).unwrap().stack, "mcpctl-prod");
+/// assert_eq!(MetricsConfig::from_env(|_| None), None); // off outside Lambda
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
     /// The value of the `Stack` dimension.

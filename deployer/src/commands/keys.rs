@@ -11,7 +11,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
-use mcpctl_handler::keys::{KeyState, SigningSecret};
+use mcpctl_handler::keys::{KeyState, SigningSecret, VerifyingKeys};
 use miette::{IntoDiagnostic, miette};
 
 use crate::{
@@ -85,6 +85,11 @@ fn rfc3339(epoch: u64) -> String {
         .to_string()
 }
 
+/// Whether the JWKS document `jwks` (the stack's `JwksJson`) has the key `kid`.
+fn publishes(jwks: &str, kid: &str) -> bool {
+    VerifyingKeys::from_jwks_json(jwks).is_ok_and(|keys| keys.get(kid).is_some())
+}
+
 fn rows(secret: &SigningSecret, published: Option<&str>) -> miette::Result<Vec<KeyRow>> {
     let keys = secret.keys_by_state().map_err(|e| miette!("{e}"))?;
     Ok(keys
@@ -96,7 +101,7 @@ fn rows(secret: &SigningSecret, published: Option<&str>) -> miette::Result<Vec<K
                 KeyState::Retired { until } => ("retired", until.map(rfc3339)),
             };
             KeyRow {
-                published: published.map(|jwks| jwks.contains(&format!("\"kid\":\"{kid}\""))),
+                published: published.map(|jwks| publishes(jwks, &kid)),
                 kid,
                 state,
                 published_until: until,
@@ -172,11 +177,7 @@ fn dev_keys(
     let note = match action {
         KeysAction::List => String::new(),
         KeysAction::Rotate => {
-            let ttl = mcpctl_handler::config::HandlerConfig::new(
-                url::Url::parse("http://127.0.0.1").into_diagnostic()?,
-            )
-            .access_token_ttl
-            .as_secs();
+            let ttl = mcpctl_handler::config::DEFAULT_ACCESS_TOKEN_TTL.as_secs();
             secret.stage_next().map_err(|e| miette!("{e}"))?;
             secret
                 .promote(now(), ttl + SKEW_SECONDS)
@@ -234,7 +235,7 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
             };
             // An earlier run stopped after promoting: publish what the secret says, and stop.
             let current = secret.current_kid().map_err(|e| miette!("{e}"))?;
-            if !published(&stack).contains(&format!("\"kid\":\"{current}\"")) {
+            if !publishes(&published(&stack), &current) {
                 say(format!(
                     "key {current} signs but is not published yet; publishing it..."
                 ));
@@ -268,7 +269,7 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
             let settled_ok = settled
                 .stack_status()
                 .is_some_and(|s| s.as_str().ends_with("_COMPLETE"))
-                && published(&settled).contains(&format!("\"kid\":\"{next}\""));
+                && publishes(&published(&settled), &next);
             let (_, reread) = read_secret(&sdk, &stack_name).await?;
             if !settled_ok || reread.next_signing_key_pkcs8 != secret.next_signing_key_pkcs8 {
                 return Err(miette!(

@@ -372,16 +372,16 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
 /// the guard through the request extensions: rmcp runs the tool in a task of its own, so this
 /// slot is the one way back that needs no look into the response body.
 #[derive(Debug, Clone, Default)]
-pub struct ToolOutcome(Arc<std::sync::atomic::AtomicBool>);
+pub(crate) struct ToolOutcome(Arc<std::sync::atomic::AtomicBool>);
 
 impl ToolOutcome {
     /// Records that the tool's result was an error (`isError`, or a JSON-RPC error).
-    pub fn set_failed(&self) {
+    pub(crate) fn set_failed(&self) {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether the tool's result was an error.
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 /// Something the metrics count that the response alone does not show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// An authorization code was issued: a person approved a client.
     Authorized,
     /// A refresh token was presented again after its rotation; its family was revoked.
