@@ -4,6 +4,7 @@
 pub(crate) mod artifacts;
 pub(crate) mod changeset;
 pub(crate) mod events;
+pub(crate) mod kms_key;
 pub(crate) mod signing_secret;
 pub(crate) mod ui;
 

@@ -18,6 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, MacKey};
 
+mod remote;
+mod secret;
+
+pub use remote::{
+    RemoteKey, RemoteSign, RemoteSignError, TokenSigner, p256_jwk_from_spki,
+    p256_signature_from_der,
+};
+pub use secret::{KeyState, KmsKeyRef, SigningSecret, StoredSigner};
+
 /// Errors loading or generating key material.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -40,12 +49,15 @@ pub enum KeyError {
     Random(#[from] crypto::RandomError),
     /// The signing-key secret is not the JSON document [`SigningSecret`] describes.
     #[error(
-        "the signing-key secret is not valid: {0}; expected JSON {{\"signing_key_pkcs8\": \"<base64>\", \"mac_secret\": \"<base64>\", \"previous_jwks\": [<public JWK>...]}}"
+        "the signing-key secret is not valid: {0}; expected JSON {{\"signing_key_pkcs8\": \"<base64>\" (or \"signing_kms_key\": {{\"key_arn\": \"..\", \"public_jwk\": {{..}}}}), \"mac_secret\": \"<base64>\", \"previous_jwks\": [<public JWK>...]}}"
     )]
     InvalidSecret(String),
     /// A rotation was asked to promote a next key that was never published.
     #[error("there is no published next key to promote: run the rotation from its start")]
     NothingToPromote,
+    /// The signing key is in KMS and this caller cannot reach it.
+    #[error("the signing key is the KMS key {0}: only a function with KMS access can sign with it")]
+    SignsInKms(String),
 }
 
 /// A public key in JWK form (RFC 7517), as published at the JWKS endpoint.
@@ -66,6 +78,31 @@ pub struct PublicJwk {
     /// Use: always `sig`.
     #[serde(rename = "use")]
     pub use_: String,
+}
+
+impl PublicJwk {
+    /// The JWK of an uncompressed SEC1 P-256 point (`0x04 || X || Y`); its `kid` is derived from
+    /// the key (RFC 7638-style thumbprint), so the same key always gets the same `kid`.
+    pub fn from_uncompressed_point(point: &[u8]) -> Result<Self, KeyError> {
+        if point.len() != 65 || point[0] != 4 {
+            return Err(KeyError::InvalidPrivateKey(
+                "unexpected public key encoding".into(),
+            ));
+        }
+        let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
+        let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
+        let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        let kid = crypto::hash_secret(&thumbprint_input)[..16].to_owned();
+        Ok(Self {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x,
+            y,
+            kid,
+            alg: "ES256".into(),
+            use_: "sig".into(),
+        })
+    }
 }
 
 /// The private signing key of the authorization server.
@@ -98,28 +135,9 @@ impl SigningKey {
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
             .map_err(|e| KeyError::InvalidPrivateKey(e.to_string()))?;
-        // Uncompressed SEC1 point: 0x04 || X (32 bytes) || Y (32 bytes).
-        let point = pair.public_key().as_ref();
-        if point.len() != 65 || point[0] != 4 {
-            return Err(KeyError::InvalidPrivateKey(
-                "unexpected public key encoding".into(),
-            ));
-        }
-        let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
-        let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
-        let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        let kid = crypto::hash_secret(&thumbprint_input)[..16].to_owned();
-        let public = PublicJwk {
-            kty: "EC".into(),
-            crv: "P-256".into(),
-            x,
-            y,
-            kid: kid.clone(),
-            alg: "ES256".into(),
-            use_: "sig".into(),
-        };
+        let public = PublicJwk::from_uncompressed_point(pair.public_key().as_ref())?;
         Ok(Self {
-            kid,
+            kid: public.kid.clone(),
             encoding: EncodingKey::from_ec_der(pkcs8),
             public,
             pkcs8: pkcs8.to_vec(),
@@ -229,7 +247,7 @@ impl VerifyingKeys {
 #[derive(Clone, Debug)]
 pub struct KeyMaterial {
     /// The key that signs access tokens; absent on a verify-only (MCP) function.
-    pub signing: Option<SigningKey>,
+    pub signing: Option<TokenSigner>,
     /// The keys accepted when verifying tokens (includes the signing key's public half).
     pub verifying: VerifyingKeys,
     /// Secret for refresh-token successors and CSRF tokens.
@@ -255,205 +273,6 @@ impl StoredKeys {
     }
 }
 
-/// The Secrets Manager secret of a deployed stack: the only place the private key lives.
-///
-/// `mcpctl deploy` creates it with [`SigningSecret::to_json`]; the auth function reads it at cold
-/// start (`MCP_SIGNING_KEY_SECRET_ARN`) with [`SigningSecret::from_json`]. The JSON document is
-/// (docs/stack.md, "Signing key"):
-///
-/// ```json
-/// {"signing_key_pkcs8": "<base64 PKCS#8 DER of the P-256 key>",
-///  "mac_secret": "<base64, 32 random bytes>",
-///  "previous_jwks": [{"kty": "EC", "crv": "P-256", "x": "..", "y": "..", "kid": "..", "alg": "ES256", "use": "sig"}]}
-/// ```
-///
-/// `previous_jwks` (optional, may be absent) holds the public halves of retired signing keys:
-/// tokens they signed keep verifying, and the JWKS keeps publishing them, until they are removed
-/// after the longest access-token lifetime. `mcpctl keys rotate` also writes
-/// `next_signing_key_pkcs8` (a key published but not signing yet, between the two steps of a
-/// rotation) and `previous_until` (`{"<kid>": <epoch seconds>}`: when a retired key's last token
-/// expires).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct SigningSecret {
-    /// The current signing key and the MAC secret.
-    #[serde(flatten)]
-    pub keys: StoredKeys,
-    /// Public keys of retired signing keys, still accepted for verification.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub previous_jwks: Vec<PublicJwk>,
-    /// A key `mcpctl keys rotate` made: published in the JWKS (verified) but not signing yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_signing_key_pkcs8: Option<String>,
-    /// Until when (epoch seconds) each retired key stays published: when the last token it
-    /// signed expires. A retired key without an entry stays until removed by hand.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub previous_until: std::collections::BTreeMap<String, u64>,
-}
-
-/// Where a key is in its life, as [`SigningSecret::keys_by_state`] lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyState {
-    /// It signs the tokens issued now.
-    Signing,
-    /// Published ahead of a rotation; it signs once promoted.
-    Next,
-    /// Retired: it verifies the tokens it signed, until `until` (epoch seconds) if known.
-    Retired {
-        /// When its last token expires.
-        until: Option<u64>,
-    },
-}
-
-// Hand-written so that logging the value (or a `{:?}` in an error) never prints the private key.
-impl std::fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningSecret")
-            .field(
-                "previous_jwks",
-                &self
-                    .previous_jwks
-                    .iter()
-                    .map(|k| &k.kid)
-                    .collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl SigningSecret {
-    /// A secret holding `keys` and no retired key.
-    pub fn new(keys: StoredKeys) -> Self {
-        Self {
-            keys,
-            previous_jwks: Vec::new(),
-            next_signing_key_pkcs8: None,
-            previous_until: std::collections::BTreeMap::new(),
-        }
-    }
-
-    /// The `kid` of the key that signs.
-    pub fn current_kid(&self) -> Result<String, KeyError> {
-        Ok(SigningKey::from_pkcs8_base64(&self.keys.signing_key_pkcs8)?
-            .kid()
-            .to_owned())
-    }
-
-    /// The key published ahead of a rotation, generating it if there is none yet; its `kid`.
-    pub fn stage_next(&mut self) -> Result<String, KeyError> {
-        if let Some(next) = &self.next_signing_key_pkcs8 {
-            return Ok(SigningKey::from_pkcs8_base64(next)?.kid().to_owned());
-        }
-        let next = SigningKey::generate()?;
-        self.next_signing_key_pkcs8 = Some(next.to_pkcs8_base64());
-        Ok(next.kid().to_owned())
-    }
-
-    /// Makes the published next key the signing one; the old signing key is retired and stays
-    /// published for `verify_for` seconds from `now` (the longest token lifetime).
-    ///
-    /// ```
-    /// use mcpctl_handler::keys::{KeyState, SigningSecret};
-    ///
-    /// let mut secret = SigningSecret::generate().unwrap();
-    /// let old = secret.current_kid().unwrap();
-    /// let new = secret.stage_next().unwrap(); // publish it first (it verifies, not signs)
-    /// secret.promote(1_000, 3_660).unwrap(); // then sign with it
-    /// assert_eq!(secret.current_kid().unwrap(), new);
-    /// assert_eq!(secret.keys_by_state().unwrap()[1], (old, KeyState::Retired { until: Some(4_660) }));
-    /// ```
-    pub fn promote(&mut self, now: u64, verify_for: u64) -> Result<(), KeyError> {
-        let next = self
-            .next_signing_key_pkcs8
-            .take()
-            .ok_or(KeyError::NothingToPromote)?;
-        SigningKey::from_pkcs8_base64(&next)?;
-        let old = SigningKey::from_pkcs8_base64(&self.keys.signing_key_pkcs8)?;
-        self.previous_jwks.retain(|jwk| jwk.kid != old.kid());
-        self.previous_jwks.insert(0, old.public_jwk().clone());
-        self.previous_until
-            .insert(old.kid().to_owned(), now.saturating_add(verify_for));
-        self.keys.signing_key_pkcs8 = next;
-        Ok(())
-    }
-
-    /// Drops the retired keys whose last token has expired by `now`; their `kid`s.
-    pub fn prune(&mut self, now: u64) -> Vec<String> {
-        let expired: Vec<String> = self
-            .previous_until
-            .iter()
-            .filter(|(_, until)| **until < now)
-            .map(|(kid, _)| kid.clone())
-            .collect();
-        self.previous_jwks.retain(|jwk| !expired.contains(&jwk.kid));
-        self.previous_until.retain(|kid, _| !expired.contains(kid));
-        expired
-    }
-
-    /// Every key with its state: the signing key, the next one, then the retired ones.
-    pub fn keys_by_state(&self) -> Result<Vec<(String, KeyState)>, KeyError> {
-        let mut keys = vec![(self.current_kid()?, KeyState::Signing)];
-        if let Some(next) = &self.next_signing_key_pkcs8 {
-            keys.push((
-                SigningKey::from_pkcs8_base64(next)?.kid().to_owned(),
-                KeyState::Next,
-            ));
-        }
-        keys.extend(self.previous_jwks.iter().map(|jwk| {
-            (
-                jwk.kid.clone(),
-                KeyState::Retired {
-                    until: self.previous_until.get(&jwk.kid).copied(),
-                },
-            )
-        }));
-        Ok(keys)
-    }
-
-    /// [`Self::jwks_json`] without the retired keys whose tokens have all expired by `now`.
-    pub fn jwks_json_at(&self, now: u64) -> Result<String, KeyError> {
-        let mut pruned = self.clone();
-        pruned.prune(now);
-        pruned.jwks_json()
-    }
-
-    /// A fresh signing key and MAC secret.
-    pub fn generate() -> Result<Self, KeyError> {
-        Ok(Self::new(StoredKeys::generate()?))
-    }
-
-    /// Parses the secret string as Secrets Manager returns it.
-    pub fn from_json(json: &str) -> Result<Self, KeyError> {
-        let secret: Self =
-            serde_json::from_str(json).map_err(|e| KeyError::InvalidSecret(e.to_string()))?;
-        // Fail on a bad key here, at cold start, rather than on the first token request.
-        secret.key_material()?;
-        Ok(secret)
-    }
-
-    /// The secret string to store (compact JSON).
-    pub fn to_json(&self) -> Result<String, KeyError> {
-        serde_json::to_string(self).map_err(|e| KeyError::InvalidSecret(e.to_string()))
-    }
-
-    /// The signing key, the MAC key, and as verifying keys the current public key, the next one
-    /// (published ahead of a rotation) and the retired ones.
-    pub fn key_material(&self) -> Result<KeyMaterial, KeyError> {
-        let mut material = KeyMaterial::from_stored(&self.keys)?;
-        if let Some(next) = &self.next_signing_key_pkcs8 {
-            let next = SigningKey::from_pkcs8_base64(next)?;
-            material.verifying.extend(vec![next.public_jwk().clone()])?;
-        }
-        material.verifying.extend(self.previous_jwks.clone())?;
-        Ok(material)
-    }
-
-    /// The public JWKS (`{"keys":[...]}`, current key first) as compact JSON: the value of
-    /// `MCP_JWKS` for the verify-only functions (the stack's `JwksJson` parameter).
-    pub fn jwks_json(&self) -> Result<String, KeyError> {
-        Ok(self.key_material()?.verifying.jwks().to_string())
-    }
-}
-
 impl KeyMaterial {
     /// A fresh signing key and MAC secret (in memory only).
     pub fn generate() -> Result<Self, KeyError> {
@@ -466,7 +285,7 @@ impl KeyMaterial {
         let verifying = VerifyingKeys::from_jwks(vec![signing.public_jwk().clone()])?;
         let mac = MacKey::new(&STANDARD.decode(&stored.mac_secret)?);
         Ok(Self {
-            signing: Some(signing),
+            signing: Some(TokenSigner::Local(signing)),
             verifying,
             mac,
         })
@@ -492,8 +311,8 @@ mod tests {
         fields.sort_unstable();
         assert_eq!(fields, ["mac_secret", "signing_key_pkcs8"]);
         let back = SigningSecret::from_json(&json).unwrap();
-        assert_eq!(back.keys.signing_key_pkcs8, secret.keys.signing_key_pkcs8);
-        assert_eq!(back.keys.mac_secret, secret.keys.mac_secret);
+        assert!(back.signing == secret.signing);
+        assert_eq!(back.mac_secret, secret.mac_secret);
 
         let retired = SigningKey::generate().unwrap();
         let mut rotated = SigningSecret::generate().unwrap();
@@ -568,9 +387,9 @@ mod tests {
         assert!(matches!(error, KeyError::InvalidPrivateKey(_)), "{error}");
         let secret = SigningSecret::generate().unwrap();
         let debug = format!("{secret:?}");
-        assert!(
-            !debug.contains(&secret.keys.signing_key_pkcs8)
-                && !debug.contains(&secret.keys.mac_secret)
-        );
+        let StoredSigner::Pkcs8(pkcs8) = &secret.signing else {
+            unreachable!()
+        };
+        assert!(!debug.contains(pkcs8) && !debug.contains(&secret.mac_secret));
     }
 }

@@ -268,7 +268,8 @@ impl TestClient {
             .keys
             .signing
             .as_ref()
-            .ok_or_else(|| TestError::Unexpected("the test state has no signing key".into()))
+            .and_then(crate::keys::TokenSigner::local)
+            .ok_or_else(|| TestError::Unexpected("the test state has no local signing key".into()))
     }
 }
 

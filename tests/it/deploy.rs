@@ -525,3 +525,119 @@ fn deploy_refuses_to_prompt_without_a_terminal() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--yes"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_signing_kms_stage_deploys_with_its_key_in_kms_and_the_auth_function_may_only_sign() {
+    let moto = Moto::start();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("MCPCTL_SIGNING", "kms".into()));
+    env.push(("MCPCTL_STACK_NAME", "mcpctl-kmsdeploy".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config_dir = workspace().join("config").display().to_string();
+    let artifact = zip_of(b"bootstrap of a kms stage").display().to_string();
+    let (code, stdout, stderr) = mcpctl(
+        &[
+            "deploy",
+            "--stage",
+            "dev",
+            "--config-dir",
+            &config_dir,
+            "--artifact",
+            &artifact,
+            "--yes",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json(&stdout)["status"], "CREATE_COMPLETE", "{stdout}");
+    assert!(stderr.contains("the key itself is in KMS"), "{stderr}");
+
+    let sdk = moto.sdk_config().await;
+    let stored = aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id("mcpctl/mcpctl-kmsdeploy/signing-key")
+        .send()
+        .await
+        .unwrap();
+    let raw = stored.secret_string().unwrap();
+    assert!(!raw.contains("signing_key_pkcs8"), "{raw}");
+    let secret = mcpctl_handler::keys::SigningSecret::from_json(raw).unwrap();
+    let key_arn = secret.signing.kms_key_arn().unwrap().to_owned();
+    let metadata = aws_sdk_kms::Client::new(&sdk)
+        .describe_key()
+        .key_id(&key_arn)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(
+        metadata.key_spec(),
+        Some(&aws_sdk_kms::types::KeySpec::EccNistP256)
+    );
+    assert_eq!(
+        metadata.key_usage(),
+        Some(&aws_sdk_kms::types::KeyUsageType::SignVerify)
+    );
+
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let stack = cf
+        .describe_stacks()
+        .stack_name("mcpctl-kmsdeploy")
+        .send()
+        .await
+        .unwrap();
+    let parameter = |key: &str| {
+        stack.stacks()[0]
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(key))
+            .and_then(|p| p.parameter_value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(parameter("SigningKmsKeyArns"), key_arn);
+    // What the verifiers get is KMS's public key, under the secret's kid.
+    let jwks = mcpctl_handler::keys::VerifyingKeys::from_jwks_json(&parameter("JwksJson")).unwrap();
+    assert_eq!(
+        jwks.kids().collect::<Vec<_>>(),
+        [secret.current_kid().unwrap().as_str()]
+    );
+    // The second deploy finds the key and makes no other.
+    let (code, _, stderr) = mcpctl(
+        &[
+            "deploy",
+            "--stage",
+            "dev",
+            "--config-dir",
+            &config_dir,
+            "--artifact",
+            &artifact,
+            "--yes",
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    // (moto also lists the AWS-managed key Secrets Manager encrypts with.)
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let mut ours = Vec::new();
+    for key in kms.list_keys().send().await.unwrap().keys() {
+        let metadata = kms
+            .describe_key()
+            .key_id(key.key_id().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap();
+        if metadata
+            .description()
+            .is_some_and(|d| d.starts_with("mcpctl:"))
+        {
+            ours.push(metadata.arn().unwrap().to_owned());
+        }
+    }
+    assert_eq!(ours, [key_arn], "{stderr}");
+}

@@ -179,10 +179,10 @@ async fn a_stage_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_ol
     let rotated = SigningSecret::from_json(stored.secret_string().unwrap()).unwrap();
     let material = rotated.key_material().unwrap();
     assert_eq!(material.signing.as_ref().unwrap().kid(), new_kid);
-    assert!(rotated.next_signing_key_pkcs8.is_none());
+    assert!(rotated.next.is_none());
     assert!(rotated.previous_until.contains_key(&old_kid));
     // The MAC secret (refresh-token successors, CSRF) is not rotated with the signing key.
-    assert_eq!(rotated.keys.mac_secret, original.keys.mac_secret);
+    assert_eq!(rotated.mac_secret, original.mac_secret);
 
     // The first step alone (an interrupted rotation): the next key is published, not signing.
     let mut half = rotated.clone();
@@ -220,5 +220,185 @@ async fn a_stage_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_ol
             .unwrap()
             .contains("--stage"),
         "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_moves_the_signing_key_into_kms_and_retires_kms_keys_it_replaces() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let original = SigningSecret::generate().unwrap();
+    let old_kid = original.current_kid().unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let parameter = |key: &str, value: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder()
+            .parameter_key(key)
+            .parameter_value(value)
+            .build()
+    };
+    // Two stacks: one deployed by this mcpctl (it has SigningKmsKeyArns), one by an older one.
+    for (stack, with_kms_parameter) in [("mcpctl-kms", true), ("mcpctl-old", false)] {
+        secrets
+            .create_secret()
+            .name(format!("mcpctl/{stack}/signing-key"))
+            .secret_string(original.to_json().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let mut parameters = serde_json::json!({"JwksJson": {"Type": "String"}});
+        if with_kms_parameter {
+            parameters["SigningKmsKeyArns"] = serde_json::json!({"Type": "String"});
+        }
+        let template = serde_json::json!({
+            "Parameters": parameters,
+            "Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": format!("/aws/lambda/{stack}-auth")}}},
+            "Outputs": {"McpUrl": {"Value": "https://api.example.com/dev/mcp"}}
+        });
+        let mut create = cf
+            .create_stack()
+            .stack_name(stack)
+            .template_body(template.to_string())
+            .parameters(parameter("JwksJson", &original.jwks_json().unwrap()));
+        if with_kms_parameter {
+            create = create.parameters(parameter("SigningKmsKeyArns", ""));
+        }
+        create.send().await.unwrap();
+    }
+    let stack_parameters = |stack: &'static str| {
+        let cf = cf.clone();
+        async move {
+            let described = cf.describe_stacks().stack_name(stack).send().await.unwrap();
+            described.stacks()[0]
+                .parameters()
+                .iter()
+                .map(|p| {
+                    (
+                        p.parameter_key().unwrap().to_owned(),
+                        p.parameter_value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect::<std::collections::BTreeMap<String, String>>()
+        }
+    };
+    let read_secret = |stack: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            let stored = secrets
+                .get_secret_value()
+                .secret_id(format!("mcpctl/{stack}/signing-key"))
+                .send()
+                .await
+                .unwrap();
+            SigningSecret::from_json(stored.secret_string().unwrap()).unwrap()
+        }
+    };
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("MCPCTL_SIGNING", "kms".into()));
+    env.push(("MCPCTL_STACK_NAME", "mcpctl-kms".into()));
+    let rotate = |env: &[(&str, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        mcpctl(
+            &["keys", "rotate", "--stage", "dev", "--output", "json"],
+            &env,
+        )
+    };
+
+    // 1. From the secret into KMS.
+    let (code, stdout, stderr) = rotate(&env);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let listed = json(&stdout);
+    let first_arn = listed["keys"][0]["kms_key_arn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the signing key is in KMS: {listed}"))
+        .to_owned();
+    let kms_kid = listed["keys"][0]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(listed["keys"][1]["kid"], old_kid.as_str());
+    let secret = read_secret("mcpctl-kms").await;
+    assert_eq!(secret.signing.kms_key_arn(), Some(first_arn.as_str()));
+    let raw = secret.to_json().unwrap();
+    assert!(
+        !raw.contains("signing_key_pkcs8"),
+        "no private key left in the secret: {raw}"
+    );
+    // KMS's own public key is what the stack publishes, and the only key it may sign with.
+    let spki = kms
+        .get_public_key()
+        .key_id(&first_arn)
+        .send()
+        .await
+        .unwrap()
+        .public_key
+        .unwrap();
+    let jwk = mcpctl_handler::keys::p256_jwk_from_spki(spki.as_ref()).unwrap();
+    assert_eq!(jwk.kid, kms_kid);
+    let now = stack_parameters("mcpctl-kms").await;
+    assert_eq!(now["SigningKmsKeyArns"], first_arn);
+    assert_eq!(
+        VerifyingKeys::from_jwks_json(&now["JwksJson"])
+            .unwrap()
+            .kids()
+            .collect::<Vec<_>>(),
+        [kms_kid.as_str(), old_kid.as_str()]
+    );
+
+    // 2. From one KMS key to another: the replaced key never signs again and is scheduled for
+    // deletion (cancellable for 30 days); its public half stays published.
+    let (code, stdout, stderr) = rotate(&env);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let listed = json(&stdout);
+    let second_arn = listed["keys"][0]["kms_key_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second_arn, first_arn);
+    assert!(
+        listed["note"]
+            .as_str()
+            .unwrap()
+            .contains("scheduled for deletion"),
+        "{listed}"
+    );
+    let state = kms
+        .describe_key()
+        .key_id(&first_arn)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_state;
+    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
+    let now = stack_parameters("mcpctl-kms").await;
+    assert_eq!(now["SigningKmsKeyArns"], second_arn);
+    assert!(
+        VerifyingKeys::from_jwks_json(&now["JwksJson"])
+            .unwrap()
+            .get(&kms_kid)
+            .is_some()
+    );
+    let (code, stdout, _) = {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        mcpctl(&["keys", "list", "--stage", "dev"], &env)
+    };
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains(&format!("in KMS {second_arn}")), "{stdout}");
+
+    // 3. A stack deployed without the parameter cannot grant kms:Sign: refused, nothing
+    // promoted, and the advice says to deploy first.
+    let mut old_env = env.clone();
+    old_env.retain(|(k, _)| *k != "MCPCTL_STACK_NAME");
+    old_env.push(("MCPCTL_STACK_NAME", "mcpctl-old".into()));
+    let (code, stdout, stderr) = rotate(&old_env);
+    assert_ne!(code, Some(0), "{stdout}");
+    let error = json(&stdout);
+    assert!(
+        error["message"].as_str().unwrap().contains("signing: kms"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        read_secret("mcpctl-old").await.current_kid().unwrap(),
+        old_kid
     );
 }

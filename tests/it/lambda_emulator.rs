@@ -539,11 +539,49 @@ const INITIAL_ACCESS_TOKEN: &str = "emulated-stage-initial-access-token-01234567
 impl Stack {
     pub(crate) async fn create() -> Self {
         let moto = Moto::start();
+        Self::create_in(moto, SigningSecret::generate().unwrap()).await
+    }
+
+    /// A `signing: kms` stage: the secret names a P-256 KMS key, made and read as `mcpctl
+    /// deploy` does; the key's ARN too.
+    pub(crate) async fn create_kms() -> (Self, String) {
+        let moto = Moto::start();
+        let kms = aws_sdk_kms::Client::new(&moto.sdk_config().await);
+        let key_arn = kms
+            .create_key()
+            .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .arn
+            .unwrap();
+        let spki = kms
+            .get_public_key()
+            .key_id(&key_arn)
+            .send()
+            .await
+            .unwrap()
+            .public_key
+            .unwrap();
+        let public_jwk = mcpctl_handler::keys::p256_jwk_from_spki(spki.as_ref()).unwrap();
+        let secret = SigningSecret::with_signer(mcpctl_handler::keys::StoredSigner::Kms(
+            mcpctl_handler::keys::KmsKeyRef {
+                key_arn: key_arn.clone(),
+                public_jwk,
+            },
+        ))
+        .unwrap();
+        (Self::create_in(moto, secret).await, key_arn)
+    }
+
+    async fn create_in(moto: Moto, secret: SigningSecret) -> Self {
         let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
         let tables = TableNames::with_prefix("mcpctl-emulator");
         schema::ensure_tables(&dynamodb, &tables).await.unwrap();
         // Exactly what `mcpctl deploy` stores: the library's one definition of the format.
-        let secret = SigningSecret::generate().unwrap();
         let secret_arn = create_secret(
             &moto,
             "mcpctl/emulator/signing-key",
@@ -592,7 +630,11 @@ impl Stack {
             email: None,
             groups: Vec::new(),
         };
-        jwt::sign(keys.signing.as_ref().unwrap(), &claims).unwrap()
+        jwt::sign(
+            keys.signing.as_ref().and_then(|s| s.local()).unwrap(),
+            &claims,
+        )
+        .unwrap()
     }
 
     /// `AuthFunction`'s environment (Lambda's region and credentials point at moto).
@@ -870,6 +912,119 @@ async fn bootstrap_serves_the_three_roles_under_the_lambda_emulator() {
         ms(authorizer_warm),
         ms(started.elapsed())
     );
+}
+
+#[tokio::test]
+async fn with_signing_kms_every_token_is_signed_by_kms_and_the_private_key_is_nowhere_else() {
+    let (stack, key_arn) = Stack::create_kms().await;
+    let stored = stack.signing.to_json().unwrap();
+    assert!(
+        !stored.contains("signing_key_pkcs8") && stored.contains(&key_arn),
+        "the secret names the KMS key and holds no private key: {stored}"
+    );
+    let kid = stack.signing.current_kid().unwrap();
+    let auth = Function::start("mcpctl-emulator-auth", &stack.auth_env());
+    let machine = r#"{"client_name":"kms","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","scope":"mcp"}"#;
+    let (status, _, body) = auth
+        .http(
+            "POST",
+            "/dcr",
+            json!({"Content-Type": "application/json", "Authorization": format!("Bearer {INITIAL_ACCESS_TOKEN}")}),
+            Some(machine),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let client: Value = serde_json::from_str(&body).unwrap();
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}&scope=mcp",
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap()
+    );
+    let token_request = || async {
+        auth.http(
+            "POST",
+            "/oauth/token",
+            json!({"Content-Type": "application/x-www-form-urlencoded"}),
+            Some(&form),
+        )
+        .await
+    };
+    // Several tokens: each one is a KMS Sign call (the latency is printed for the notes).
+    let mut tokens = Vec::new();
+    let started = Instant::now();
+    const TOKENS: u32 = 10;
+    for _ in 0..TOKENS {
+        let (status, _, body) = token_request().await;
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        tokens.push(answer["access_token"].as_str().unwrap().to_owned());
+    }
+    eprintln!(
+        "signing: kms under the emulator: {:.1} ms per token request (KMS Sign in moto included)",
+        started.elapsed().as_secs_f64() * 1000.0 / f64::from(TOKENS)
+    );
+    for token in &tokens {
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(kid.as_str()));
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        // The JWKS holds KMS's public key only: a signature that verifies was made by KMS.
+        let claims = verify_with(&stack.jwks, token).unwrap();
+        assert!(claims.has_scope("mcp"));
+    }
+    // The verify-only MCP function takes them like any other token.
+    let mcp = Function::start("mcpctl-emulator-mcp", &stack.verify_only_env("mcp"));
+    let (status, _, body) = mcp
+        .http(
+            "POST",
+            "/mcp",
+            json!({
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+                "Authorization": format!("Bearer {}", tokens[0]),
+                "MCP-Protocol-Version": "2025-11-25"
+            }),
+            Some(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // KMS refusing to sign (here: a key that is not there, as after its deletion) is a
+    // server_error, never a token signed some other way.
+    let gone = SigningSecret::with_signer(mcpctl_handler::keys::StoredSigner::Kms(
+        mcpctl_handler::keys::KmsKeyRef {
+            key_arn: "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+                .into(),
+            public_jwk: mcpctl_handler::keys::SigningKey::generate()
+                .unwrap()
+                .public_jwk()
+                .clone(),
+        },
+    ))
+    .unwrap();
+    let gone_arn = stack
+        .put_secret("mcpctl/emulator/gone-key", &gone.to_json().unwrap())
+        .await;
+    let env: Vec<(&'static str, String)> = stack
+        .auth_env()
+        .into_iter()
+        .map(|(name, value)| match name {
+            "MCP_SIGNING_KEY_SECRET_ARN" => (name, gone_arn.clone()),
+            "MCP_JWKS" => (name, gone.jwks_json().unwrap()),
+            _ => (name, value),
+        })
+        .collect();
+    let broken = Function::start("mcpctl-emulator-auth-gone", &env);
+    let (status, _, body) = broken
+        .http(
+            "POST",
+            "/oauth/token",
+            json!({"Content-Type": "application/x-www-form-urlencoded"}),
+            Some(&form),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"], "server_error", "{body}");
 }
 
 #[tokio::test]

@@ -185,11 +185,28 @@ async fn create_change_set(
             ChangeSetType::Create
         }
     };
-    let (secret, created) = signing_secret::ensure(&prepared.sdk, stack_name).await?;
+    let signing = prepared.config.signing;
+    let (secret, created) = signing_secret::ensure(&prepared.sdk, stack_name, signing).await?;
     if created {
         ui.say(format!(
-            "created the signing key secret {}",
-            signing_secret::secret_name(stack_name)
+            "created the signing key secret {}{}",
+            signing_secret::secret_name(stack_name),
+            match signing {
+                stage::config::Signing::Kms => " (the key itself is in KMS)",
+                stage::config::Signing::Secret => "",
+            }
+        ));
+    }
+    if let Some(held) = secret.elsewhere {
+        ui.say(format!(
+            "note: config/{}.yaml says signing: {}, but the stage's key is in {}; run `mcpctl keys rotate --stage {}` to move it (tokens already issued keep working)",
+            prepared.config.stage_name(),
+            signing.as_str(),
+            match held {
+                stage::config::Signing::Kms => "KMS",
+                stage::config::Signing::Secret => "its secret",
+            },
+            prepared.config.stage_name(),
         ));
     }
     let template_url =
@@ -200,6 +217,7 @@ async fn create_change_set(
         ("CodeKey", prepared.code_key.clone()),
         ("SigningKeySecretArn", secret.arn),
         ("JwksJson", secret.jwks),
+        (names::parameter::SIGNING_KMS_KEY_ARNS, secret.kms_key_arns),
     ];
     // Gateway mode: the assertion key, in a secret of its own.
     if rendered
@@ -211,6 +229,7 @@ async fn create_change_set(
             &prepared.sdk,
             stack_name,
             signing_secret::KeySecret::Gateway,
+            stage::config::Signing::Secret,
         )
         .await?;
         if created {

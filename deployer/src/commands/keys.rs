@@ -11,14 +11,14 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
-use mcpctl_handler::keys::{KeyState, SigningSecret, VerifyingKeys};
+use mcpctl_handler::keys::{KeyState, SigningSecret, StoredSigner, VerifyingKeys};
 use miette::{IntoDiagnostic, miette};
 
 use crate::{
     cli::OutputFormat,
-    deploy::signing_secret,
+    deploy::{kms_key, signing_secret},
     project::ProjectArgs,
-    stage::{self, names},
+    stage::{self, config::Signing, names},
     target::AwsArgs,
 };
 
@@ -74,6 +74,10 @@ struct KeyRow {
     /// Whether the deployed JWKS (the stack's `JwksJson`) has it; `None` for dev.
     #[serde(skip_serializing_if = "Option::is_none")]
     published: Option<bool>,
+    /// The KMS key that holds it (`signing: kms`); absent for a key in the secret and for
+    /// retired keys (only their public half is kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_arn: Option<String>,
 }
 
 fn now() -> u64 {
@@ -92,15 +96,18 @@ fn publishes(jwks: &str, kid: &str) -> bool {
 
 fn rows(secret: &SigningSecret, published: Option<&str>) -> miette::Result<Vec<KeyRow>> {
     let keys = secret.keys_by_state().map_err(|e| miette!("{e}"))?;
+    let arn =
+        |signer: Option<&StoredSigner>| signer.and_then(|s| s.kms_key_arn()).map(str::to_owned);
     Ok(keys
         .into_iter()
         .map(|(kid, state)| {
-            let (state, until) = match state {
-                KeyState::Signing => ("signing", None),
-                KeyState::Next => ("next", None),
-                KeyState::Retired { until } => ("retired", until.map(rfc3339)),
+            let (state, until, kms_key_arn) = match state {
+                KeyState::Signing => ("signing", None, arn(Some(&secret.signing))),
+                KeyState::Next => ("next", None, arn(secret.next.as_ref())),
+                KeyState::Retired { until } => ("retired", until.map(rfc3339), None),
             };
             KeyRow {
+                kms_key_arn,
                 published: published.map(|jwks| publishes(jwks, &kid)),
                 kid,
                 state,
@@ -128,7 +135,12 @@ fn print(rows: &[KeyRow], output: OutputFormat, note: &str) -> miette::Result<()
                     Some(false) => "  (not in the deployed JWKS)",
                     _ => "",
                 };
-                println!("{:<18} {:<8}{until}{published}", row.kid, row.state);
+                let kms = row
+                    .kms_key_arn
+                    .as_deref()
+                    .map(|arn| format!("  in KMS {arn}"))
+                    .unwrap_or_default();
+                println!("{:<18} {:<8}{until}{kms}{published}", row.kid, row.state);
             }
             if !note.is_empty() {
                 println!("{note}");
@@ -239,8 +251,7 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
                 say(format!(
                     "key {current} signs but is not published yet; publishing it..."
                 ));
-                let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
-                update_jwks(&sdk, &stack_name, &jwks).await?;
+                update_keys(&sdk, &stack_name, &secret).await?;
                 let stack = crate::deploy::stage_stack(&config, &args.aws).await?.1;
                 print(
                     &rows(&secret, Some(&published(&stack)))?,
@@ -249,17 +260,29 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
                 )?;
                 return Ok(ExitCode::SUCCESS);
             }
-            // 1. A new key, published while the current one still signs.
-            let next = secret.stage_next().map_err(|e| miette!("{e}"))?;
+            // 1. A new key (where the stage config says keys live), published while the current
+            // one still signs. A next key of an interrupted run is reused, whatever its kind.
+            let next = match (&secret.next, config.signing) {
+                (Some(next), _) => next.kid(),
+                (None, Signing::Kms) => {
+                    say(format!("creating a KMS signing key for {stack_name}..."));
+                    let key = kms_key::create(&sdk, &stack_name).await?;
+                    secret.stage_next_with(StoredSigner::Kms(key))
+                }
+                (None, Signing::Secret) => secret.stage_next(),
+            }
+            .map_err(|e| miette!("{e}"))?;
             write_secret(&sdk, &arn, &secret).await?;
             let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
-            if published(&stack) == jwks {
+            if published(&stack) == jwks
+                && deployed_kms_arns(&stack) == secret.kms_key_arns().join(",")
+            {
                 say(format!("key {next} is already published"));
             } else {
                 say(format!(
                     "publishing key {next} in the JWKS of {stack_name}..."
                 ));
-                update_jwks(&sdk, &stack_name, &jwks).await?;
+                update_keys(&sdk, &stack_name, &secret).await?;
             }
             // 2. It signs; the old key stays published until its last token expires. Only if
             // the stack really publishes it now and nobody else changed the secret meanwhile (a
@@ -271,14 +294,14 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
                 .is_some_and(|s| s.as_str().ends_with("_COMPLETE"))
                 && publishes(&published(&settled), &next);
             let (_, reread) = read_secret(&sdk, &stack_name).await?;
-            if !settled_ok || reread.next_signing_key_pkcs8 != secret.next_signing_key_pkcs8 {
+            if !settled_ok || reread.next != secret.next {
                 return Err(miette!(
                     help = "wait for the other operation on the stack to finish, then run `mcpctl keys rotate` again",
                     "key {next} is not (or no longer) the published next key of {stack_name}: another deploy or rotation changed the stack or the secret; nothing was promoted"
                 ));
             }
             let old = secret.current_kid().map_err(|e| miette!("{e}"))?;
-            secret
+            let retired = secret
                 .promote(now(), ttl + SKEW_SECONDS)
                 .map_err(|e| miette!("{e}"))?;
             let pruned = secret.prune(now());
@@ -286,8 +309,7 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
             say(format!(
                 "signing with {next}; {old} stays published for {ttl} s..."
             ));
-            let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
-            update_jwks(&sdk, &stack_name, &jwks).await?;
+            update_keys(&sdk, &stack_name, &secret).await?;
             // Warm auth containers signed with the old key until this update replaced them: its
             // window starts now.
             secret
@@ -299,6 +321,18 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
             );
             if !pruned.is_empty() {
                 note.push_str(&format!("; no longer published: {}", pruned.join(", ")));
+            }
+            // The retired key never signs again (the stack no longer lets the function use it,
+            // and its public half is kept for verifying), so a KMS key is scheduled for
+            // deletion, with the longest window in which that can be cancelled.
+            if let Some(old_arn) = retired.kms_key_arn() {
+                match kms_key::schedule_deletion(&sdk, old_arn).await {
+                    Ok(date) => note.push_str(&format!(
+                        "; its KMS key {old_arn} is scheduled for deletion{} (cancel with `aws kms cancel-key-deletion --key-id {old_arn}`)",
+                        date.map(|d| format!(" on {d}")).unwrap_or_default()
+                    )),
+                    Err(error) => note.push_str(&format!("; {error}")),
+                }
             }
             note
         }
@@ -349,8 +383,26 @@ async fn write_secret(sdk: &SdkConfig, arn: &str, secret: &SigningSecret) -> mie
     Ok(())
 }
 
-/// Updates the stack with its own template and parameters, but for `JwksJson`, and waits.
-async fn update_jwks(sdk: &SdkConfig, stack_name: &str, jwks: &str) -> miette::Result<()> {
+/// The KMS keys the deployed stack lets the auth function sign with.
+fn deployed_kms_arns(stack: &aws_sdk_cloudformation::types::Stack) -> String {
+    stack
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(names::parameter::SIGNING_KMS_KEY_ARNS))
+        .and_then(|p| p.parameter_value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Updates the stack with its own template and parameters, but for the keys the secret names
+/// (`JwksJson`, and `SigningKmsKeyArns`), and waits.
+async fn update_keys(
+    sdk: &SdkConfig,
+    stack_name: &str,
+    secret: &SigningSecret,
+) -> miette::Result<()> {
+    let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
+    let kms_arns = secret.kms_key_arns().join(",");
     let cf = aws_sdk_cloudformation::Client::new(sdk);
     let described = cf
         .describe_stacks()
@@ -367,6 +419,18 @@ async fn update_jwks(sdk: &SdkConfig, stack_name: &str, jwks: &str) -> miette::R
         .stacks()
         .first()
         .ok_or_else(|| miette!("stack {stack_name} not found"))?;
+    let has_kms_parameter = stack
+        .parameters()
+        .iter()
+        .any(|p| p.parameter_key() == Some(names::parameter::SIGNING_KMS_KEY_ARNS));
+    if !has_kms_parameter && !kms_arns.is_empty() {
+        return Err(miette!(
+            help = format!(
+                "run `mcpctl deploy` for the stage first, then `mcpctl keys rotate` again (it resumes)"
+            ),
+            "stack {stack_name} was deployed by an mcpctl without signing: kms: it cannot let the auth function sign with a KMS key"
+        ));
+    }
     let parameters: Vec<Parameter> = stack
         .parameters()
         .iter()
@@ -374,7 +438,9 @@ async fn update_jwks(sdk: &SdkConfig, stack_name: &str, jwks: &str) -> miette::R
         .map(|key| {
             let parameter = Parameter::builder().parameter_key(key);
             if key == names::parameter::JWKS_JSON {
-                parameter.parameter_value(jwks).build()
+                parameter.parameter_value(&jwks).build()
+            } else if key == names::parameter::SIGNING_KMS_KEY_ARNS {
+                parameter.parameter_value(&kms_arns).build()
             } else {
                 parameter.use_previous_value(true).build()
             }

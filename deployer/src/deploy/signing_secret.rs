@@ -1,11 +1,14 @@
 //! The signing key of a stage: an ES256 private key and a MAC secret in a Secrets Manager secret
 //! named `mcpctl/<stack>/signing-key`, created on the first deploy from a key generated here and
-//! never printed or put in the template. The public half (JWKS) goes to the verify-only functions
-//! as a template parameter.
+//! never printed or put in the template. With `signing: kms` the secret names a KMS key instead
+//! of holding one. The public half (JWKS) goes to the verify-only functions as a template
+//! parameter.
 
 use aws_config::SdkConfig;
-use mcpctl_handler::keys::SigningSecret as StoredSecret;
+use mcpctl_handler::keys::{SigningSecret as StoredSecret, StoredSigner};
 use miette::miette;
+
+use crate::stage::config::Signing;
 
 /// The secret a stage's functions read, and the public JWKS derived from it.
 #[derive(Debug)]
@@ -14,6 +17,11 @@ pub(crate) struct SigningSecret {
     pub(crate) arn: String,
     /// Public JWKS JSON (a template parameter; public by nature).
     pub(crate) jwks: String,
+    /// The KMS keys the auth function may sign with, comma-separated (the `SigningKmsKeyArns`
+    /// parameter); empty when the key is in the secret.
+    pub(crate) kms_key_arns: String,
+    /// Where the key is, when that is not where the stage config says (a rotation moves it).
+    pub(crate) elsewhere: Option<Signing>,
 }
 
 /// The secret's name for a stack.
@@ -57,12 +65,21 @@ impl KeySecret {
     }
 }
 
-/// Finds or creates the signing secret.
+/// Finds or creates the signing secret; a new one signs where `signing` says.
 pub(crate) async fn ensure(
     config: &SdkConfig,
     stack_name: &str,
+    signing: Signing,
 ) -> miette::Result<(SigningSecret, bool)> {
-    ensure_kind(config, stack_name, KeySecret::Signing).await
+    ensure_kind(config, stack_name, KeySecret::Signing, signing).await
+}
+
+/// Where `signer` keeps its key.
+pub(crate) fn signing_of(signer: &StoredSigner) -> Signing {
+    match signer {
+        StoredSigner::Pkcs8(_) => Signing::Secret,
+        StoredSigner::Kms(_) => Signing::Kms,
+    }
 }
 
 /// Finds or creates `kind`'s secret for the stack.
@@ -70,6 +87,7 @@ pub(crate) async fn ensure_kind(
     config: &SdkConfig,
     stack_name: &str,
     kind: KeySecret,
+    signing: Signing,
 ) -> miette::Result<(SigningSecret, bool)> {
     let client = aws_sdk_secretsmanager::Client::new(config);
     let name = kind.name(stack_name);
@@ -93,8 +111,13 @@ pub(crate) async fn ensure_kind(
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            let stored = StoredSecret::generate()
-                .map_err(|e| miette!("cannot generate the signing key: {e}"))?;
+            let stored = match signing {
+                Signing::Secret => StoredSecret::generate(),
+                Signing::Kms => StoredSecret::with_signer(StoredSigner::Kms(
+                    super::kms_key::create(config, stack_name).await?,
+                )),
+            }
+            .map_err(|e| miette!("cannot generate the signing key: {e}"))?;
             let value = stored.to_json().map_err(|e| miette!("{e}"))?;
             let output = client
                 .create_secret()
@@ -139,5 +162,15 @@ pub(crate) async fn ensure_kind(
     let jwks = stored
         .jwks_json_at(now)
         .map_err(|e| miette!("secret {name}: {e}"))?;
-    Ok((SigningSecret { arn, jwks }, created))
+    let kms_key_arns = stored.kms_key_arns().join(",");
+    let held = signing_of(&stored.signing);
+    Ok((
+        SigningSecret {
+            arn,
+            jwks,
+            kms_key_arns,
+            elsewhere: (held != signing).then_some(held),
+        },
+        created,
+    ))
 }

@@ -74,6 +74,8 @@ pub(crate) struct StageConfig {
     pub(crate) region: Option<String>,
     /// AWS X-Ray tracing on the API stage and the functions.
     pub(crate) tracing: bool,
+    /// Where the access-token signing key lives: the stage's secret, or KMS.
+    pub(crate) signing: Signing,
     /// The three Lambda functions.
     pub(crate) lambda: LambdaConfig,
     /// The REST API.
@@ -110,6 +112,27 @@ pub(crate) struct LambdaConfig {
     pub(crate) architecture: Architecture,
     /// Retention of every log group of the stack, in days (a value CloudWatch accepts).
     pub(crate) log_retention_days: u32,
+}
+
+/// Where the access-token signing key lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Signing {
+    /// A P-256 key in the stage's Secrets Manager secret, read by the auth function at start-up.
+    #[default]
+    Secret,
+    /// A P-256 key in AWS KMS: it never leaves KMS, which signs every token (`kms:Sign`).
+    Kms,
+}
+
+impl Signing {
+    /// The name in the stage file.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Secret => "secret",
+            Self::Kms => "kms",
+        }
+    }
 }
 
 /// Lambda CPU architecture.
@@ -669,6 +692,16 @@ impl FromEnv for Architecture {
     }
 }
 
+impl FromEnv for Signing {
+    fn from_env(value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "secret" => Ok(Self::Secret),
+            "kms" => Ok(Self::Kms),
+            other => Err(format!("`{other}` is not secret or kms")),
+        }
+    }
+}
+
 impl FromEnv for IdentityMode {
     fn from_env(value: &str) -> Result<Self, String> {
         match value.trim() {
@@ -702,6 +735,7 @@ pub(crate) const ENV_FIELDS: &[(&str, Setter)] = env_fields! {
     "stack_name" => stack_name;
     "region" => region;
     "tracing" => tracing;
+    "signing" => signing;
     "lambda.memory_mb" => lambda.memory_mb;
     "lambda.timeout_seconds" => lambda.timeout_seconds;
     "lambda.architecture" => lambda.architecture;
@@ -833,6 +867,7 @@ impl StageConfig {
             stack_name,
             region,
             tracing: _,
+            signing: _,
             lambda,
             api,
             oauth,

@@ -11,6 +11,8 @@ pub(crate) mod parameter {
     pub(crate) const SIGNING_KEY_SECRET_ARN: &str = "SigningKeySecretArn";
     /// The public JWKS (`{"keys":[...]}`) for the verify-only functions.
     pub(crate) const JWKS_JSON: &str = "JwksJson";
+    /// The KMS keys the auth function may sign with (`signing: kms`), comma-separated.
+    pub(crate) const SIGNING_KMS_KEY_ARNS: &str = "SigningKmsKeyArns";
     /// S3 key of the upstream function's zip (gateway mode with `upstream.function.source`
     /// only, so not in [`DEPLOY_TIME`]; the renderer adds it, and `mcpctl deploy` passes it
     /// when the template has it).
@@ -21,8 +23,13 @@ pub(crate) mod parameter {
     /// Gateway mode only: that key's public JWKS, served for upstreams by the auth function.
     pub(crate) const GATEWAY_JWKS_JSON: &str = "GatewayJwksJson";
     /// All of them.
-    pub(crate) const DEPLOY_TIME: [&str; 4] =
-        [CODE_BUCKET, CODE_KEY, SIGNING_KEY_SECRET_ARN, JWKS_JSON];
+    pub(crate) const DEPLOY_TIME: [&str; 5] = [
+        CODE_BUCKET,
+        CODE_KEY,
+        SIGNING_KEY_SECRET_ARN,
+        JWKS_JSON,
+        SIGNING_KMS_KEY_ARNS,
+    ];
 }
 
 /// Stack outputs.

@@ -13,12 +13,16 @@
 
 use crate::{
     crypto::MacKey,
-    keys::{KeyMaterial, PublicJwk, SigningSecret, StoredKeys, VerifyingKeys},
+    keys::{
+        KeyError, KeyMaterial, PublicJwk, SigningSecret, StoredKeys, StoredSigner, VerifyingKeys,
+    },
+    lambda::kms::KmsSigner,
     oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token},
 };
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use lambda_http::Error;
 use serde::Deserialize;
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 /// The secret's ARN, set on the auth function by the stack.
@@ -78,8 +82,17 @@ pub(crate) async fn auth_keys(
         AuthKeySource::Secret(arn) => {
             let client = secrets_client().await;
             let json = fetch_secret(client, &arn, "signing-key secret", SECRET_ARN_VAR).await?;
-            SigningSecret::from_json(&json)
-                .and_then(|secret| secret.key_material())
+            let secret =
+                SigningSecret::from_json(&json).map_err(|e| format!("secret {arn}: {e}"))?;
+            let kms = match secret.signing {
+                StoredSigner::Kms(_) => Some(super::kms::client().await),
+                StoredSigner::Pkcs8(_) => None,
+            };
+            secret
+                .key_material_with(|key| {
+                    let client = kms.ok_or_else(|| KeyError::SignsInKms(key.key_arn.clone()))?;
+                    Ok(Arc::new(KmsSigner::new(client, key.key_arn.clone())))
+                })
                 .map_err(|e| format!("secret {arn}: {e}"))?
         }
         AuthKeySource::Environment(stored) => KeyMaterial::from_stored(&stored)?,
@@ -172,6 +185,7 @@ pub(crate) async fn assertion_key(
         .and_then(|secret| secret.key_material())
         .map_err(|e| format!("secret {arn}: {e}"))?
         .signing
+        .and_then(|signer| signer.local().cloned())
         .ok_or_else(|| format!("secret {arn} holds no signing key").into())
 }
 

@@ -2,10 +2,11 @@
 //! request. The algorithm is pinned, the `kid` must be ours, and `iss`, `aud`, `exp` and `nbf`
 //! are checked against the [`crate::clock::Clock`], never the wall clock directly.
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{SigningKey, VerifyingKeys};
+use crate::keys::{SigningKey, TokenSigner, VerifyingKeys};
 
 /// Whether a token speaks for a person or for a machine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +105,33 @@ pub fn sign(key: &SigningKey, claims: &AccessClaims) -> Result<String, SignError
     jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(|e| SignError(e.to_string()))
 }
 
+/// Signs `claims` with `signer`: in memory, or through its keeper (KMS) for a remote key.
+pub async fn sign_with(signer: &TokenSigner, claims: &AccessClaims) -> Result<String, SignError> {
+    let key = match signer {
+        TokenSigner::Local(key) => return sign(key, claims),
+        TokenSigner::Remote(key) => key,
+    };
+    // jsonwebtoken signs only with keys it holds, so the compact JWS (RFC 7515 §7.1) is put
+    // together here: the same header and claims `sign` produces, signed by the keeper.
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid().to_owned());
+    header.typ = Some("at+jwt".into());
+    let signing_input = format!("{}.{}", base64url_json(&header)?, base64url_json(claims)?);
+    let signature = key
+        .sign(signing_input.as_bytes())
+        .await
+        .map_err(|e| SignError(e.to_string()))?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+fn base64url_json(value: &impl Serialize) -> Result<String, SignError> {
+    let json = serde_json::to_vec(value).map_err(|e| SignError(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
 /// Verifies a bearer token for `audience` issued by `issuer`, at time `now`.
 pub fn verify(
     keys: &VerifyingKeys,
@@ -180,6 +208,58 @@ mod tests {
         let key = SigningKey::generate().unwrap();
         let keys = VerifyingKeys::from_jwks(vec![key.public_jwk().clone()]).unwrap();
         (key, keys)
+    }
+
+    /// A keeper that signs as KMS does: ASN.1 DER out, converted to `r || s` on our side.
+    struct DerKeeper(aws_lc_rs::signature::EcdsaKeyPair);
+
+    #[async_trait::async_trait]
+    impl crate::keys::RemoteSign for DerKeeper {
+        async fn sign(&self, input: &[u8]) -> Result<[u8; 64], crate::keys::RemoteSignError> {
+            let der = self
+                .0
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), input)
+                .map_err(|e| crate::keys::RemoteSignError(e.to_string()))?;
+            crate::keys::p256_signature_from_der(der.as_ref())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_signed_by_a_remote_keeper_verifies_like_a_local_one() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let public =
+            crate::keys::PublicJwk::from_uncompressed_point(pair.public_key().as_ref()).unwrap();
+        let keys = VerifyingKeys::from_jwks(vec![public.clone()]).unwrap();
+        let signer = TokenSigner::Remote(crate::keys::RemoteKey::new(
+            public.clone(),
+            std::sync::Arc::new(DerKeeper(pair)),
+        ));
+        let mut big = claims(1000);
+        // Past KMS's 4 KiB RAW limit: the header and claims still round-trip exactly.
+        big.groups = (0..400).map(|i| format!("group-{i}")).collect();
+        for claims in [claims(1000), big] {
+            let token = sign_with(&signer, &claims).await.unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.kid.as_deref(), Some(public.kid.as_str()));
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(
+                verify(&keys, &token, "https://as", "https://as/mcp", 1000).unwrap(),
+                claims
+            );
+        }
+        // A local key goes through jsonwebtoken, as before.
+        let (key, keys) = setup();
+        let token = sign_with(&TokenSigner::Local(key), &claims(1000))
+            .await
+            .unwrap();
+        assert!(verify(&keys, &token, "https://as", "https://as/mcp", 1000).is_ok());
     }
 
     #[test]

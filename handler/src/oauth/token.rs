@@ -360,6 +360,7 @@ pub async fn exchange(
                 refresh_token,
                 now,
             )
+            .await
         }
         TokenRequest::RefreshToken {
             refresh_token,
@@ -449,6 +450,7 @@ pub async fn exchange(
                 Some(successor),
                 now,
             )
+            .await
         }
         TokenRequest::ClientCredentials {
             scope: requested_scope,
@@ -482,6 +484,7 @@ pub async fn exchange(
                 None,
                 state.now(),
             )
+            .await
         }
     }
 }
@@ -544,7 +547,7 @@ fn refresh_record(
     }
 }
 
-fn issue(
+async fn issue(
     state: &AppState,
     client: &ClientRecord,
     subject: Subject<'_>,
@@ -597,8 +600,9 @@ fn issue(
         email,
         groups,
     };
-    let access_token =
-        jwt::sign(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
+    let access_token = jwt::sign_with(key, &claims)
+        .await
+        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),

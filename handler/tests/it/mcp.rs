@@ -28,7 +28,17 @@ pub(crate) fn claims(server: &TestServer) -> AccessClaims {
 }
 
 pub(crate) fn sign(server: &TestServer, claims: &AccessClaims) -> String {
-    jwt::sign(server.state.keys.signing.as_ref().unwrap(), claims).unwrap()
+    jwt::sign(
+        server
+            .state
+            .keys
+            .signing
+            .as_ref()
+            .and_then(|s| s.local())
+            .unwrap(),
+        claims,
+    )
+    .unwrap()
 }
 
 trait NowForTests {

@@ -62,7 +62,8 @@ fn run() -> Result<(), String> {
             email: None,
             groups: Vec::new(),
         };
-        let token = jwt::sign(signing, &claims).map_err(|e| e.to_string())?;
+        let token = jwt::sign(signing.local().ok_or("the key is not local")?, &claims)
+            .map_err(|e| e.to_string())?;
         // Self-check with the server's own verifier, so a bad token fails here and not mid-run.
         jwt::verify(&keys.verifying, &token, &claims.iss, &claims.aud, now)
             .map_err(|e| format!("the minted token does not verify: {e}"))?;

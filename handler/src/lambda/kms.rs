@@ -1,0 +1,74 @@
+//! The auth function's signer when the stage says `signing: kms`: every access token is signed
+//! by AWS KMS (`kms:Sign`, ECDSA_SHA_256), so the private key never exists outside KMS.
+
+use aws_sdk_kms::{
+    error::DisplayErrorContext,
+    primitives::Blob,
+    types::{MessageType, SigningAlgorithmSpec},
+};
+
+use crate::keys::{RemoteSign, RemoteSignError, p256_signature_from_der};
+
+/// KMS signs a RAW message of at most this many bytes; a longer signing input is hashed here
+/// and sent as a DIGEST (moto, the test emulator, implements RAW only, and access tokens stay
+/// far below the limit unless a user has a very long list of groups).
+const RAW_MESSAGE_LIMIT: usize = 4096;
+
+/// Signs with one KMS key.
+pub(crate) struct KmsSigner {
+    client: aws_sdk_kms::Client,
+    key_arn: String,
+}
+
+impl KmsSigner {
+    /// A signer for `key_arn` through `client`.
+    pub(crate) fn new(client: aws_sdk_kms::Client, key_arn: String) -> Self {
+        Self { client, key_arn }
+    }
+}
+
+#[async_trait::async_trait]
+impl RemoteSign for KmsSigner {
+    async fn sign(&self, signing_input: &[u8]) -> Result<[u8; 64], RemoteSignError> {
+        let (message, message_type) = if signing_input.len() <= RAW_MESSAGE_LIMIT {
+            (signing_input.to_vec(), MessageType::Raw)
+        } else {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signing_input);
+            (digest.as_ref().to_vec(), MessageType::Digest)
+        };
+        let output = self
+            .client
+            .sign()
+            .key_id(&self.key_arn)
+            .message(Blob::new(message))
+            .message_type(message_type)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .map_err(|e| {
+                RemoteSignError(format!(
+                    "KMS could not sign with {}: {} (the auth function needs kms:Sign on it; \
+                     `mcpctl deploy` grants it)",
+                    self.key_arn,
+                    DisplayErrorContext(e)
+                ))
+            })?;
+        let der = output
+            .signature
+            .ok_or_else(|| RemoteSignError("KMS answered Sign without a signature".into()))?;
+        p256_signature_from_der(der.as_ref())
+    }
+}
+
+/// The KMS client of the auth function, built once per container with the same bounded retries
+/// and timeouts as the other AWS clients.
+pub(crate) async fn client() -> aws_sdk_kms::Client {
+    static CLIENT: tokio::sync::OnceCell<aws_sdk_kms::Client> = tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config = crate::store::dynamo::bounded_config_loader().load().await;
+            aws_sdk_kms::Client::new(&config)
+        })
+        .await
+        .clone()
+}
