@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, MacKey};
 
+mod kms;
 mod remote;
 mod secret;
 
+pub use kms::KmsSigner;
 pub use remote::{
     RemoteKey, RemoteSign, RemoteSignError, TokenSigner, p256_jwk_from_spki,
     p256_signature_from_der,

@@ -5,5 +5,4 @@ mod adapter;
 pub(crate) mod app_secrets;
 mod authorizer;
 pub(crate) mod keys;
-mod kms;
 pub(crate) mod roles;

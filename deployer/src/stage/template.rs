@@ -1703,6 +1703,37 @@ mcp_function:
     }
 
     #[test]
+    fn only_the_auth_role_may_sign_with_the_kms_key_and_only_with_the_named_keys() {
+        let body = body_value(&rendered("prod"));
+        let statements = policy(&body, "AuthRole", "secrets")["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
+        let kms = statements
+            .iter()
+            .find_map(|statement| {
+                let Value::Tagged(tagged) = statement else {
+                    return None;
+                };
+                let branches = tagged.value.as_sequence()?;
+                (branches[0] == "HasKmsSigning").then(|| branches[1].clone())
+            })
+            .expect("a kms:Sign statement under HasKmsSigning");
+        assert_eq!(kms["Action"], "kms:Sign");
+        assert_eq!(
+            yaml::to_string(&kms["Resource"]).unwrap().trim(),
+            "!Split [',', !Ref SigningKmsKeyArns]"
+        );
+        for role in ["McpRole", "AuthorizerRole"] {
+            let text = yaml::to_string(&body["Resources"][role]).unwrap();
+            assert!(
+                !text.contains("kms:") && !text.contains("SigningKmsKeyArns"),
+                "{role}"
+            );
+        }
+        assert!(body["Parameters"]["SigningKmsKeyArns"]["Default"].is_null());
+    }
+
+    #[test]
     fn a_stage_without_mcp_function_options_renders_as_before() {
         for name in ["dev", "prod"] {
             let config = stage(name);

@@ -13,10 +13,10 @@
 
 use crate::{
     crypto::MacKey,
+    keys::KmsSigner,
     keys::{
         KeyError, KeyMaterial, PublicJwk, SigningSecret, StoredKeys, StoredSigner, VerifyingKeys,
     },
-    lambda::kms::KmsSigner,
     oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token},
 };
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
@@ -85,7 +85,7 @@ pub(crate) async fn auth_keys(
             let secret =
                 SigningSecret::from_json(&json).map_err(|e| format!("secret {arn}: {e}"))?;
             let kms = match secret.signing {
-                StoredSigner::Kms(_) => Some(super::kms::client().await),
+                StoredSigner::Kms(_) => Some(kms_client().await),
                 StoredSigner::Pkcs8(_) => None,
             };
             secret
@@ -187,6 +187,19 @@ pub(crate) async fn assertion_key(
         .signing
         .and_then(|signer| signer.local().cloned())
         .ok_or_else(|| format!("secret {arn} holds no signing key").into())
+}
+
+/// The KMS client of the auth function, built once per container with the same bounded retries
+/// and timeouts as the other AWS clients.
+pub(crate) async fn kms_client() -> aws_sdk_kms::Client {
+    static CLIENT: tokio::sync::OnceCell<aws_sdk_kms::Client> = tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config = crate::store::dynamo::bounded_config_loader().load().await;
+            aws_sdk_kms::Client::new(&config)
+        })
+        .await
+        .clone()
 }
 
 pub(crate) async fn secrets_client() -> &'static aws_sdk_secretsmanager::Client {

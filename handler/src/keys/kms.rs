@@ -7,22 +7,22 @@ use aws_sdk_kms::{
     types::{MessageType, SigningAlgorithmSpec},
 };
 
-use crate::keys::{RemoteSign, RemoteSignError, p256_signature_from_der};
+use super::{RemoteSign, RemoteSignError, p256_signature_from_der};
 
 /// KMS signs a RAW message of at most this many bytes; a longer signing input is hashed here
 /// and sent as a DIGEST (moto, the test emulator, implements RAW only, and access tokens stay
 /// far below the limit unless a user has a very long list of groups).
 const RAW_MESSAGE_LIMIT: usize = 4096;
 
-/// Signs with one KMS key.
-pub(crate) struct KmsSigner {
+/// Signs with one KMS key (`ECC_NIST_P256`, `SIGN_VERIFY`): the [`RemoteSign`] of `signing: kms`.
+pub struct KmsSigner {
     client: aws_sdk_kms::Client,
     key_arn: String,
 }
 
 impl KmsSigner {
     /// A signer for `key_arn` through `client`.
-    pub(crate) fn new(client: aws_sdk_kms::Client, key_arn: String) -> Self {
+    pub fn new(client: aws_sdk_kms::Client, key_arn: String) -> Self {
         Self { client, key_arn }
     }
 }
@@ -58,17 +58,4 @@ impl RemoteSign for KmsSigner {
             .ok_or_else(|| RemoteSignError("KMS answered Sign without a signature".into()))?;
         p256_signature_from_der(der.as_ref())
     }
-}
-
-/// The KMS client of the auth function, built once per container with the same bounded retries
-/// and timeouts as the other AWS clients.
-pub(crate) async fn client() -> aws_sdk_kms::Client {
-    static CLIENT: tokio::sync::OnceCell<aws_sdk_kms::Client> = tokio::sync::OnceCell::const_new();
-    CLIENT
-        .get_or_init(|| async {
-            let config = crate::store::dynamo::bounded_config_loader().load().await;
-            aws_sdk_kms::Client::new(&config)
-        })
-        .await
-        .clone()
 }
