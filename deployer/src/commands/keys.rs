@@ -245,6 +245,11 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
                     eprintln!("{message}");
                 }
             };
+            // An earlier run stopped before revoking a replaced KMS key: finish that first.
+            let finished = retire_kms_keys(&sdk, &arn, &stack_name, &mut secret).await?;
+            if !finished.is_empty() {
+                say(finished.join("\n"));
+            }
             // An earlier run stopped after promoting: publish what the secret says, and stop.
             let current = secret.current_kid().map_err(|e| miette!("{e}"))?;
             if !publishes(&published(&stack), &current) {
@@ -301,7 +306,7 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
                 ));
             }
             let old = secret.current_kid().map_err(|e| miette!("{e}"))?;
-            let retired = secret
+            secret
                 .promote(now(), ttl + SKEW_SECONDS)
                 .map_err(|e| miette!("{e}"))?;
             let pruned = secret.prune(now());
@@ -322,17 +327,10 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
             if !pruned.is_empty() {
                 note.push_str(&format!("; no longer published: {}", pruned.join(", ")));
             }
-            // The retired key never signs again (the stack no longer lets the function use it,
-            // and its public half is kept for verifying), so a KMS key is scheduled for
-            // deletion, with the longest window in which that can be cancelled.
-            if let Some(old_arn) = retired.kms_key_arn() {
-                match kms_key::schedule_deletion(&sdk, old_arn).await {
-                    Ok(date) => note.push_str(&format!(
-                        "; its KMS key {old_arn} is scheduled for deletion{} (cancel with `aws kms cancel-key-deletion --key-id {old_arn}`)",
-                        date.map(|d| format!(" on {d}")).unwrap_or_default()
-                    )),
-                    Err(error) => note.push_str(&format!("; {error}")),
-                }
+            // 3. Every container now signs with the new key: the replaced KMS key is revoked and
+            // scheduled for deletion.
+            for line in retire_kms_keys(&sdk, &arn, &stack_name, &mut secret).await? {
+                note.push_str(&format!("; {line}"));
             }
             note
         }
@@ -381,6 +379,38 @@ async fn write_secret(sdk: &SdkConfig, arn: &str, secret: &SigningSecret) -> mie
             )
         })?;
     Ok(())
+}
+
+/// Revokes `kms:Sign` on the KMS keys a promotion replaced (a stack update without them), then
+/// forgets them in the secret and schedules their deletion, with the longest window in which
+/// that can be cancelled: they never sign again, and their public halves stay in the JWKS. What
+/// happened, a line per key. An interruption leaves them in the secret, and the next rotation
+/// finishes.
+async fn retire_kms_keys(
+    sdk: &SdkConfig,
+    secret_arn: &str,
+    stack_name: &str,
+    secret: &mut SigningSecret,
+) -> miette::Result<Vec<String>> {
+    if secret.retiring_kms_keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut revoked = secret.clone();
+    let retiring = std::mem::take(&mut revoked.retiring_kms_keys);
+    update_keys(sdk, stack_name, &revoked).await?;
+    write_secret(sdk, secret_arn, &revoked).await?;
+    *secret = revoked;
+    let mut lines = Vec::new();
+    for key_arn in retiring {
+        lines.push(match kms_key::schedule_deletion(sdk, &key_arn).await {
+            Ok(date) => format!(
+                "the replaced KMS key {key_arn} is scheduled for deletion{} (cancel with `aws kms cancel-key-deletion --key-id {key_arn}`)",
+                date.map(|d| format!(" on {d}")).unwrap_or_default()
+            ),
+            Err(error) => error.to_string(),
+        });
+    }
+    Ok(lines)
 }
 
 /// The KMS keys the deployed stack lets the auth function sign with.

@@ -8,6 +8,9 @@
 
 use std::sync::Arc;
 
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
 use super::{KeyError, PublicJwk, SigningKey};
 
 /// Why a remote key could not sign.
@@ -53,9 +56,24 @@ impl RemoteKey {
         &self.public
     }
 
-    /// Signs `signing_input` remotely.
+    /// Signs `signing_input` remotely, and checks the signature against the public key before
+    /// it is used: a keeper that signs with another key (a secret pointing at the wrong KMS
+    /// key) must fail here, not hand out tokens nobody can verify.
     pub async fn sign(&self, signing_input: &[u8]) -> Result<[u8; 64], RemoteSignError> {
-        self.signer.sign(signing_input).await
+        let signature = self.signer.sign(signing_input).await?;
+        let coordinate = |c: &str| URL_SAFE_NO_PAD.decode(c).unwrap_or_default();
+        let mut point = vec![4];
+        point.extend(coordinate(&self.public.x));
+        point.extend(coordinate(&self.public.y));
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+            .verify(signing_input, &signature)
+            .map_err(|_| {
+                RemoteSignError(format!(
+                    "the remote signature does not verify with key {}: the secret names a key other than the one that signed",
+                    self.public.kid
+                ))
+            })?;
+        Ok(signature)
     }
 }
 

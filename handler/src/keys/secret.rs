@@ -129,6 +129,9 @@ pub struct SigningSecret {
     /// Until when (epoch seconds) each retired key stays published: when the last token it
     /// signed expires. A retired key without an entry stays until removed by hand.
     pub previous_until: BTreeMap<String, u64>,
+    /// KMS keys a rotation replaced that the auth function may still sign with until every
+    /// container has moved to the new key; `mcpctl keys rotate` then revokes and deletes them.
+    pub retiring_kms_keys: Vec<String>,
 }
 
 /// The secret's JSON, field by field (the documented format; older secrets parse unchanged).
@@ -147,6 +150,8 @@ struct Wire {
     next_signing_kms_key: Option<KmsKeyRef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     previous_until: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retiring_kms_keys: Vec<String>,
 }
 
 fn one_of(
@@ -180,6 +185,7 @@ impl TryFrom<Wire> for SigningSecret {
             previous_jwks: wire.previous_jwks,
             next,
             previous_until: wire.previous_until,
+            retiring_kms_keys: wire.retiring_kms_keys,
         })
     }
 }
@@ -201,6 +207,7 @@ impl From<SigningSecret> for Wire {
             next_signing_key_pkcs8,
             next_signing_kms_key,
             previous_until: secret.previous_until,
+            retiring_kms_keys: secret.retiring_kms_keys,
         }
     }
 }
@@ -246,6 +253,7 @@ impl SigningSecret {
             previous_jwks: Vec::new(),
             next: None,
             previous_until: BTreeMap::new(),
+            retiring_kms_keys: Vec::new(),
         }
     }
 
@@ -308,6 +316,12 @@ impl SigningSecret {
         let next = self.next.take().ok_or(KeyError::NothingToPromote)?;
         next.check()?;
         let old = std::mem::replace(&mut self.signing, next);
+        // Warm containers may sign with it until the stack update that follows replaces them.
+        if let Some(arn) = old.kms_key_arn()
+            && !self.retiring_kms_keys.iter().any(|a| a == arn)
+        {
+            self.retiring_kms_keys.push(arn.to_owned());
+        }
         let old_public = old.public_jwk()?;
         self.previous_jwks.retain(|jwk| jwk.kid != old_public.kid);
         self.previous_until
@@ -346,12 +360,13 @@ impl SigningSecret {
         Ok(keys)
     }
 
-    /// The KMS keys the auth function may sign with: the current one and the next one (the
-    /// stack grants `kms:Sign` on exactly these).
+    /// The KMS keys the auth function may sign with: the current one, the next one, and the
+    /// retiring ones (the stack grants `kms:Sign` on exactly these).
     pub fn kms_key_arns(&self) -> Vec<&str> {
         std::iter::once(&self.signing)
             .chain(self.next.as_ref())
             .filter_map(StoredSigner::kms_key_arn)
+            .chain(self.retiring_kms_keys.iter().map(String::as_str))
             .collect()
     }
 
@@ -368,6 +383,9 @@ impl SigningSecret {
             serde_json::from_str(json).map_err(|e| KeyError::InvalidSecret(e.to_string()))?;
         // Fail on a bad key here, at cold start, rather than on the first token request.
         secret.signing.check()?;
+        if let Some(next) = &secret.next {
+            next.check()?;
+        }
         secret.verifying_keys()?;
         STANDARD.decode(&secret.mac_secret)?;
         Ok(secret)
@@ -471,6 +489,11 @@ mod tests {
         moving.stage_next().unwrap();
         let retired = moving.promote(200, 60).unwrap();
         assert_eq!(retired.kms_key_arn(), Some(next.key_arn.as_str()));
+        // Still granted until the containers moved on; then nothing is.
+        assert_eq!(moving.kms_key_arns(), [next.key_arn.as_str()]);
+        let back = SigningSecret::from_json(&moving.to_json().unwrap()).unwrap();
+        assert_eq!(back.retiring_kms_keys, [next.key_arn.clone()]);
+        moving.retiring_kms_keys.clear();
         assert!(moving.kms_key_arns().is_empty());
     }
 

@@ -321,7 +321,7 @@ pub async fn exchange(
                     "resource differs from the authorization request".into(),
                 ));
             }
-            let refresh_token = match family_id {
+            let refresh = match family_id {
                 Some(family_id) => {
                     let token = format!("{family_id}.{}", crypto::random_token(32)?);
                     let row = refresh_record(
@@ -335,32 +335,37 @@ pub async fn exchange(
                         now,
                         now,
                     );
-                    state
-                        .stores
-                        .refresh_tokens
-                        .put(row)
-                        .await
-                        .map_err(|e| match e {
-                            // A replay of this code revoked the family in the meantime.
-                            StoreError::Conflict => OAuthError::InvalidGrant(
-                                "the authorization code was used twice; sign in again".into(),
-                            ),
-                            other => other.into(),
-                        })?;
-                    Some(token)
+                    Some((token, row))
                 }
                 None => None,
             };
-            issue(
+            // Signed before the refresh token is stored: a signer that fails (KMS) leaves no
+            // grant behind that the client never received.
+            let response = issue(
                 state,
                 client,
                 Subject::Person(&record.user),
                 record.scope,
                 record.resource,
-                refresh_token,
+                refresh.as_ref().map(|(token, _)| token.clone()),
                 now,
             )
-            .await
+            .await?;
+            if let Some((_, row)) = refresh {
+                state
+                    .stores
+                    .refresh_tokens
+                    .put(row)
+                    .await
+                    .map_err(|e| match e {
+                        // A replay of this code revoked the family in the meantime.
+                        StoreError::Conflict => OAuthError::InvalidGrant(
+                            "the authorization code was used twice; sign in again".into(),
+                        ),
+                        other => other.into(),
+                    })?;
+            }
+            Ok(response)
         }
         TokenRequest::RefreshToken {
             refresh_token,
@@ -424,13 +429,26 @@ pub async fn exchange(
                 now,
                 started_at,
             );
+            // Signed before the old token is spent: a signer that fails (KMS) leaves the
+            // client's refresh token as it was, to try again.
+            let signed = issue(
+                state,
+                client,
+                Subject::Person(&old.user),
+                narrowed.clone(),
+                old.resource.clone(),
+                Some(successor.clone()),
+                now,
+            )
+            .await?;
             let scope = match state
                 .stores
                 .refresh_tokens
                 .rotate(&key, record, now, state.config.refresh_grace.as_secs())
                 .await?
             {
-                Rotation::Rotated => narrowed,
+                Rotation::Rotated => return Ok(signed),
+                Rotation::GraceReplay { scope } if scope == narrowed => return Ok(signed),
                 // The successor was stored with the scope of the first rotation; a replay that
                 // asks for another must not get a token that disagrees with it.
                 Rotation::GraceReplay { scope } => scope,
