@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Status(crate::commands::status::StatusArgs),
     /// A stage's MCP, tool and OAuth metrics over a window (tables with sparklines), and its alarms.
     Metrics(crate::commands::metrics::MetricsArgs),
+    /// A stage's estimated monthly AWS cost: line items from its configuration, the template and the durations and traffic CloudWatch measured.
+    Cost(crate::commands::cost::CostArgs),
     /// List or rotate the signing keys of a stage (or of `mcpctl dev --state-dir`).
     Keys(crate::commands::keys::KeysArgs),
     /// Print the CloudFormation template for a stage.

@@ -2,6 +2,7 @@
 
 pub(crate) mod build;
 pub(crate) mod clients;
+pub(crate) mod cost;
 pub(crate) mod deploy;
 pub(crate) mod destroy;
 mod dev;
@@ -32,6 +33,7 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Destroy(args) => destroy::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Metrics(args) => metrics::run(args).await,
+        Command::Cost(args) => cost::run(args).await,
         Command::Keys(args) => keys::run(args).await,
         Command::SmokeTest(args) => smoke_test::run(args).await,
         Command::Logs(args) => logs::run(args).await,

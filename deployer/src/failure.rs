@@ -25,6 +25,7 @@ impl Cli {
             Command::Destroy(args) => args.output,
             Command::Status(args) => args.output,
             Command::Metrics(args) => args.output,
+            Command::Cost(args) => args.output,
             Command::Keys(args) => args.output,
             Command::Render(args) => args.output,
             Command::Token(args) => args.output,

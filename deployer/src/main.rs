@@ -6,6 +6,7 @@ mod aws;
 mod cli;
 mod client_snippets;
 mod commands;
+mod cost;
 mod deploy;
 mod dev;
 mod discovery;

@@ -252,6 +252,14 @@ fn cloudwatch_error(what: &str, error: impl std::error::Error + 'static) -> miet
     )
 }
 
+/// How many metrics of the namespace the stage has (each a billed custom metric); ListMetrics
+/// lists those with data in the last two weeks.
+pub(crate) async fn count(sdk: &SdkConfig, stack: &str) -> miette::Result<usize> {
+    Ok(list(&aws_sdk_cloudwatch::Client::new(sdk), stack)
+        .await?
+        .len())
+}
+
 /// Every metric of the namespace whose Stack dimension is `stack`.
 async fn list(client: &aws_sdk_cloudwatch::Client, stack: &str) -> miette::Result<Vec<Found>> {
     let mut found = Vec::new();
