@@ -9,6 +9,7 @@
 mod build;
 mod clients;
 mod conformance;
+mod cost;
 mod deploy;
 mod dev_server;
 mod federation;

@@ -541,6 +541,39 @@ pub(crate) fn estimate(
         basis: Basis::Assumed,
         fixed: false,
     });
+    if inventory.kms_signing {
+        items.push(fixed(
+            "KMS",
+            "signing key (signing: kms)".into(),
+            1.0,
+            "keys",
+            prices.kms_key_month,
+            Basis::Config,
+        ));
+        // One kms:Sign per access token; every auth request counted as one (an upper bound:
+        // discovery and registrations sign nothing).
+        let auth_requests: f64 = functions
+            .iter()
+            .filter(|f| f.role == Role::Auth)
+            .map(|f| f.invocations)
+            .sum();
+        items.push(LineItem {
+            service: "KMS",
+            item: "Sign, one per access token (at most one per auth request)".into(),
+            quantity: auth_requests,
+            unit: "requests",
+            unit_price_usd: prices.kms_asymmetric_per_10k,
+            price_per: 10_000.0,
+            monthly_usd: auth_requests / 10_000.0 * prices.kms_asymmetric_per_10k,
+            basis: traffic_basis(
+                functions
+                    .iter()
+                    .find(|f| f.role == Role::Auth)
+                    .map_or(Basis::Assumed, |f| f.invocations_per_call.basis),
+            ),
+            fixed: false,
+        });
+    }
     if inventory.tracing {
         // Traffic spread evenly over the month, each API request one trace.
         let reservoir = XRAY_RESERVOIR_PER_SECOND * MONTH_SECONDS;
@@ -668,6 +701,7 @@ mod tests {
             dashboards: 1,
             secrets: 1,
             tracing,
+            kms_signing: false,
             log_retention_days: 30,
         }
     }
@@ -699,6 +733,34 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn signing_kms_adds_the_key_and_a_sign_per_token() {
+        let plain = estimate(
+            &inventory(Architecture::Arm64, false),
+            None,
+            Some(1_000_000),
+            &crate::cost::prices::US_EAST_1,
+        );
+        assert!(plain.line_items.iter().all(|i| i.service != "KMS"));
+        let mut kms_inventory = inventory(Architecture::Arm64, false);
+        kms_inventory.kms_signing = true;
+        let e = estimate(
+            &kms_inventory,
+            None,
+            Some(1_000_000),
+            &crate::cost::prices::US_EAST_1,
+        );
+        assert!(close(item(&e, "KMS signing key").monthly_usd, 1.0));
+        let signs = item(&e, "KMS Sign");
+        let tokens = 1_000_000.0 * ASSUMED_AUTH_PER_CALL;
+        assert!(close(signs.quantity, tokens));
+        assert!(close(signs.monthly_usd, tokens / 10_000.0 * 0.15));
+        assert!(close(
+            e.total_usd - plain.total_usd,
+            1.0 + tokens / 10_000.0 * 0.15
+        ));
     }
 
     #[test]

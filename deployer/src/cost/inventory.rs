@@ -85,6 +85,8 @@ pub(crate) struct Inventory {
     pub(crate) secrets: u32,
     /// X-Ray tracing on the API stage and the functions.
     pub(crate) tracing: bool,
+    /// `signing: kms`: a KMS key signs every access token.
+    pub(crate) kms_signing: bool,
     /// Retention of every log group, days.
     pub(crate) log_retention_days: u32,
 }
@@ -133,6 +135,7 @@ impl Inventory {
                     .contains_key(names::parameter::GATEWAY_KEY_SECRET_ARN),
             ),
             tracing: config.tracing,
+            kms_signing: config.signing == crate::stage::config::Signing::Kms,
             log_retention_days: lambda.log_retention_days,
         };
         for resource in template.resources.values() {

@@ -47,6 +47,10 @@ pub(crate) struct Prices {
     pub(crate) secrets_per_10k_calls: f64,
     /// X-Ray, per million traces recorded.
     pub(crate) xray_per_million_traces: f64,
+    /// KMS customer managed key, per key per month.
+    pub(crate) kms_key_month: f64,
+    /// KMS asymmetric requests (ECC `Sign`), per 10 000.
+    pub(crate) kms_asymmetric_per_10k: f64,
 }
 
 /// us-east-1 list prices.
@@ -67,4 +71,6 @@ pub(crate) const US_EAST_1: Prices = Prices {
     secret_month: 0.40,
     secrets_per_10k_calls: 0.05,
     xray_per_million_traces: 5.00,
+    kms_key_month: 1.00,
+    kms_asymmetric_per_10k: 0.15,
 };

@@ -492,7 +492,7 @@ mod tests {
         // Still granted until the containers moved on; then nothing is.
         assert_eq!(moving.kms_key_arns(), [next.key_arn.as_str()]);
         let back = SigningSecret::from_json(&moving.to_json().unwrap()).unwrap();
-        assert_eq!(back.retiring_kms_keys, [next.key_arn.clone()]);
+        assert_eq!(back.retiring_kms_keys, std::slice::from_ref(&next.key_arn));
         moving.retiring_kms_keys.clear();
         assert!(moving.kms_key_arns().is_empty());
     }
