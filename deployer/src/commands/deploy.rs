@@ -276,6 +276,49 @@ async fn create_change_set(
     Ok((set, rendered.template.resources.len()))
 }
 
+/// Whether the change set still publishes and grants the keys the signing secret names: a
+/// `keys rotate` that promoted while this deploy waited for its confirmation would otherwise be
+/// undone, leaving the auth function signing with a key it may not use or nobody verifies.
+async fn keys_still_current(
+    prepared: &Prepared,
+    cf: &aws_sdk_cloudformation::Client,
+    set_name: &str,
+) -> miette::Result<()> {
+    let stack_name = &prepared.config.stack_name;
+    let (now, _) =
+        signing_secret::ensure(&prepared.sdk, stack_name, prepared.config.signing).await?;
+    let described = cf
+        .describe_change_set()
+        .stack_name(stack_name)
+        .change_set_name(set_name)
+        .send()
+        .await
+        .map_err(|e| {
+            miette!(
+                "cannot read the change set: {}",
+                crate::deploy::describe_error(&e)
+            )
+        })?;
+    let planned = |key: &str| {
+        described
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(key))
+            .and_then(|p| p.parameter_value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if planned(names::parameter::JWKS_JSON) != now.jwks
+        || planned(names::parameter::SIGNING_KMS_KEY_ARNS) != now.kms_key_arns
+    {
+        return Err(miette!(
+            help = "run `mcpctl deploy` again: it reads the keys afresh",
+            "the signing keys of {stack_name} changed while this deploy waited (a key rotation?); the change set was deleted and nothing was deployed"
+        ));
+    }
+    Ok(())
+}
+
 async fn outputs(
     sdk: &SdkConfig,
     stack_name: &str,
@@ -365,6 +408,10 @@ pub(crate) async fn run(args: DeployArgs) -> miette::Result<ExitCode> {
         .unwrap_or(0)
         .saturating_sub(1),
     );
+    if let Err(error) = keys_still_current(&prepared, &cf, &set.name).await {
+        changeset::delete(&cf, &stack_name, &set.name).await;
+        return Err(error);
+    }
     cf.execute_change_set()
         .stack_name(&stack_name)
         .change_set_name(&set.name)

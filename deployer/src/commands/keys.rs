@@ -267,17 +267,25 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
             }
             // 1. A new key (where the stage config says keys live), published while the current
             // one still signs. A next key of an interrupted run is reused, whatever its kind.
+            let mut made = None;
             let next = match (&secret.next, config.signing) {
                 (Some(next), _) => next.kid(),
                 (None, Signing::Kms) => {
                     say(format!("creating a KMS signing key for {stack_name}..."));
                     let key = kms_key::create(&sdk, &stack_name).await?;
+                    made = Some(key.key_arn.clone());
                     secret.stage_next_with(StoredSigner::Kms(key))
                 }
                 (None, Signing::Secret) => secret.stage_next(),
             }
             .map_err(|e| miette!("{e}"))?;
-            write_secret(&sdk, &arn, &secret).await?;
+            if let Err(error) = write_secret(&sdk, &arn, &secret).await {
+                // The secret does not name the key just made, so nothing will ever use it.
+                if let Some(key_arn) = made {
+                    let _ = kms_key::schedule_deletion(&sdk, &key_arn).await;
+                }
+                return Err(error);
+            }
             let jwks = secret.jwks_json_at(now()).map_err(|e| miette!("{e}"))?;
             if published(&stack) == jwks
                 && deployed_kms_arns(&stack) == secret.kms_key_arns().join(",")

@@ -111,28 +111,45 @@ pub(crate) async fn ensure_kind(
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            let stored = match signing {
-                Signing::Secret => StoredSecret::generate(),
-                Signing::Kms => StoredSecret::with_signer(StoredSigner::Kms(
-                    super::kms_key::create(config, stack_name).await?,
-                )),
+            let kms_key = match signing {
+                Signing::Secret => None,
+                Signing::Kms => Some(super::kms_key::create(config, stack_name).await?),
+            };
+            let created = async {
+                let stored = match &kms_key {
+                    None => StoredSecret::generate(),
+                    Some(key) => StoredSecret::with_signer(StoredSigner::Kms(key.clone())),
+                }
+                .map_err(|e| miette!("cannot generate the signing key: {e}"))?;
+                let value = stored.to_json().map_err(|e| miette!("{e}"))?;
+                client
+                    .create_secret()
+                    .name(&name)
+                    .description(description)
+                    .secret_string(&value)
+                    .send()
+                    .await
+                    .map(|output| (output, value))
+                    .map_err(|e| {
+                        miette!(
+                            help = "deploying needs secretsmanager:CreateSecret",
+                            "cannot create secret {name}: {}",
+                            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                        )
+                    })
             }
-            .map_err(|e| miette!("cannot generate the signing key: {e}"))?;
-            let value = stored.to_json().map_err(|e| miette!("{e}"))?;
-            let output = client
-                .create_secret()
-                .name(&name)
-                .description(description)
-                .secret_string(&value)
-                .send()
-                .await
-                .map_err(|e| {
-                    miette!(
-                        help = "deploying needs secretsmanager:CreateSecret",
-                        "cannot create secret {name}: {}",
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                    )
-                })?;
+            .await;
+            let (output, value) = match created {
+                Ok(created) => created,
+                Err(error) => {
+                    // No secret names the new key, so nothing can ever use it: do not leave it
+                    // behind to be billed.
+                    if let Some(key) = &kms_key {
+                        let _ = super::kms_key::schedule_deletion(config, &key.key_arn).await;
+                    }
+                    return Err(error);
+                }
+            };
             (
                 output
                     .arn
