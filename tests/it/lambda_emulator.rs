@@ -988,6 +988,29 @@ async fn with_signing_kms_every_token_is_signed_by_kms_and_the_private_key_is_no
         .await;
     assert_eq!(status, 200, "{body}");
 
+    // KMS out of reach (throttled, timing out) is worth a retry: 503 with Retry-After, and the
+    // client's grant untouched.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env = stack.auth_env();
+    env.push(("AWS_ENDPOINT_URL_KMS", format!("http://127.0.0.1:{closed}")));
+    let unreachable = Function::start("mcpctl-emulator-auth-nokms", &env);
+    let (status, headers, body) = unreachable
+        .http(
+            "POST",
+            "/oauth/token",
+            json!({"Content-Type": "application/x-www-form-urlencoded"}),
+            Some(&form),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(headers["retry-after"].is_string(), "{headers}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"], "temporarily_unavailable", "{body}");
+
     // KMS refusing to sign (here: a key that is not there, as after its deletion) is a
     // server_error, never a token signed some other way.
     let gone = SigningSecret::with_signer(mcpctl_handler::keys::StoredSigner::Kms(

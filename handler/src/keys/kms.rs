@@ -46,16 +46,48 @@ impl RemoteSign for KmsSigner {
             .send()
             .await
             .map_err(|e| {
-                RemoteSignError(format!(
+                let message = format!(
                     "KMS could not sign with {}: {} (the auth function needs kms:Sign on it; \
                      `mcpctl deploy` grants it)",
                     self.key_arn,
-                    DisplayErrorContext(e)
-                ))
+                    DisplayErrorContext(&e)
+                );
+                if is_transient(&e) {
+                    RemoteSignError::transient(message)
+                } else {
+                    RemoteSignError::permanent(message)
+                }
             })?;
         let der = output
             .signature
-            .ok_or_else(|| RemoteSignError("KMS answered Sign without a signature".into()))?;
+            .ok_or_else(|| RemoteSignError::permanent("KMS answered Sign without a signature"))?;
         p256_signature_from_der(der.as_ref())
+    }
+}
+
+/// Whether a failed Sign may succeed when retried: no answer in time or at all, throttling, or
+/// KMS saying so itself; a missing key or a denied permission will not.
+fn is_transient(
+    error: &aws_sdk_kms::error::SdkError<
+        aws_sdk_kms::operation::sign::SignError,
+        aws_sdk_kms::config::http::HttpResponse,
+    >,
+) -> bool {
+    use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            let error = service.err();
+            error.is_kms_internal_exception()
+                || error.is_dependency_timeout_exception()
+                || error.is_key_unavailable_exception()
+                || matches!(
+                    error.code(),
+                    Some("ThrottlingException" | "LimitExceededException")
+                )
+        }
+        _ => false,
     }
 }

@@ -15,8 +15,31 @@ use super::{KeyError, PublicJwk, SigningKey};
 
 /// Why a remote key could not sign.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct RemoteSignError(pub String);
+#[error("{message}")]
+pub struct RemoteSignError {
+    /// What happened (names the key, never key material).
+    pub message: String,
+    /// Whether a retry may succeed (throttling, a timeout, the keeper briefly unavailable).
+    pub transient: bool,
+}
+
+impl RemoteSignError {
+    /// A failure that a retry will not fix (a missing key, a denied permission).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    /// A failure worth retrying shortly.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+        }
+    }
+}
 
 /// A keeper of a P-256 private key that signs on request (AWS KMS in a deployed stack).
 #[async_trait::async_trait]
@@ -68,7 +91,7 @@ impl RemoteKey {
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
             .verify(signing_input, &signature)
             .map_err(|_| {
-                RemoteSignError(format!(
+                RemoteSignError::permanent(format!(
                     "the remote signature does not verify with key {}: the secret names a key other than the one that signed",
                     self.public.kid
                 ))
@@ -121,8 +144,9 @@ impl From<SigningKey> for TokenSigner {
 /// `r || s` from a DER `ECDSA-Sig-Value` (`SEQUENCE { INTEGER r, INTEGER s }`) of a P-256
 /// signature, as KMS returns it.
 pub fn p256_signature_from_der(der: &[u8]) -> Result<[u8; 64], RemoteSignError> {
-    let bad =
-        |why: &str| RemoteSignError(format!("the signature is not a P-256 DER signature: {why}"));
+    let bad = |why: &str| {
+        RemoteSignError::permanent(format!("the signature is not a P-256 DER signature: {why}"))
+    };
     // Every length here is below 128, so each is one byte (the short form of X.690 §8.1.3).
     let (&tag, rest) = der.split_first().ok_or_else(|| bad("empty"))?;
     let (&len, mut body) = rest.split_first().ok_or_else(|| bad("truncated"))?;

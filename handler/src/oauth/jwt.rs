@@ -94,15 +94,32 @@ pub enum TokenError {
 
 /// Errors signing a token.
 #[derive(Debug, thiserror::Error)]
-#[error("could not sign the access token: {0}")]
-pub struct SignError(String);
+#[error("could not sign the access token: {message}")]
+pub struct SignError {
+    message: String,
+    transient: bool,
+}
+
+impl SignError {
+    fn new(message: impl ToString) -> Self {
+        Self {
+            message: message.to_string(),
+            transient: false,
+        }
+    }
+
+    /// Whether a retry may succeed (the remote signer was throttled or briefly unreachable).
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
 
 /// Signs `claims` with `key`.
 pub fn sign(key: &SigningKey, claims: &AccessClaims) -> Result<String, SignError> {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.kid().to_owned());
     header.typ = Some("at+jwt".into());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(|e| SignError(e.to_string()))
+    jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(SignError::new)
 }
 
 /// Signs `claims` with `signer`: in memory, or through its keeper (KMS) for a remote key.
@@ -120,7 +137,10 @@ pub async fn sign_with(signer: &TokenSigner, claims: &AccessClaims) -> Result<St
     let signature = key
         .sign(signing_input.as_bytes())
         .await
-        .map_err(|e| SignError(e.to_string()))?;
+        .map_err(|e| SignError {
+            transient: e.transient,
+            message: e.message,
+        })?;
     Ok(format!(
         "{signing_input}.{}",
         URL_SAFE_NO_PAD.encode(signature)
@@ -128,7 +148,7 @@ pub async fn sign_with(signer: &TokenSigner, claims: &AccessClaims) -> Result<St
 }
 
 fn base64url_json(value: &impl Serialize) -> Result<String, SignError> {
-    let json = serde_json::to_vec(value).map_err(|e| SignError(e.to_string()))?;
+    let json = serde_json::to_vec(value).map_err(SignError::new)?;
     Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
@@ -219,7 +239,7 @@ mod tests {
             let der = self
                 .0
                 .sign(&aws_lc_rs::rand::SystemRandom::new(), input)
-                .map_err(|e| crate::keys::RemoteSignError(e.to_string()))?;
+                .map_err(|e| crate::keys::RemoteSignError::permanent(e.to_string()))?;
             crate::keys::p256_signature_from_der(der.as_ref())
         }
     }

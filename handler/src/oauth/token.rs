@@ -618,9 +618,16 @@ async fn issue(
         email,
         groups,
     };
-    let access_token = jwt::sign_with(key, &claims)
-        .await
-        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
+    let access_token = jwt::sign_with(key, &claims).await.map_err(|e| {
+        if e.is_transient() {
+            // A refresh token is not spent before signing (see the callers), so the client
+            // retries as it is; an authorization code is single-use either way.
+            tracing::warn!(error = %e, "the signer is busy or unreachable; answering 503");
+            OAuthError::TemporarilyUnavailable { retry_after: 1 }
+        } else {
+            OAuthError::ServerError(e.to_string())
+        }
+    })?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
