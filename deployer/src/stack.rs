@@ -15,6 +15,17 @@ pub(crate) struct StackOutputs {
     outputs: HashMap<String, String>,
 }
 
+/// The value of the parameter `key` among a stack's (or a change set's) `parameters`.
+pub(crate) fn parameter<'a>(
+    parameters: &'a [aws_sdk_cloudformation::types::Parameter],
+    key: &str,
+) -> Option<&'a str> {
+    parameters
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value())
+}
+
 /// The stack name of a stage unless overridden.
 pub(crate) fn default_stack_name(stage: &str) -> String {
     format!("mcpctl-{stage}")

@@ -343,6 +343,17 @@ impl Function {
         self.api.http(self, method, path, headers, body).await
     }
 
+    /// `POST /oauth/token` with the form `form`.
+    async fn token_request(&self, form: &str) -> (u16, Value, String) {
+        self.http(
+            "POST",
+            "/oauth/token",
+            json!({"Content-Type": "application/x-www-form-urlencoded"}),
+            Some(form),
+        )
+        .await
+    }
+
     pub(crate) fn output(&self) -> String {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
     }
@@ -940,21 +951,12 @@ async fn with_signing_kms_every_token_is_signed_by_kms_and_the_private_key_is_no
         client["client_id"].as_str().unwrap(),
         client["client_secret"].as_str().unwrap()
     );
-    let token_request = || async {
-        auth.http(
-            "POST",
-            "/oauth/token",
-            json!({"Content-Type": "application/x-www-form-urlencoded"}),
-            Some(&form),
-        )
-        .await
-    };
     // Several tokens: each one is a KMS Sign call (the latency is printed for the notes).
     let mut tokens = Vec::new();
     let started = Instant::now();
     const TOKENS: u32 = 10;
     for _ in 0..TOKENS {
-        let (status, _, body) = token_request().await;
+        let (status, _, body) = auth.token_request(&form).await;
         assert_eq!(status, 200, "{body}");
         let answer: Value = serde_json::from_str(&body).unwrap();
         tokens.push(answer["access_token"].as_str().unwrap().to_owned());
@@ -998,14 +1000,7 @@ async fn with_signing_kms_every_token_is_signed_by_kms_and_the_private_key_is_no
     let mut env = stack.auth_env();
     env.push(("AWS_ENDPOINT_URL_KMS", format!("http://127.0.0.1:{closed}")));
     let unreachable = Function::start("mcpctl-emulator-auth-nokms", &env);
-    let (status, headers, body) = unreachable
-        .http(
-            "POST",
-            "/oauth/token",
-            json!({"Content-Type": "application/x-www-form-urlencoded"}),
-            Some(&form),
-        )
-        .await;
+    let (status, headers, body) = unreachable.token_request(&form).await;
     assert_eq!(status, 503, "{body}");
     assert!(headers["retry-after"].is_string(), "{headers}");
     let error: Value = serde_json::from_str(&body).unwrap();
@@ -1037,14 +1032,7 @@ async fn with_signing_kms_every_token_is_signed_by_kms_and_the_private_key_is_no
         })
         .collect();
     let broken = Function::start("mcpctl-emulator-auth-gone", &env);
-    let (status, _, body) = broken
-        .http(
-            "POST",
-            "/oauth/token",
-            json!({"Content-Type": "application/x-www-form-urlencoded"}),
-            Some(&form),
-        )
-        .await;
+    let (status, _, body) = broken.token_request(&form).await;
     assert_eq!(status, 500, "{body}");
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["error"], "server_error", "{body}");

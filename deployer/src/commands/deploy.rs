@@ -299,15 +299,8 @@ async fn keys_still_current(
                 crate::deploy::describe_error(&e)
             )
         })?;
-    let planned = |key: &str| {
-        described
-            .parameters()
-            .iter()
-            .find(|p| p.parameter_key() == Some(key))
-            .and_then(|p| p.parameter_value())
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let planned =
+        |key: &str| crate::stack::parameter(described.parameters(), key).unwrap_or_default();
     if planned(names::parameter::JWKS_JSON) != now.jwks
         || planned(names::parameter::SIGNING_KMS_KEY_ARNS) != now.kms_key_arns
     {

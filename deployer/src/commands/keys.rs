@@ -18,6 +18,7 @@ use crate::{
     cli::OutputFormat,
     deploy::{kms_key, signing_secret},
     project::ProjectArgs,
+    stack::parameter,
     stage::{self, config::Signing, names},
     target::AwsArgs,
 };
@@ -218,11 +219,7 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
     let (sdk, stack, _) = crate::deploy::stage_stack(&config, &args.aws).await?;
     let stack_name = config.stack_name.clone();
     let published = |stack: &aws_sdk_cloudformation::types::Stack| {
-        stack
-            .parameters()
-            .iter()
-            .find(|p| p.parameter_key() == Some(names::parameter::JWKS_JSON))
-            .and_then(|p| p.parameter_value())
+        parameter(stack.parameters(), names::parameter::JWKS_JSON)
             .unwrap_or_default()
             .to_owned()
     };
@@ -232,11 +229,8 @@ async fn stage_keys(args: &KeysArgs, stage_name: &str) -> miette::Result<ExitCod
         KeysAction::Rotate => {
             // The longer of the deployed and the local lifetime: a lowered value not deployed yet
             // must not retire the old key before the tokens it signed expire.
-            let deployed_ttl = stack
-                .parameters()
-                .iter()
-                .find(|p| p.parameter_key() == Some("AccessTokenTtlSeconds"))
-                .and_then(|p| p.parameter_value()?.parse::<u64>().ok())
+            let deployed_ttl = parameter(stack.parameters(), "AccessTokenTtlSeconds")
+                .and_then(|ttl| ttl.parse::<u64>().ok())
                 .unwrap_or(0);
             let ttl = config.oauth.access_token_ttl_seconds.max(deployed_ttl);
             let quiet = args.output == OutputFormat::Json;
@@ -423,11 +417,7 @@ async fn retire_kms_keys(
 
 /// The KMS keys the deployed stack lets the auth function sign with.
 fn deployed_kms_arns(stack: &aws_sdk_cloudformation::types::Stack) -> String {
-    stack
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some(names::parameter::SIGNING_KMS_KEY_ARNS))
-        .and_then(|p| p.parameter_value())
+    parameter(stack.parameters(), names::parameter::SIGNING_KMS_KEY_ARNS)
         .unwrap_or_default()
         .to_owned()
 }
@@ -457,10 +447,8 @@ async fn update_keys(
         .stacks()
         .first()
         .ok_or_else(|| miette!("stack {stack_name} not found"))?;
-    let has_kms_parameter = stack
-        .parameters()
-        .iter()
-        .any(|p| p.parameter_key() == Some(names::parameter::SIGNING_KMS_KEY_ARNS));
+    let has_kms_parameter =
+        parameter(stack.parameters(), names::parameter::SIGNING_KMS_KEY_ARNS).is_some();
     if !has_kms_parameter && !kms_arns.is_empty() {
         return Err(miette!(
             help = format!(

@@ -50,12 +50,7 @@ pub(crate) async fn run(args: StatusArgs) -> miette::Result<ExitCode> {
         .iter()
         .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
         .collect();
-    let deployed_key = stack
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some("CodeKey"))
-        .and_then(|p| p.parameter_value())
-        .map(str::to_owned);
+    let deployed_key = crate::stack::parameter(stack.parameters(), "CodeKey").map(str::to_owned);
     let deployed_hash = deployed_key
         .as_deref()
         .and_then(|k| k.strip_prefix("code/"))

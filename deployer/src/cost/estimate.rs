@@ -526,21 +526,17 @@ pub(crate) fn estimate(
         .filter(|f| f.role == Role::Auth || (f.role == Role::Mcp && inventory.gateway.is_some()))
         .map(|f| f.invocations)
         .sum();
-    items.push(LineItem {
-        service: "Secrets Manager",
-        item: format!(
+    items.push(metered(
+        "Secrets Manager",
+        format!(
             "GetSecretValue at cold starts ({}% of invocations)",
             ASSUMED_COLD_START_RATE * 100.0
         ),
-        quantity: secret_readers * ASSUMED_COLD_START_RATE,
-        unit: "calls",
-        unit_price_usd: prices.secrets_per_10k_calls,
-        price_per: 10_000.0,
-        monthly_usd: secret_readers * ASSUMED_COLD_START_RATE / 10_000.0
-            * prices.secrets_per_10k_calls,
-        basis: Basis::Assumed,
-        fixed: false,
-    });
+        secret_readers * ASSUMED_COLD_START_RATE,
+        "calls",
+        (prices.secrets_per_10k_calls, 10_000.0),
+        Basis::Assumed,
+    ));
     if inventory.kms_signing {
         items.push(fixed(
             "KMS",
@@ -552,27 +548,16 @@ pub(crate) fn estimate(
         ));
         // One kms:Sign per access token; every auth request counted as one (an upper bound:
         // discovery and registrations sign nothing).
-        let auth_requests: f64 = functions
-            .iter()
-            .filter(|f| f.role == Role::Auth)
-            .map(|f| f.invocations)
-            .sum();
-        items.push(LineItem {
-            service: "KMS",
-            item: "Sign, one per access token (at most one per auth request)".into(),
-            quantity: auth_requests,
-            unit: "requests",
-            unit_price_usd: prices.kms_asymmetric_per_10k,
-            price_per: 10_000.0,
-            monthly_usd: auth_requests / 10_000.0 * prices.kms_asymmetric_per_10k,
-            basis: traffic_basis(
-                functions
-                    .iter()
-                    .find(|f| f.role == Role::Auth)
-                    .map_or(Basis::Assumed, |f| f.invocations_per_call.basis),
-            ),
-            fixed: false,
-        });
+        if let Some(auth) = functions.iter().find(|f| f.role == Role::Auth) {
+            items.push(metered(
+                "KMS",
+                "Sign, one per access token (at most one per auth request)".into(),
+                auth.invocations,
+                "requests",
+                (prices.kms_asymmetric_per_10k, 10_000.0),
+                traffic_basis(auth.invocations_per_call.basis),
+            ));
+        }
     }
     if inventory.tracing {
         // Traffic spread evenly over the month, each API request one trace.
@@ -631,14 +616,26 @@ fn per_million(
     price: f64,
     basis: Basis,
 ) -> LineItem {
+    metered(service, item, quantity, unit, (price, 1e6), basis)
+}
+
+/// A line billed by use: `price` USD per `per` units.
+fn metered(
+    service: &'static str,
+    item: String,
+    quantity: f64,
+    unit: &'static str,
+    (price, per): (f64, f64),
+    basis: Basis,
+) -> LineItem {
     LineItem {
         service,
         item,
         quantity,
         unit,
         unit_price_usd: price,
-        price_per: 1e6,
-        monthly_usd: quantity / 1e6 * price,
+        price_per: per,
+        monthly_usd: quantity / per * price,
         basis,
         fixed: false,
     }

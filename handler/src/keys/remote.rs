@@ -41,7 +41,36 @@ impl RemoteSignError {
     }
 }
 
-/// A keeper of a P-256 private key that signs on request (AWS KMS in a deployed stack).
+/// A keeper of a P-256 private key that signs on request (AWS KMS in a deployed stack, see
+/// [`super::KmsSigner`]); another keeper (an HSM, a signing service) implements this.
+///
+/// ```
+/// use std::sync::Arc;
+/// use aws_lc_rs::{rand::SystemRandom, signature::{self, EcdsaKeyPair, KeyPair}};
+/// use mcpctl_handler::keys::{PublicJwk, RemoteKey, RemoteSign, RemoteSignError};
+///
+/// /// Stands in for a remote keeper: signs with a P-256 key it holds.
+/// struct Keeper(EcdsaKeyPair);
+///
+/// #[async_trait::async_trait]
+/// impl RemoteSign for Keeper {
+///     async fn sign(&self, input: &[u8]) -> Result<[u8; 64], RemoteSignError> {
+///         let signature = self.0.sign(&SystemRandom::new(), input)
+///             .map_err(|e| RemoteSignError::transient(e.to_string()))?;
+///         signature.as_ref().try_into().map_err(|_| RemoteSignError::permanent("not P-256"))
+///     }
+/// }
+///
+/// let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+/// let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &SystemRandom::new()).unwrap();
+/// let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref()).unwrap();
+/// let public = PublicJwk::from_uncompressed_point(pair.public_key().as_ref()).unwrap();
+/// let key = RemoteKey::new(public, Arc::new(Keeper(pair)));
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // Checked against the public key before it is returned.
+/// assert_eq!(key.sign(b"header.claims").await.unwrap().len(), 64);
+/// # });
+/// ```
 #[async_trait::async_trait]
 pub trait RemoteSign: Send + Sync {
     /// The ES256 signature of `signing_input` (SHA-256 inside the keeper), as `r || s`.
@@ -52,6 +81,8 @@ pub trait RemoteSign: Send + Sync {
 #[derive(Clone)]
 pub struct RemoteKey {
     public: PublicJwk,
+    /// `public` as an uncompressed SEC1 point, decoded once for checking every signature.
+    point: Vec<u8>,
     signer: Arc<dyn RemoteSign>,
 }
 
@@ -66,7 +97,17 @@ impl std::fmt::Debug for RemoteKey {
 impl RemoteKey {
     /// The key whose public half is `public`, signing through `signer`.
     pub fn new(public: PublicJwk, signer: Arc<dyn RemoteSign>) -> Self {
-        Self { public, signer }
+        // A JWK that does not decode leaves an empty point: every signature then fails the check
+        // in `sign`, loudly, instead of a token going out unverifiable.
+        let coordinate = |c: &str| URL_SAFE_NO_PAD.decode(c).unwrap_or_default();
+        let mut point = vec![4];
+        point.extend(coordinate(&public.x));
+        point.extend(coordinate(&public.y));
+        Self {
+            public,
+            point,
+            signer,
+        }
     }
 
     /// The key id put in every token header.
@@ -84,11 +125,7 @@ impl RemoteKey {
     /// key) must fail here, not hand out tokens nobody can verify.
     pub async fn sign(&self, signing_input: &[u8]) -> Result<[u8; 64], RemoteSignError> {
         let signature = self.signer.sign(signing_input).await?;
-        let coordinate = |c: &str| URL_SAFE_NO_PAD.decode(c).unwrap_or_default();
-        let mut point = vec![4];
-        point.extend(coordinate(&self.public.x));
-        point.extend(coordinate(&self.public.y));
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &self.point)
             .verify(signing_input, &signature)
             .map_err(|_| {
                 RemoteSignError::permanent(format!(
