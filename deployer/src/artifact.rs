@@ -160,6 +160,9 @@ pub(crate) fn build(project: &Project, arch: Arch, interactive: bool) -> miette:
         .arg("--manifest-path")
         .arg(&project.manifest)
         .args(["--package", &project.package, "--bin", &project.bin])
+        // The Lambda host and the AWS stores; off by default so `mcpctl dev` and a crate's own
+        // tests build without the AWS SDK.
+        .args(["--features", "mcpctl-handler/aws"])
         .arg("--lambda-dir")
         .arg(&lambda_dir);
     let mut child = command

@@ -7,6 +7,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Run a remote, OAuth-protected MCP server on AWS: build, deploy, operate, or serve it locally.
 #[derive(Debug, Parser)]
 #[command(name = "mcpctl", version, propagate_version = true)]
+#[cfg_attr(
+    not(feature = "aws"),
+    command(
+        after_help = "This mcpctl was built without AWS support: deploy, diff, destroy, status, \
+                      metrics, cost, logs and every --stage need `--features aws` \
+                      (cargo install --path deployer --features aws)."
+    )
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -39,6 +47,7 @@ pub(crate) enum Command {
     /// Serve the whole server (MCP + OAuth) on 127.0.0.1 with an embedded store; no AWS account needed.
     Dev(Box<DevArgs>),
     /// Show the handler's logs (CloudWatch), rendered for people; --follow to keep tailing.
+    #[cfg(feature = "aws")]
     Logs(crate::commands::logs::LogsArgs),
     /// Register an OAuth client (through /dcr, or --direct into the clients table).
     RegisterClient(crate::commands::register_client::RegisterClientArgs),
@@ -51,16 +60,22 @@ pub(crate) enum Command {
     /// Build the handler for Lambda (provided.al2023) into a reproducible zip.
     Build(crate::commands::build::BuildArgs),
     /// Build, upload and deploy a stage: change set, diff, confirm, execute with live progress.
+    #[cfg(feature = "aws")]
     Deploy(crate::commands::deploy::DeployArgs),
     /// Show what a deploy would change (a change set, deleted afterwards).
+    #[cfg(feature = "aws")]
     Diff(crate::commands::deploy::DiffArgs),
     /// Delete a stage's stack (production tables are kept).
+    #[cfg(feature = "aws")]
     Destroy(crate::commands::destroy::DestroyArgs),
     /// A stage's stack status, outputs, and deployed code vs the local build.
+    #[cfg(feature = "aws")]
     Status(crate::commands::status::StatusArgs),
     /// A stage's MCP, tool and OAuth metrics over a window (tables with sparklines), and its alarms.
+    #[cfg(feature = "aws")]
     Metrics(crate::commands::metrics::MetricsArgs),
     /// A stage's estimated monthly AWS cost: line items from its configuration, the template and the durations and traffic CloudWatch measured.
+    #[cfg(feature = "aws")]
     Cost(crate::commands::cost::CostArgs),
     /// List or rotate the signing keys of a stage (or of `mcpctl dev --state-dir`).
     Keys(crate::commands::keys::KeysArgs),

@@ -15,16 +15,23 @@ impl Cli {
         match &self.command {
             Command::New(args) => args.output,
             Command::Dev(args) => args.output,
+            #[cfg(feature = "aws")]
             Command::Logs(args) => args.output,
             Command::RegisterClient(args) => args.output,
             Command::Clients(args) => args.output,
             Command::SmokeTest(args) => args.output,
             Command::Build(args) => args.output,
+            #[cfg(feature = "aws")]
             Command::Deploy(args) => args.stage.output,
+            #[cfg(feature = "aws")]
             Command::Diff(args) => args.stage.output,
+            #[cfg(feature = "aws")]
             Command::Destroy(args) => args.output,
+            #[cfg(feature = "aws")]
             Command::Status(args) => args.output,
+            #[cfg(feature = "aws")]
             Command::Metrics(args) => args.output,
+            #[cfg(feature = "aws")]
             Command::Cost(args) => args.output,
             Command::Keys(args) => args.output,
             Command::Render(args) => args.output,

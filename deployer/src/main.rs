@@ -2,11 +2,15 @@
 //! locally with `mcpctl dev`.
 
 mod artifact;
+#[cfg(feature = "aws")]
 mod aws;
+mod aws_feature;
 mod cli;
 mod client_snippets;
 mod commands;
+#[cfg(feature = "aws")]
 mod cost;
+#[cfg(feature = "aws")]
 mod deploy;
 mod dev;
 mod discovery;
@@ -15,6 +19,7 @@ mod project;
 mod signals;
 mod stack;
 mod stage;
+#[cfg(feature = "aws")]
 mod stage_metrics;
 mod target;
 
@@ -28,6 +33,17 @@ fn main() -> ExitCode {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Before clap, which would call the subcommand unknown: say why it is missing, and the fix.
+    #[cfg(not(feature = "aws"))]
+    if let Some(command) = aws_feature::aws_command_in(&args) {
+        let output = if failure::args_want_json(&args) {
+            cli::OutputFormat::Json
+        } else {
+            cli::OutputFormat::Text
+        };
+        failure::print(&aws_feature::needs_aws(command), output, command);
+        return ExitCode::from(failure::EXIT_FAILED);
+    }
     let parsed = cli::Cli::command()
         .try_get_matches_from(&args)
         .and_then(|matches| {

@@ -62,6 +62,7 @@ impl ProjectArgs {
     /// The project for a command that needs it only for what the flags leave out: the config
     /// directory (`--config-dir`) or the artifact (`--artifact`); with both given no crate is read.
     /// Returns the config directory to use and the project, if one was read.
+    #[cfg(feature = "aws")]
     pub(crate) fn for_missing(
         &self,
         config_dir: Option<&Path>,

@@ -3,11 +3,15 @@
 
 use std::collections::HashMap;
 
+#[cfg(feature = "aws")]
 use aws_config::SdkConfig;
+#[cfg(feature = "aws")]
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use miette::miette;
 
 /// The outputs of a stage's stack.
+// Without the `aws` feature nothing can read a stack, so none is ever built.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub(crate) struct StackOutputs {
     /// Stack name.
@@ -16,6 +20,7 @@ pub(crate) struct StackOutputs {
 }
 
 /// The value of the parameter `key` among a stack's (or a change set's) `parameters`.
+#[cfg(feature = "aws")]
 pub(crate) fn parameter<'a>(
     parameters: &'a [aws_sdk_cloudformation::types::Parameter],
     key: &str,
@@ -33,6 +38,7 @@ pub(crate) fn default_stack_name(stage: &str) -> String {
 
 impl StackOutputs {
     /// Reads the outputs of `stack_name`; each failure is one line saying what to do.
+    #[cfg(feature = "aws")]
     pub(crate) async fn load(
         config: &SdkConfig,
         stage: &str,
@@ -83,6 +89,7 @@ impl StackOutputs {
     }
 
     /// An output only some stacks have (the upstream function's of gateway mode).
+    #[cfg(feature = "aws")]
     pub(crate) fn optional(&self, key: &str) -> Option<&str> {
         self.outputs.get(key).map(String::as_str)
     }

@@ -1,8 +1,9 @@
 //! Where an operations command points: a deployed stage (through its stack outputs) or a plain URL.
 
+#[cfg(feature = "aws")]
 use aws_config::SdkConfig;
 
-use crate::{aws, stack::StackOutputs};
+use crate::stack::StackOutputs;
 
 /// AWS options shared by every command that talks to AWS.
 #[derive(Debug, Clone, clap::Args)]
@@ -17,8 +18,9 @@ pub(crate) struct AwsArgs {
 
 impl AwsArgs {
     /// The SDK configuration, checked by the preflight (credentials, region, STS).
+    #[cfg(feature = "aws")]
     pub(crate) async fn sdk_config(&self) -> miette::Result<SdkConfig> {
-        aws::connect(self.profile.as_deref(), self.region.as_deref())
+        crate::aws::connect(self.profile.as_deref(), self.region.as_deref())
             .await
             .map(|(sdk, _)| sdk)
     }
@@ -47,9 +49,17 @@ impl StageArgs {
             .stack_name
             .clone()
             .unwrap_or_else(|| crate::stack::default_stack_name(stage));
-        let config = self.aws.sdk_config().await?;
-        StackOutputs::load(&config, stage, &stack_name)
-            .await
-            .map(Some)
+        #[cfg(feature = "aws")]
+        {
+            let config = self.aws.sdk_config().await?;
+            StackOutputs::load(&config, stage, &stack_name)
+                .await
+                .map(Some)
+        }
+        #[cfg(not(feature = "aws"))]
+        {
+            let _ = stack_name;
+            Err(crate::aws_feature::needs_aws(&format!("--stage {stage}")))
+        }
     }
 }

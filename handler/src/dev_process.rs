@@ -8,7 +8,7 @@ use rmcp::ServerHandler;
 use serde_json::json;
 use std::io::Read;
 
-use crate::{config::HandlerConfig, entry::Error, lambda::roles::verify_only_state};
+use crate::{config::HandlerConfig, entry::Error, verify_only::verify_only_state};
 
 /// The loopback address to listen on (`127.0.0.1:0` picks a free port).
 pub(crate) const LISTEN_VAR: &str = "MCPCTL_DEV_LISTEN";

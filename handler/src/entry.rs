@@ -7,7 +7,6 @@ use rmcp::ServerHandler;
 use crate::{
     dev_process,
     http::log::{LogTarget, init_json_logging},
-    lambda,
 };
 
 /// Set by Lambda (and every Lambda runtime emulator) for a custom runtime.
@@ -121,7 +120,10 @@ where
 {
     // Lambda first: a deployed function is never a dev process, whatever its variables say.
     if in_lambda() {
-        return lambda::roles::serve(factory).await;
+        #[cfg(feature = "aws")]
+        return crate::lambda::roles::serve(factory).await;
+        #[cfg(not(feature = "aws"))]
+        return Err(built_without_aws());
     }
     if let Ok(address) = std::env::var(dev_process::LISTEN_VAR) {
         return dev_process::serve(&address, factory()).await;
@@ -137,13 +139,28 @@ where
 /// `MCP_UPSTREAM_*`; anywhere else there is nothing of its own to serve.
 async fn serve_gateway_only() -> Result<(), Error> {
     if in_lambda() {
-        return lambda::roles::serve_gateway_only().await;
+        #[cfg(feature = "aws")]
+        return crate::lambda::roles::serve_gateway_only().await;
+        #[cfg(not(feature = "aws"))]
+        return Err(built_without_aws());
     }
     Err(
         "this crate is gateway-only (mcpctl_handler::run_gateway) and has no tools to serve \
          locally: start your MCP server and run `mcpctl dev --upstream http://127.0.0.1:PORT/mcp`"
             .into(),
     )
+}
+
+/// Why a binary without the Lambda host cannot run on Lambda, and how to get one that can.
+#[cfg(not(feature = "aws"))]
+fn built_without_aws() -> Error {
+    format!(
+        "{LAMBDA_RUNTIME_VAR} is set, so this is a Lambda container, but this binary was built \
+         without mcpctl-handler's `aws` feature (the Lambda runtime, DynamoDB, Secrets Manager, \
+         KMS): build it with `mcpctl build`, which turns the feature on, or with \
+         `--features mcpctl-handler/aws`"
+    )
+    .into()
 }
 
 fn in_lambda() -> bool {

@@ -18,10 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, MacKey};
 
+#[cfg(feature = "aws")]
 mod kms;
 mod remote;
 mod secret;
 
+#[cfg(feature = "aws")]
 pub use kms::KmsSigner;
 pub use remote::{
     RemoteKey, RemoteSign, RemoteSignError, TokenSigner, p256_jwk_from_spki,

@@ -50,9 +50,11 @@
 mod caller;
 mod dev_process;
 mod entry;
+#[cfg(feature = "aws")]
 mod lambda;
 mod tool_env;
 mod tool_scope;
+mod verify_only;
 
 pub mod testing;
 

@@ -11,7 +11,7 @@ use crate::{
     oauth::{cimd::CimdResolver, error::OAuthError, verified_tokens::VerifiedTokens},
     store::{
         AuthCodeStore, ClientRecord, ClientStore, RefreshTokenStore, SignInStore,
-        dynamo::DynamoStore, memory::MemoryStore,
+        memory::MemoryStore,
     },
 };
 
@@ -40,7 +40,8 @@ impl Stores {
     }
 
     /// All three tables on DynamoDB.
-    pub fn dynamo(store: DynamoStore) -> Self {
+    #[cfg(feature = "aws")]
+    pub fn dynamo(store: crate::store::dynamo::DynamoStore) -> Self {
         let store = Arc::new(store);
         Self {
             clients: store.clone(),

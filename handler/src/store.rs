@@ -32,8 +32,10 @@
 //! }
 //! ```
 
+#[cfg(feature = "aws")]
 pub mod dynamo;
 pub mod memory;
+pub mod schema;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,6 +9,7 @@ const APP_TABLE_VAR: &str = "MCP_APP_TABLE";
 /// Where [`secret`] reads from. No `Debug`: it holds secret values.
 pub(crate) enum SecretSource {
     /// Read at cold start from the ARNs of `mcp_function.secrets` (Lambda).
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     Loaded(HashMap<String, String>),
     /// The process environment (`mcpctl dev`, and Lambda without `mcp_function.secrets`).
     Environment,
@@ -17,6 +18,7 @@ pub(crate) enum SecretSource {
 static SECRETS: OnceLock<SecretSource> = OnceLock::new();
 
 /// Sets the source once per process, at start; later calls keep the first.
+#[cfg(feature = "aws")]
 pub(crate) fn set_secrets(source: SecretSource) {
     let _ = SECRETS.set(source);
 }

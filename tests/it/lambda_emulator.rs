@@ -65,7 +65,7 @@ fn bootstrap_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace().join("target"), PathBuf::from);
     let bin = target.join("debug/bootstrap");
-    let hint = "run `cargo build -p example-hello --bin bootstrap` (tests/run.sh builds the workspace first)";
+    let hint = "run `cargo build -p example-hello --bin bootstrap --features mcpctl-handler/aws` (tests/run.sh builds the workspace first)";
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} does not exist: {hint}", bin.display()));

@@ -205,6 +205,19 @@ async fn a_crate_from_mcpctl_new_runs_under_dev_lambda_and_deploys() {
     }
 
     // ---- the crate's bootstrap under the Lambda runtime emulator, MCP role ----
+    // With the Lambda host, as `mcpctl build` builds it (`mcpctl dev` built it without).
+    cargo(
+        &root,
+        &[
+            "build",
+            "--offline",
+            "--bin",
+            "bootstrap",
+            "--features",
+            "mcpctl-handler/aws",
+        ],
+        &target,
+    );
     {
         let stack = Stack::create().await;
         let secret_arn = stack

@@ -41,7 +41,7 @@ pub fn mcpctl_bin() -> PathBuf {
         });
     assert!(
         path.exists(),
-        "{} does not exist: run `cargo build -p mcpctl` (tests/run.sh does) or set MCPCTL_BIN",
+        "{} does not exist: run `cargo build -p mcpctl --features aws` (tests/run.sh does) or set MCPCTL_BIN",
         path.display()
     );
     path

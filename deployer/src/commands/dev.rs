@@ -11,10 +11,7 @@ use mcpctl_handler::{
     http::log::{LogTarget, init_json_logging},
     keys::KeyMaterial,
     state::Stores,
-    store::{
-        dynamo::{self, DynamoStore, TableNames, schema},
-        memory::MemoryStore,
-    },
+    store::memory::MemoryStore,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -134,9 +131,12 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
     let memory = Arc::new(memory);
     let stores = match args.store {
         StoreKind::Memory => Stores::memory(memory.clone()),
+        #[cfg(feature = "aws")]
         StoreKind::Dynamodb => {
             dynamodb_stores(args.dynamodb_endpoint.as_deref(), &args.table_prefix).await?
         }
+        #[cfg(not(feature = "aws"))]
+        StoreKind::Dynamodb => return Err(crate::aws_feature::needs_aws("dev --store dynamodb")),
     };
     let operator_token = operator_token::load_or_create(args.state_dir.as_deref())?;
     config.initial_access_token_hashes = vec![mcpctl_handler::crypto::hash_secret(&operator_token)];
@@ -162,8 +162,7 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         (_, Some((gateway, assertion_key))) => {
             let gateway = mcpctl_handler::gateway::Gateway::connect(gateway, assertion_key)
                 .await
-                .into_diagnostic()
-                .wrap_err("cannot set up the HTTP client for --upstream")?;
+                .map_err(|e| miette!("cannot set up the HTTP client for --upstream: {e}"))?;
             mcpctl_handler::gateway_router(state.clone(), gateway)
         }
         // No server crate here: serve the hello example in this process.
@@ -286,7 +285,10 @@ fn identity(args: &DevArgs) -> miette::Result<IdentityMode> {
 }
 
 /// DynamoDB tables `<prefix>-…`, created if absent.
+#[cfg(feature = "aws")]
 async fn dynamodb_stores(endpoint: Option<&str>, prefix: &str) -> miette::Result<Stores> {
+    use mcpctl_handler::store::dynamo::{self, DynamoStore, TableNames, schema};
+
     let names = TableNames::with_prefix(prefix);
     let client = dynamo::client(endpoint).await;
     let created = schema::ensure_tables(&client, &names).await.map_err(|e| {

@@ -8,13 +8,12 @@
 //! access token (`MCPCTL_INITIAL_ACCESS_TOKEN`, `--state-dir`, or the one a local `mcpctl dev`
 //! published). Anonymous registration never gets that grant.
 
-use std::{collections::HashSet, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{collections::HashSet, path::PathBuf, process::ExitCode};
 
 use mcpctl_handler::{
-    clock::{Clock, SystemClock},
     config::HandlerConfig,
     oauth::registration::{self, RegistrationRequest, RegistrationResponse},
-    store::{ClientOrigin, ClientStore, StoreError, dynamo::DynamoStore},
+    store::ClientOrigin,
 };
 use miette::{IntoDiagnostic, miette};
 use url::Url;
@@ -162,13 +161,29 @@ fn request(args: &RegisterClientArgs, origin: ClientOrigin) -> miette::Result<Re
     Ok(request)
 }
 
+/// Without the `aws` feature there is no stage to write to (a `StackOutputs` cannot be read).
+#[cfg(not(feature = "aws"))]
+pub(crate) async fn register_direct(
+    _: &StageArgs,
+    _: &crate::stack::StackOutputs,
+    _: RegistrationRequest,
+) -> miette::Result<RegistrationResponse> {
+    Err(crate::aws_feature::needs_aws("register-client --direct"))
+}
+
 /// Writes an operator client for `request` straight into the stage's clients table (AWS
 /// credentials are the operator's authority), and returns the one-time registration response.
+#[cfg(feature = "aws")]
 pub(crate) async fn register_direct(
     target: &StageArgs,
     outputs: &crate::stack::StackOutputs,
     request: RegistrationRequest,
 ) -> miette::Result<RegistrationResponse> {
+    use mcpctl_handler::{
+        clock::{Clock, SystemClock},
+        store::{ClientStore, StoreError, dynamo::DynamoStore},
+    };
+
     let issuer = Url::parse(outputs.get("Issuer")?).into_diagnostic()?;
     let config = HandlerConfig::new(issuer);
     let metadata = registration::validate(request, &config, ClientOrigin::Operator)
@@ -181,7 +196,7 @@ pub(crate) async fn register_direct(
         refresh_tokens: outputs.get("RefreshTokensTableName")?.to_owned(),
     };
     let client = aws_sdk_dynamodb::Client::new(&target.aws.sdk_config().await?);
-    let store = Arc::new(DynamoStore::new(client, names));
+    let store = std::sync::Arc::new(DynamoStore::new(client, names));
     store.create(new.record).await.map_err(|e| match e {
         StoreError::Conflict => {
             miette!("a client with the generated id already exists; run the command again")

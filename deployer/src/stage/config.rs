@@ -17,6 +17,7 @@ use super::yaml;
 
 mod mcp_function;
 pub(crate) mod server;
+#[cfg(feature = "aws")]
 mod token_policy;
 mod upstream;
 
@@ -25,6 +26,7 @@ pub(crate) use mcp_function::{
     McpFunctionConfig, SecretStore,
 };
 pub(crate) use server::ServerConfig;
+#[cfg(feature = "aws")]
 pub(crate) use token_policy::TokenPolicy;
 pub(crate) use upstream::{
     GATEWAY_FUNCTION_TIMEOUT_SECONDS, Package, UpstreamConfig, UpstreamFunctionConfig,
@@ -127,6 +129,7 @@ pub(crate) enum Signing {
 
 impl Signing {
     /// The name in the stage file.
+    #[cfg(feature = "aws")]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Secret => "secret",
@@ -2600,6 +2603,7 @@ mod tests {
         assert!(prod.lambda.log_retention_days >= 365);
         // The shipped production stage is machine-only until someone picks a way to sign in.
         assert!(!prod.oauth.registration_open);
+        #[cfg(feature = "aws")]
         assert!(!prod.token_policy().people);
         assert_eq!(dev.name, "dev");
         assert_eq!(prod.stage_name(), "prod");

@@ -65,6 +65,7 @@ pub(crate) mod output {
     /// The `CodeKey` parameter of the last deploy (the zip's content hash is in the key).
     pub(crate) const CODE_KEY: &str = "CodeKey";
     /// The Cognito user pool of `identity.mode: cognito` (conditional, so not in [`REQUIRED`]).
+    #[cfg(feature = "aws")]
     pub(crate) const COGNITO_USER_POOL_ID: &str = "CognitoUserPoolId";
     /// The tools' table of `mcp_function.table` (only with one, so not in [`REQUIRED`]).
     pub(crate) const APP_TABLE_NAME: &str = "AppTableName";

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use mcpctl_handler::store::dynamo::schema::{self, TableSpec};
+use mcpctl_handler::store::schema::{self, TableSpec};
 use serde::{Deserialize, Serialize};
 
 use super::{

@@ -15,10 +15,11 @@ use futures_util::{StreamExt, stream::BoxStream};
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+#[cfg(feature = "aws")]
+use super::function::FunctionInvoker;
 use super::{
     assertion::{self, AssertionClaims},
     config::{GatewayConfig, Target},
-    function::FunctionInvoker,
     tool_filter,
 };
 use crate::{
@@ -141,6 +142,7 @@ enum Transport {
         client: reqwest::Client,
         url: url::Url,
     },
+    #[cfg(feature = "aws")]
     Function(FunctionInvoker),
 }
 
@@ -171,8 +173,8 @@ const ASSERTION_CACHE_ENTRIES: usize = 4096;
 
 impl Gateway {
     /// Connects the gateway for `config` (for a function target this loads the AWS SDK's
-    /// configuration).
-    pub async fn connect(config: GatewayConfig, key: SigningKey) -> Result<Self, reqwest::Error> {
+    /// configuration, and needs the `aws` feature).
+    pub async fn connect(config: GatewayConfig, key: SigningKey) -> Result<Self, crate::Error> {
         let transport = match &config.target {
             Target::Url(url) => Transport::Http {
                 client: reqwest::Client::builder()
@@ -183,8 +185,17 @@ impl Gateway {
                     .build()?,
                 url: url.clone(),
             },
+            #[cfg(feature = "aws")]
             Target::Function { name, path } => {
                 Transport::Function(FunctionInvoker::new(name.clone(), path.clone()).await)
+            }
+            #[cfg(not(feature = "aws"))]
+            Target::Function { name, .. } => {
+                return Err(format!(
+                    "the upstream is the Lambda function {name}, and this binary was built without \
+                     mcpctl-handler's `aws` feature: build it with `mcpctl build` (which turns it on)"
+                )
+                .into());
             }
         };
         Ok(Self(Arc::new(Inner {
@@ -255,6 +266,7 @@ impl Gateway {
                     body: UpstreamBody::Stream(stream),
                 })
             }
+            #[cfg(feature = "aws")]
             Transport::Function(invoker) => invoker.invoke(exchange).await,
         }
     }

@@ -6,6 +6,7 @@
 pub mod assertion;
 pub mod config;
 pub mod forward;
+#[cfg(feature = "aws")]
 mod function;
 mod tool_filter;
 

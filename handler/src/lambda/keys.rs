@@ -12,16 +12,13 @@
 //! environment without `set_var` (forbidden here by `unsafe_code = "forbid"`).
 
 use crate::{
-    crypto::MacKey,
     keys::KmsSigner,
-    keys::{
-        KeyError, KeyMaterial, PublicJwk, SigningSecret, StoredKeys, StoredSigner, VerifyingKeys,
-    },
+    keys::{KeyError, KeyMaterial, SigningSecret, StoredKeys, StoredSigner},
     oauth::registration::{MIN_INITIAL_ACCESS_TOKEN_LENGTH, check_initial_access_token},
+    verify_only::{JWKS_VAR, MAC_SECRET_VAR, parse_jwks},
 };
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use lambda_http::Error;
-use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
@@ -29,10 +26,6 @@ use tokio::sync::OnceCell;
 pub(crate) const SECRET_ARN_VAR: &str = "MCP_SIGNING_KEY_SECRET_ARN";
 /// Base64 PKCS#8 signing key, for local runs only.
 pub(crate) const SIGNING_KEY_VAR: &str = "MCP_SIGNING_KEY";
-/// Base64 MAC secret, for local runs only.
-pub(crate) const MAC_SECRET_VAR: &str = "MCP_MAC_SECRET";
-/// The public JWKS document (`{"keys":[...]}`), set on every function by the stack.
-pub(crate) const JWKS_VAR: &str = "MCP_JWKS";
 
 /// Where the auth function's private key comes from.
 pub(crate) enum AuthKeySource {
@@ -114,48 +107,6 @@ pub(crate) async fn auth_keys(
         keys.verifying.extend(published)?;
     }
     Ok(keys)
-}
-
-/// Keys of a verify-only function (`mcp`, `authorizer`): the public keys of `MCP_JWKS`.
-///
-/// The MAC key seals MRTR `requestState` on the MCP side. It comes from `MCP_MAC_SECRET` when
-/// that is set and non-empty (local runs); the stack never sets it (the MCP role may not read the
-/// signing-key secret), so a deployed function seals with a random key drawn per container.
-pub(crate) fn verify_only_keys(
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<KeyMaterial, Error> {
-    let jwks = lookup(JWKS_VAR).ok_or_else(|| {
-        format!(
-            "{JWKS_VAR} is not set: a verify-only function needs the public JWKS (the stack sets it from the JwksJson parameter)"
-        )
-    })?;
-    let verifying = VerifyingKeys::from_jwks(parse_jwks(&jwks)?)?;
-    if verifying.kids().next().is_none() {
-        return Err(format!("{JWKS_VAR} has no key: no token could ever be accepted").into());
-    }
-    // Verify-only functions get no secret. Their MAC key only seals MRTR request state (the
-    // conformance fixtures); a random per-container key keeps that unforgeable, at the price of a
-    // retry that lands on another container starting over.
-    let mac = match lookup(MAC_SECRET_VAR) {
-        Some(secret) if !secret.is_empty() => MacKey::new(secret.as_bytes()),
-        _ => MacKey::new(crate::crypto::random_token(32)?.as_bytes()),
-    };
-    Ok(KeyMaterial {
-        signing: None,
-        verifying,
-        mac,
-    })
-}
-
-fn parse_jwks(json: &str) -> Result<Vec<PublicJwk>, Error> {
-    #[derive(Deserialize)]
-    struct Jwks {
-        keys: Vec<PublicJwk>,
-    }
-    let jwks: Jwks = serde_json::from_str(json).map_err(|e| {
-        format!("{JWKS_VAR} is not a JWKS document ({{\"keys\":[...]}} of P-256 public keys): {e}")
-    })?;
-    Ok(jwks.keys)
 }
 
 /// The Secrets Manager client: built once per container, at cold start, however many secrets
@@ -474,40 +425,5 @@ mod tests {
             keys.verifying.kids().collect::<Vec<_>>(),
             [signing.as_str(), other_kid.as_str()]
         );
-    }
-
-    #[test]
-    fn secret_json_round_trips_into_the_keys_each_role_uses() {
-        let mut secret = SigningSecret::generate().unwrap();
-        let retired = SigningSecret::generate().unwrap();
-        secret.previous_jwks = retired
-            .key_material()
-            .unwrap()
-            .signing
-            .map(|k| vec![k.public_jwk().clone()])
-            .unwrap();
-        let json = secret.to_json().unwrap();
-        let auth = SigningSecret::from_json(&json)
-            .unwrap()
-            .key_material()
-            .unwrap();
-        let verify_only =
-            verify_only_keys(&env(&[(JWKS_VAR, &secret.jwks_json().unwrap())])).unwrap();
-        assert!(verify_only.signing.is_none());
-        assert_eq!(
-            auth.verifying.kids().collect::<Vec<_>>(),
-            verify_only.verifying.kids().collect::<Vec<_>>()
-        );
-        assert_eq!(auth.verifying.kids().count(), 2);
-    }
-
-    #[test]
-    fn a_verify_only_function_needs_a_non_empty_jwks() {
-        let error = verify_only_keys(&env(&[])).unwrap_err();
-        assert!(error.to_string().contains(JWKS_VAR), "{error}");
-        let error = verify_only_keys(&env(&[(JWKS_VAR, r#"{"keys":[]}"#)])).unwrap_err();
-        assert!(error.to_string().contains("no key"), "{error}");
-        let error = verify_only_keys(&env(&[(JWKS_VAR, "nope")])).unwrap_err();
-        assert!(error.to_string().contains("JWKS document"), "{error}");
     }
 }

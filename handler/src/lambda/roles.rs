@@ -17,6 +17,7 @@ use std::sync::Arc;
 use rmcp::ServerHandler;
 
 use super::{adapter, authorizer, keys};
+use crate::verify_only::verify_only_state;
 use crate::{
     AppState,
     clock::SystemClock,
@@ -148,19 +149,6 @@ where
         },
         Role::Authorizer => authorizer::run(verify_only_state(config)?).await,
     }
-}
-
-/// The state of a function that only verifies tokens. It gets the in-memory store, never a
-/// DynamoDB client: `/mcp` and the authorizer read no table (0 DynamoDB requests per MCP call,
-/// docs/storage.md), and their roles could not reach one anyway.
-pub(crate) fn verify_only_state(config: HandlerConfig) -> Result<AppState, Error> {
-    let keys = keys::verify_only_keys(&env)?;
-    Ok(AppState::new(
-        config,
-        keys,
-        Stores::memory(Arc::new(MemoryStore::new())),
-        Arc::new(SystemClock),
-    ))
 }
 
 /// The auth function's tables (`MCP_CLIENTS_TABLE`, `MCP_CODES_TABLE`, `MCP_REFRESH_TOKENS_TABLE`).
