@@ -274,7 +274,7 @@ pub(crate) async fn fetch_secret(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use crate::verify_only::tests::env;
 
     use super::*;
 
@@ -353,14 +353,6 @@ mod tests {
         );
         assert!(parse_client_secret(r#"{"secret": "abc"}"#).is_err());
         assert!(parse_client_secret("  ").is_err());
-    }
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |name| map.get(name).cloned()
     }
 
     #[test]
