@@ -49,7 +49,7 @@ pub fn requires_scope(scope: &str) -> MetaObject {
 }
 
 /// The scope a tool declared with [`requires_scope`].
-fn required_scope(tool: &Tool) -> Option<String> {
+pub(crate) fn required_scope(tool: &Tool) -> Option<String> {
     tool.meta
         .as_ref()?
         .0

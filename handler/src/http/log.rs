@@ -125,37 +125,11 @@ pub async fn access_log(
         .get::<LogFields>()
         .unwrap_or(&default_fields);
     let now = chrono::Utc::now();
-    let mut line = serde_json::Map::new();
-    let mut put = |key: &str, value: serde_json::Value| {
-        line.insert(key.to_owned(), value);
-    };
-    put(
-        "timestamp",
-        now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            .into(),
-    );
-    put("level", if error_level { "ERROR" } else { "INFO" }.into());
-    put("message", "request".into());
-    put("request_id", request_id.into());
-    put("method", method.as_str().into());
-    put("route", path.as_str().into());
-    put("status", status.into());
-    put("latency_ms", latency_ms.into());
-    for (key, value) in [
-        ("client_id", fields.client_id.as_deref()),
-        ("mcp_method", fields.mcp_method.as_deref()),
-        ("tool", fields.tool.as_deref()),
-        ("grant_type", fields.grant_type),
-        ("error", fields.error.as_deref()),
-        ("detail", fields.detail.as_deref()),
-    ] {
-        if let Some(value) = value {
-            put(key, value.into());
-        }
-    }
+    let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut metrics_fields = serde_json::Map::new();
     if let Some(metrics) = &metrics {
         crate::metrics::append(
-            &mut line,
+            &mut metrics_fields,
             metrics,
             &crate::metrics::RequestFacts {
                 method: method.as_str(),
@@ -168,9 +142,58 @@ pub async fn access_log(
             now.timestamp_millis(),
         );
     }
-    write_line(*target, &serde_json::Value::Object(line));
+    write_line(
+        *target,
+        &AccessLine {
+            timestamp: &timestamp,
+            level: if error_level { "ERROR" } else { "INFO" },
+            message: "request",
+            request_id: &request_id,
+            method: method.as_str(),
+            route: &path,
+            status,
+            latency_ms,
+            client_id: fields.client_id.as_deref(),
+            mcp_method: fields.mcp_method.as_deref(),
+            tool: fields.tool.as_deref(),
+            grant_type: fields.grant_type,
+            error: fields.error.as_deref(),
+            detail: fields.detail.as_deref(),
+            metrics: metrics_fields,
+        },
+    );
     response
 }
+
+/// One access-log line. Serialized straight from borrowed fields: the line is written on every
+/// request, so it builds no intermediate JSON tree.
+#[derive(serde::Serialize)]
+struct AccessLine<'a> {
+    timestamp: &'a str,
+    level: &'static str,
+    message: &'static str,
+    request_id: &'a str,
+    method: &'a str,
+    route: &'a str,
+    status: u16,
+    latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    /// The request's CloudWatch metrics (EMF `_aws` and its values), when metrics are on.
+    #[serde(flatten)]
+    metrics: serde_json::Map<String, serde_json::Value>,
+}
+
 
 /// Where [`access_log`] writes: set by [`init_json_logging`]; without it there is no access log.
 static LOG_TARGET: std::sync::OnceLock<LogTarget> = std::sync::OnceLock::new();
@@ -178,9 +201,12 @@ static LOG_TARGET: std::sync::OnceLock<LogTarget> = std::sync::OnceLock::new();
 /// Writes one JSON line in a single write, so that lines of concurrent requests never interleave.
 // The access line is written here rather than through `tracing`, because an EMF line needs the
 // nested `_aws` object, which tracing's JSON fields (strings and numbers) cannot carry.
-fn write_line(target: LogTarget, line: &serde_json::Value) {
+fn write_line(target: LogTarget, line: &AccessLine<'_>) {
     use std::io::Write;
-    let mut bytes = line.to_string().into_bytes();
+    let mut bytes = Vec::with_capacity(384);
+    if serde_json::to_writer(&mut bytes, line).is_err() {
+        return;
+    }
     bytes.push(b'\n');
     let _ = match target {
         LogTarget::Stdout => std::io::stdout().lock().write_all(&bytes),

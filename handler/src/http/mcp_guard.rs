@@ -1,6 +1,7 @@
-//! The guard in front of `/mcp`: Origin check (DNS rebinding), bearer-token verification
-//! (RFC 6750 + RFC 9728 challenge), scope check, and the MCP method for the access log.
-//! It runs before rmcp sees the request, so an unauthenticated caller never reaches a tool.
+//! The guard in front of `/mcp`: bearer-token verification (RFC 6750 + RFC 9728 challenge),
+//! the MCP scope, the tool scopes (MCP step-up) and the MCP method for the access log. It runs
+//! before rmcp sees the request, so an unauthenticated caller never reaches a tool. (The Origin
+//! check against DNS rebinding is the origin layer's, around every route.)
 
 use axum::{
     Json,
@@ -12,23 +13,29 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use serde::Deserialize;
-use std::{collections::BTreeSet, sync::Arc};
+use std::{borrow::Cow, collections::BTreeSet, sync::Arc};
 
-use super::{log::LogFields, origin};
+use super::log::LogFields;
 use crate::{caller::Caller, oauth::jwt, state::AppState, tool_scope::ToolScopes};
 
-/// What the guard needs: the application, and the scope each tool of the served server needs.
+/// What the guard needs: the application, and in gateway mode what it checks itself.
 #[derive(Clone)]
 pub struct GuardState {
     /// The application state.
     pub app: AppState,
-    /// Per-tool scopes of the served server.
+    /// Gateway mode: the upstream is not rmcp, so the guard reads each message itself (for the
+    /// tool scopes, the allow-list and [`McpMessage`]). `None` for an own server: rmcp parses
+    /// the body, once, and its server wrapper checks the tool's scope ([`Exchange`]).
+    pub gateway: Option<GatewayChecks>,
+}
+
+/// The checks the guard makes on a message bound for a gateway's upstream.
+#[derive(Clone)]
+pub struct GatewayChecks {
+    /// The scope each upstream tool needs (the stage configuration's).
     pub tools: ToolScopes,
-    /// The only tools that may be called (the gateway's allow-list); `None`: any.
+    /// The only tools that may be called (the allow-list); `None`: any.
     pub exposed: Option<Arc<BTreeSet<String>>>,
-    /// Whether the handler behind reads [`McpMessage`] (the gateway does; rmcp does not, so an
-    /// own server's requests are spared the copy).
-    pub describe_message: bool,
 }
 
 /// The JSON-RPC method and id of a request that is one message, for the handlers behind the
@@ -180,25 +187,6 @@ fn missing_tool_scope(
 /// The middleware.
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
     let state = &guard.app;
-    if let Some(origin_value) = request.headers().get(header::ORIGIN) {
-        let ok = origin_value
-            .to_str()
-            .is_ok_and(|o| origin::allowed(&state.config.allowed_origins, o));
-        if !ok {
-            let mut response = jsonrpc_refusal(
-                StatusCode::FORBIDDEN,
-                -32600,
-                "Forbidden: Origin is not allowed",
-            );
-            LogFields {
-                error: Some("origin_not_allowed".into()),
-                ..LogFields::default()
-            }
-            .attach(&mut response);
-            return response;
-        }
-    }
-
     let Some(token) = bearer_token(&request) else {
         let mut response = refuse(
             StatusCode::UNAUTHORIZED,
@@ -258,7 +246,7 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         return response;
     }
 
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let limited = http_body_util::Limited::new(body, state.config.max_mcp_bytes);
     let bytes: Bytes = match limited.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -270,86 +258,139 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
             );
         }
     };
+    match &guard.gateway {
+        Some(checks) => forwarded(state, checks, claims, parts, bytes, next).await,
+        None => served(state, claims, parts, bytes, next).await,
+    }
+}
+
+/// An own server's request: rmcp parses the body (the only parse), the server wrapper notes what
+/// it read and refuses a tool whose scope the token lacks; this answers for it afterwards.
+async fn served(
+    state: &AppState,
+    claims: jwt::AccessClaims,
+    mut parts: axum::http::request::Parts,
+    bytes: Bytes,
+    next: Next,
+) -> Response {
+    let client_id = claims.client_id.clone();
+    let granted = claims.scope.clone();
+    let json_body = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        });
+    let exchange = Exchange::default();
+    parts.extensions.insert(Caller::from(claims));
+    parts.extensions.insert(exchange.clone());
+    let mut response = next
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+        .await;
+    let noted = exchange.take();
+    if let Some(scope) = &noted.missing_scope {
+        return step_up(state, &client_id, &granted, scope);
+    }
+    // rmcp answers a JSON body it cannot read as a message with a bare 415; JSON-RPC 2.0 §5.1
+    // wants -32700 (not JSON) or -32600 (not a request), which clients can read.
+    if json_body && noted.method.is_none() && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+    {
+        return not_a_message(&bytes, client_id);
+    }
+    let tool_dimension = noted
+        .tool
+        .as_deref()
+        .map(|name| crate::metrics::tool_dimension(name, Some(noted.tool_known)));
+    LogFields {
+        client_id: Some(client_id),
+        mcp_method: noted.method.map(Cow::into_owned),
+        tool: noted.tool.map(|t| t.chars().take(64).collect()),
+        tool_dimension,
+        tool_error: noted.tool_failed,
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}
+
+/// The answer to a body that is not one JSON-RPC message: -32700 when it is not JSON at all,
+/// else -32600 (a batch, which MCP removed in 2025-06-18, a non-object, a method or tool name
+/// that is not a string, a repeated key).
+fn not_a_message(bytes: &[u8], client_id: String) -> Response {
+    let (code, message, error) = if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
+    {
+        (-32700, "Parse error: the body is not JSON", "parse_error")
+    } else {
+        (
+            -32600,
+            "Invalid Request: the body is not a JSON-RPC message",
+            "invalid_request",
+        )
+    };
+    let mut response = jsonrpc_refusal(StatusCode::BAD_REQUEST, code, message);
+    LogFields {
+        client_id: Some(client_id),
+        error: Some(error.into()),
+        ..LogFields::default()
+    }
+    .attach(&mut response);
+    response
+}
+
+/// A gateway's request: the guard reads the message itself (the upstream is not rmcp), checks
+/// the allow-list and the tool scopes, and tells the forwarder what it read ([`McpMessage`]).
+async fn forwarded(
+    state: &AppState,
+    checks: &GatewayChecks,
+    claims: jwt::AccessClaims,
+    mut parts: axum::http::request::Parts,
+    bytes: Bytes,
+    next: Next,
+) -> Response {
     let (mcp_method, tool) = match envelopes(&bytes) {
         Ok(messages) => {
-            if let Some(tool) = unexposed_tool(guard.exposed.as_deref(), &messages) {
+            if let Some(tool) = unexposed_tool(checks.exposed.as_deref(), &messages) {
                 return unknown_tool(&claims, &messages, tool);
             }
-            if let Some(scope) = missing_tool_scope(&guard.tools, &claims, &messages) {
-                return step_up(state, &claims, &scope);
+            if let Some(scope) = missing_tool_scope(&checks.tools, &claims, &messages) {
+                return step_up(state, &claims.client_id, &claims.scope, &scope);
             }
             match messages.as_slice() {
                 [one] if !bytes.trim_ascii_start().starts_with(b"[") => {
-                    if guard.describe_message {
-                        parts.extensions.insert(McpMessage {
-                            method: one.method.as_deref().map(str::to_owned),
-                            id: one.id.clone(),
-                            tool: one.tool().map(str::to_owned),
-                            batch: false,
-                        });
-                    }
+                    parts.extensions.insert(McpMessage {
+                        method: one.method.as_deref().map(str::to_owned),
+                        id: one.id.clone(),
+                        tool: one.tool().map(str::to_owned),
+                        batch: false,
+                    });
                     (
                         one.method.as_deref().map(|m| m.chars().take(64).collect()),
                         one.tool().map(|t| t.chars().take(64).collect()),
                     )
                 }
                 _ => {
-                    if guard.describe_message {
-                        parts.extensions.insert(McpMessage {
-                            batch: true,
-                            ..McpMessage::default()
-                        });
-                    }
+                    parts.extensions.insert(McpMessage {
+                        batch: true,
+                        ..McpMessage::default()
+                    });
                     (None, None)
                 }
             }
         }
-        // Not JSON at all, which JSON-RPC 2.0 §5.1 answers with -32700. rmcp would answer 415
-        // with a text body, which clients cannot read as a JSON-RPC error.
-        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() => {
-            let mut response = jsonrpc_refusal(
-                StatusCode::BAD_REQUEST,
-                -32700,
-                "Parse error: the body is not JSON",
-            );
-            LogFields {
-                client_id: Some(claims.client_id),
-                error: Some("parse_error".into()),
-                ..LogFields::default()
-            }
-            .attach(&mut response);
-            return response;
-        }
-        // JSON, but not a message the guard can read (a non-object, a method or tool name that is
-        // not a string, a repeated key): refused rather than passed on, because a parser that
-        // reads it differently (the last of two `name` keys) could run a tool the scope check
-        // never saw.
-        Err(_) => {
-            let mut response = jsonrpc_refusal(
-                StatusCode::BAD_REQUEST,
-                -32600,
-                "Invalid Request: the body is not a JSON-RPC message (or a batch of them)",
-            );
-            LogFields {
-                client_id: Some(claims.client_id),
-                error: Some("invalid_request".into()),
-                ..LogFields::default()
-            }
-            .attach(&mut response);
-            return response;
-        }
+        // Not a message the guard can read: refused rather than passed on, because an upstream
+        // that reads it differently (the last of two `name` keys) could run a tool the scope
+        // check never saw.
+        Err(_) => return not_a_message(&bytes, claims.client_id),
     };
     let client_id = claims.client_id.clone();
     parts.extensions.insert(Caller::from(claims));
-    let outcome = tool.as_ref().map(|_| {
-        let outcome = ToolOutcome::default();
-        parts.extensions.insert(outcome.clone());
-        outcome
-    });
     let tool_dimension = tool.as_deref().map(|name| {
-        let known = match guard.exposed.as_deref() {
+        let known = match checks.exposed.as_deref() {
             Some(exposed) => Some(exposed.contains(name)),
-            None => guard.tools.has(name),
+            None => checks.tools.has(name),
         };
         crate::metrics::tool_dimension(name, known)
     });
@@ -361,28 +402,63 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         mcp_method,
         tool,
         tool_dimension,
-        tool_error: outcome.is_some_and(|o| o.failed()),
         ..LogFields::default()
     }
     .attach(&mut response);
     response
 }
 
-/// How the `tools/call` of a request ended, told by the server wrapper (`mcp::Identified`) to
-/// the guard through the request extensions: rmcp runs the tool in a task of its own, so this
-/// slot is the one way back that needs no look into the response body.
+/// What rmcp's dispatch read of an own server's request, noted by the server wrapper
+/// (`mcp::Identified`) and read by the guard once the answer is back: rmcp runs the handler in a
+/// task of its own, so this slot in the request extensions is the way back that needs neither a
+/// second parse of the body nor a look into the answer.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ToolOutcome(Arc<std::sync::atomic::AtomicBool>);
+pub(crate) struct Exchange(Arc<std::sync::Mutex<Noted>>);
 
-impl ToolOutcome {
-    /// Records that the tool's result was an error (`isError`, or a JSON-RPC error).
-    pub(crate) fn set_failed(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+/// The facts of one [`Exchange`].
+#[derive(Debug, Default)]
+pub(crate) struct Noted {
+    /// The JSON-RPC method rmcp dispatched.
+    pub(crate) method: Option<Cow<'static, str>>,
+    /// The tool a `tools/call` named.
+    pub(crate) tool: Option<String>,
+    /// Whether the server has that tool.
+    pub(crate) tool_known: bool,
+    /// Whether the tool's result was an error (`isError`, or a JSON-RPC error).
+    pub(crate) tool_failed: bool,
+    /// The scope the tool needs and the token lacks: the call was refused before it ran.
+    pub(crate) missing_scope: Option<String>,
+}
+
+impl Exchange {
+    fn with(&self, change: impl FnOnce(&mut Noted)) {
+        change(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    /// Whether the tool's result was an error.
-    pub(crate) fn failed(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    /// Notes the method (the first noted wins: one request, one method).
+    pub(crate) fn note_method(&self, method: Cow<'static, str>) {
+        self.with(|noted| {
+            noted.method.get_or_insert(method);
+        });
+    }
+
+    /// Notes the tool of a `tools/call`, whether the server has it, and a scope it lacks.
+    pub(crate) fn note_tool(&self, name: &str, known: bool, missing_scope: Option<String>) {
+        self.with(|noted| {
+            noted.tool = Some(name.to_owned());
+            noted.tool_known = known;
+            noted.missing_scope = missing_scope;
+        });
+    }
+
+    /// Notes that the tool's result was an error.
+    pub(crate) fn set_failed(&self) {
+        self.with(|noted| noted.tool_failed = true);
+    }
+
+    /// What was noted.
+    fn take(&self) -> Noted {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -424,9 +500,9 @@ fn unknown_tool(claims: &jwt::AccessClaims, messages: &[Envelope<'_>], tool: &st
 /// The MCP step-up answer for a tool whose scope the token lacks: 403 `insufficient_scope`
 /// naming every scope the client should hold (what it has plus the missing one), so one new
 /// authorization covers the call without losing the scopes it had.
-fn step_up(state: &AppState, claims: &jwt::AccessClaims, missing: &str) -> Response {
+fn step_up(state: &AppState, client_id: &str, granted: &str, missing: &str) -> Response {
     let description = format!("this tool needs the `{missing}` scope");
-    let mut wanted: Vec<&str> = claims.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let mut wanted: Vec<&str> = granted.split(' ').filter(|s| !s.is_empty()).collect();
     wanted.push(missing);
     let mut response = refuse(
         StatusCode::FORBIDDEN,
@@ -439,7 +515,7 @@ fn step_up(state: &AppState, claims: &jwt::AccessClaims, missing: &str) -> Respo
         &description,
     );
     LogFields {
-        client_id: Some(claims.client_id.clone()),
+        client_id: Some(client_id.to_owned()),
         error: Some("insufficient_scope".into()),
         mcp_method: Some("tools/call".into()),
         ..LogFields::default()

@@ -27,9 +27,7 @@ where
 {
     let guard = mcp_guard::GuardState {
         app: state.clone(),
-        tools: ToolScopes::of(&server),
-        exposed: None,
-        describe_message: false,
+        gateway: None,
     };
     let guarded_mcp = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(guard, mcp_guard::guard))
@@ -50,9 +48,10 @@ pub fn gateway_router(state: AppState, gateway: Gateway) -> Router {
     let config = gateway.config();
     let guard = mcp_guard::GuardState {
         app: state.clone(),
-        tools: ToolScopes::from_map(config.tool_scopes.clone()),
-        exposed: config.exposed_tools.clone().map(Arc::new),
-        describe_message: true,
+        gateway: Some(mcp_guard::GatewayChecks {
+            tools: ToolScopes::from_map(config.tool_scopes.clone()),
+            exposed: config.exposed_tools.clone().map(Arc::new),
+        }),
     };
     let forward = axum::handler::Handler::with_state(
         forward::forward,
@@ -105,7 +104,10 @@ fn authorization_routes(state: &AppState) -> Router<AppState> {
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(endpoints::not_found)
-        .layer(origin::cors_layer(state.config.allowed_origins.clone()))
+        .layer(middleware::from_fn_with_state(
+            origin::AllowedOrigins::new(&state.config.allowed_origins),
+            origin::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.config.metrics.clone().map(Arc::new),
             log::access_log,
@@ -156,7 +158,10 @@ pub fn well_known_root_router(state: AppState, base_path: &str) -> Router {
             &format!("/.well-known/oauth-protected-resource{base}/mcp"),
             get(endpoints::protected_resource_metadata),
         )
-        .layer(origin::cors_layer(state.config.allowed_origins.clone()))
+        .layer(middleware::from_fn_with_state(
+            origin::AllowedOrigins::new(&state.config.allowed_origins),
+            origin::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.config.metrics.clone().map(Arc::new),
             log::access_log,

@@ -8,14 +8,16 @@
 //! A method rmcp adds later would fall back to its default here: the conformance suite, which
 //! runs through this wrapper, is what catches that.
 //!
-//! It also tells the bearer guard whether a `tools/call` failed ([`ToolOutcome`]), for the
-//! per-tool error metric.
+//! It is also where rmcp's one parse of a request reaches the bearer guard ([`Exchange`]): each
+//! method notes its name (the access log's `mcp_method`), and `tools/call` checks the tool's
+//! scope against the caller's token before the tool runs, and notes whether the tool failed
+//! (the per-tool error metric).
 
 #![allow(deprecated)]
 
 use std::borrow::Cow;
 
-use crate::http::mcp_guard::ToolOutcome;
+use crate::{Caller, http::mcp_guard::Exchange, tool_scope::required_scope};
 
 use rmcp::{
     ErrorData as McpError, ServerHandler,
@@ -107,6 +109,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         &self,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "ping");
         self.inner.ping(context)
     }
 
@@ -115,6 +118,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
+        note(&context.extensions, "initialize");
         let mut result = self.inner.initialize(request, context).await?;
         self.identity
             .apply(&mut result.server_info, &mut result.instructions);
@@ -136,6 +140,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         &self,
         context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, McpError> {
+        note(&context.extensions, "server/discover");
         let mut result = self.inner.discover(context).await?;
         let mut info = result
             .server_info()
@@ -150,6 +155,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CompleteResult, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "completion/complete");
         self.inner.complete(request, context)
     }
 
@@ -158,6 +164,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "logging/setLevel");
         self.inner.set_level(request, context)
     }
 
@@ -166,6 +173,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<GetPromptResponse, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "prompts/get");
         self.inner.get_prompt(request, context)
     }
 
@@ -174,6 +182,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListPromptsResult, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "prompts/list");
         self.inner.list_prompts(request, context)
     }
 
@@ -182,6 +191,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListResourcesResult, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "resources/list");
         self.inner.list_resources(request, context)
     }
 
@@ -191,6 +201,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListResourceTemplatesResult, McpError>> + MaybeSendFuture + '_
     {
+        note(&context.extensions, "resources/templates/list");
         self.inner.list_resource_templates(request, context)
     }
 
@@ -199,6 +210,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ReadResourceResponse, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "resources/read");
         self.inner.read_resource(request, context)
     }
 
@@ -221,6 +233,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "resources/subscribe");
         self.inner.subscribe(request, context)
     }
 
@@ -229,6 +242,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "resources/unsubscribe");
         self.inner.unsubscribe(request, context)
     }
 
@@ -237,21 +251,37 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CallToolResponse, McpError>> + MaybeSendFuture + '_ {
-        let outcome = context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<ToolOutcome>())
-            .cloned();
-        let call = self.inner.call_tool(request, context);
+        // The one lookup of the tool per call: whether the server has it, and the scope it
+        // declared, checked against the caller's token before the tool can run.
+        let tool = self.inner.get_tool(&request.name);
+        let missing = tool.as_ref().and_then(required_scope).filter(|scope| {
+            !Caller::of(&context).is_some_and(|caller| caller.has_scope(scope))
+        });
+        let exchange = exchange_of(&context.extensions);
+        if let Some(exchange) = &exchange {
+            exchange.note_method(Cow::Borrowed("tools/call"));
+            exchange.note_tool(&request.name, tool.is_some(), missing.clone());
+        }
+        let call = missing
+            .is_none()
+            .then(|| self.inner.call_tool(request, context));
         async move {
+            let Some(call) = call else {
+                // The guard answers 403 insufficient_scope instead (MCP step-up); this error
+                // is what a host without the guard in front sends.
+                return Err(McpError::invalid_request(
+                    "this tool needs a scope the access token lacks",
+                    None,
+                ));
+            };
             let result = call.await;
             let failed = match &result {
                 Ok(CallToolResponse::Complete(done)) => done.is_error == Some(true),
                 Ok(_) => false,
                 Err(_) => true,
             };
-            if failed && let Some(outcome) = outcome {
-                outcome.set_failed();
+            if failed && let Some(exchange) = exchange {
+                exchange.set_failed();
             }
             result
         }
@@ -262,6 +292,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListToolsResult, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "tools/list");
         self.inner.list_tools(request, context)
     }
 
@@ -274,6 +305,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: CustomRequest,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CustomResult, McpError>> + MaybeSendFuture + '_ {
+        note_owned(&context.extensions, &request.method);
         self.inner.on_custom_request(request, context)
     }
 
@@ -282,6 +314,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         notification: CancelledNotificationParam,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        note(&context.extensions, "notifications/cancelled");
         self.inner.on_cancelled(notification, context)
     }
 
@@ -290,6 +323,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         notification: ProgressNotificationParam,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        note(&context.extensions, "notifications/progress");
         self.inner.on_progress(notification, context)
     }
 
@@ -297,6 +331,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         &self,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        note(&context.extensions, "notifications/initialized");
         self.inner.on_initialized(context)
     }
 
@@ -304,6 +339,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         &self,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        note(&context.extensions, "notifications/roots/list_changed");
         self.inner.on_roots_list_changed(context)
     }
 
@@ -312,6 +348,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         notification: CustomNotification,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        note_owned(&context.extensions, &notification.method);
         self.inner.on_custom_notification(notification, context)
     }
 
@@ -327,6 +364,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<GetTaskResult, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "tasks/get");
         self.inner.get_task(request, context)
     }
 
@@ -335,6 +373,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "tasks/update");
         self.inner.update_task(request, context)
     }
 
@@ -343,6 +382,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "tasks/cancel");
         self.inner.cancel_task(request, context)
     }
 
@@ -351,6 +391,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListSkillsResult, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "skills/list");
         self.inner.list_skills(request, context)
     }
 
@@ -359,6 +400,7 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         request: GetSkillRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<GetSkillResult, McpError>> + MaybeSendFuture + '_ {
+        note(&context.extensions, "skills/get");
         self.inner.get_skill(request, context)
     }
 
@@ -368,6 +410,30 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ReadResourceDirectoryResult, McpError>> + MaybeSendFuture + '_
     {
+        note(&context.extensions, "resources/directory/read");
         self.inner.read_resource_directory(request, context)
+    }
+}
+
+/// The guard's slot of the request behind `extensions` (rmcp puts the HTTP parts there).
+fn exchange_of(extensions: &rmcp::model::Extensions) -> Option<Exchange> {
+    extensions
+        .get::<axum::http::request::Parts>()?
+        .extensions
+        .get::<Exchange>()
+        .cloned()
+}
+
+/// Notes the MCP method of the request behind `extensions` for the guard.
+fn note(extensions: &rmcp::model::Extensions, method: &'static str) {
+    if let Some(exchange) = exchange_of(extensions) {
+        exchange.note_method(Cow::Borrowed(method));
+    }
+}
+
+/// [`note`] for a method named by the client (a custom request or notification).
+fn note_owned(extensions: &rmcp::model::Extensions, method: &str) {
+    if let Some(exchange) = exchange_of(extensions) {
+        exchange.note_method(Cow::Owned(method.chars().take(64).collect()));
     }
 }
