@@ -9,14 +9,14 @@
 #   3. peak RSS of the server (VmHWM) over the whole load phase;
 #   4. the same for the bare-rmcp baseline, and our throughput / bare throughput.
 # Servers run pinned to core 0, the load generator (wrk) and the cold-start client to core 1.
-# The load phase runs BENCH_ROUNDS rounds that alternate the servers; for every (server, c) the
-# round with the least CPU used by other processes is reported (its "foreign CPU" is shown).
+# The load phase runs BENCH_ROUNDS rounds that alternate the servers; for every (server, c) each
+# figure is the median over the rounds (the worst CPU used by other processes is shown).
 # Prints a Markdown table (also saved to bench/last-run.md).
 #
 # Usage: bench/run.sh            (from anywhere; builds what it needs)
 # Knobs (environment):
 #   BENCH_DURATION=10  seconds per measured load run     BENCH_WARMUP=3  seconds of warm-up before each
-#   BENCH_ROUNDS=3     load rounds                        BENCH_COLD_RUNS=21  spawns per cold-start configuration
+#   BENCH_ROUNDS=5     load rounds                        BENCH_COLD_RUNS=21  spawns per cold-start configuration
 #   BENCH_PORT=18787   uses PORT, PORT+1, PORT+2          BENCH_SKIP_BUILD=1  use the binaries already built
 #   BENCH_LOGGING_OFF_ROW=0  drop the diagnostic column "mcpctl dev with RUST_LOG=off"
 #   BENCH_WAIT_QUIET=120     max seconds to wait before each measurement for the machine to be idle
@@ -30,7 +30,7 @@ BENCH="$ROOT/bench"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-3}"
-ROUNDS="${BENCH_ROUNDS:-3}"
+ROUNDS="${BENCH_ROUNDS:-5}"
 COLD_RUNS="${BENCH_COLD_RUNS:-21}"
 WAIT_QUIET="${BENCH_WAIT_QUIET:-120}"
 NOLOG="${BENCH_LOGGING_OFF_ROW:-1}"
@@ -58,7 +58,7 @@ fi
 
 # --- build --------------------------------------------------------------------------------------
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  log "building mcpctl (release, fat LTO: the shipped profile)"
+  log "building mcpctl (release: the local profile, thin LTO)"
   (cd "$ROOT" && cargo build --release -p mcpctl)
   log "building bench tools and the bare-rmcp baseline (release, same profile)"
   # Members of the root workspace (outside its default members): the same lockfile and profile.

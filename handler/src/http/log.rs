@@ -194,7 +194,6 @@ struct AccessLine<'a> {
     metrics: serde_json::Map<String, serde_json::Value>,
 }
 
-
 /// Where [`access_log`] writes: set by [`init_json_logging`]; without it there is no access log.
 static LOG_TARGET: std::sync::OnceLock<LogTarget> = std::sync::OnceLock::new();
 

@@ -25,7 +25,7 @@ pub struct GuardState {
     pub app: AppState,
     /// Gateway mode: the upstream is not rmcp, so the guard reads each message itself (for the
     /// tool scopes, the allow-list and [`McpMessage`]). `None` for an own server: rmcp parses
-    /// the body, once, and its server wrapper checks the tool's scope ([`Exchange`]).
+    /// the body, once, and its server wrapper checks the tool's scope ([`Dispatched`]).
     pub gateway: Option<GatewayChecks>,
 }
 
@@ -284,19 +284,21 @@ async fn served(
                 .next()
                 .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
         });
-    let exchange = Exchange::default();
+    let dispatched = Dispatched::default();
     parts.extensions.insert(Caller::from(claims));
-    parts.extensions.insert(exchange.clone());
+    parts.extensions.insert(dispatched.clone());
     let mut response = next
         .run(Request::from_parts(parts, Body::from(bytes.clone())))
         .await;
-    let noted = exchange.take();
+    let noted = dispatched.take();
     if let Some(scope) = &noted.missing_scope {
         return step_up(state, &client_id, &granted, scope);
     }
     // rmcp answers a JSON body it cannot read as a message with a bare 415; JSON-RPC 2.0 §5.1
     // wants -32700 (not JSON) or -32600 (not a request), which clients can read.
-    if json_body && noted.method.is_none() && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+    if json_body
+        && noted.method.is_none()
+        && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
     {
         return not_a_message(&bytes, client_id);
     }
@@ -413,9 +415,9 @@ async fn forwarded(
 /// task of its own, so this slot in the request extensions is the way back that needs neither a
 /// second parse of the body nor a look into the answer.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Exchange(Arc<std::sync::Mutex<Noted>>);
+pub(crate) struct Dispatched(Arc<std::sync::Mutex<Noted>>);
 
-/// The facts of one [`Exchange`].
+/// The facts of one [`Dispatched`].
 #[derive(Debug, Default)]
 pub(crate) struct Noted {
     /// The JSON-RPC method rmcp dispatched.
@@ -430,7 +432,7 @@ pub(crate) struct Noted {
     pub(crate) missing_scope: Option<String>,
 }
 
-impl Exchange {
+impl Dispatched {
     fn with(&self, change: impl FnOnce(&mut Noted)) {
         change(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }

@@ -29,7 +29,8 @@ const ALLOW_METHODS: &str = "GET,POST,DELETE,OPTIONS";
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE_SECONDS: &str = "600";
 /// `Vary` of a preflight answer: it depends on all three request headers.
-const PREFLIGHT_VARY: &str = "origin, access-control-request-method, access-control-request-headers";
+const PREFLIGHT_VARY: &str =
+    "origin, access-control-request-method, access-control-request-headers";
 
 /// One allowed origin, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +96,11 @@ pub fn allowed(patterns: &[String], origin: &str) -> bool {
 /// (DNS rebinding: a page must not drive a local server with the user's network position), and
 /// adds the CORS headers to the answers an allowed origin gets. Requests without `Origin` (every
 /// non-browser client) pass through untouched.
-pub async fn layer(State(origins): State<AllowedOrigins>, request: Request, next: Next) -> Response {
+pub async fn layer(
+    State(origins): State<AllowedOrigins>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
         return next.run(request).await;
     };
@@ -251,7 +256,10 @@ mod tests {
         let allow = preflight.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
             .to_str()
             .unwrap();
-        assert!(allow.contains("mcp-method") && allow.contains("mcp-name"), "{allow}");
+        assert!(
+            allow.contains("mcp-method") && allow.contains("mcp-name"),
+            "{allow}"
+        );
         let unlisted = send(
             Method::OPTIONS,
             "/mcp",

@@ -8,7 +8,7 @@
 //! A method rmcp adds later would fall back to its default here: the conformance suite, which
 //! runs through this wrapper, is what catches that.
 //!
-//! It is also where rmcp's one parse of a request reaches the bearer guard ([`Exchange`]): each
+//! It is also where rmcp's one parse of a request reaches the bearer guard ([`Dispatched`]): each
 //! method notes its name (the access log's `mcp_method`), and `tools/call` checks the tool's
 //! scope against the caller's token before the tool runs, and notes whether the tool failed
 //! (the per-tool error metric).
@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use crate::{Caller, http::mcp_guard::Exchange, tool_scope::required_scope};
+use crate::{Caller, http::mcp_guard::Dispatched, tool_scope::required_scope};
 
 use rmcp::{
     ErrorData as McpError, ServerHandler,
@@ -254,13 +254,14 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         // The one lookup of the tool per call: whether the server has it, and the scope it
         // declared, checked against the caller's token before the tool can run.
         let tool = self.inner.get_tool(&request.name);
-        let missing = tool.as_ref().and_then(required_scope).filter(|scope| {
-            !Caller::of(&context).is_some_and(|caller| caller.has_scope(scope))
-        });
-        let exchange = exchange_of(&context.extensions);
-        if let Some(exchange) = &exchange {
-            exchange.note_method(Cow::Borrowed("tools/call"));
-            exchange.note_tool(&request.name, tool.is_some(), missing.clone());
+        let missing = tool
+            .as_ref()
+            .and_then(required_scope)
+            .filter(|scope| !Caller::of(&context).is_some_and(|caller| caller.has_scope(scope)));
+        let dispatched = dispatched_of(&context.extensions);
+        if let Some(dispatched) = &dispatched {
+            dispatched.note_method(Cow::Borrowed("tools/call"));
+            dispatched.note_tool(&request.name, tool.is_some(), missing.clone());
         }
         let call = missing
             .is_none()
@@ -280,8 +281,8 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
                 Ok(_) => false,
                 Err(_) => true,
             };
-            if failed && let Some(exchange) = exchange {
-                exchange.set_failed();
+            if failed && let Some(dispatched) = dispatched {
+                dispatched.set_failed();
             }
             result
         }
@@ -306,7 +307,25 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CustomResult, McpError>> + MaybeSendFuture + '_ {
         note_owned(&context.extensions, &request.method);
-        self.inner.on_custom_request(request, context)
+        // rmcp reads a request whose params do not fit its method's type (a repeated key, a
+        // tool name that is a number, positional params) as a custom request of that name.
+        // It is an MCP method with invalid params (JSON-RPC -32602), not an unknown method,
+        // and it must not reach a server's own custom-request handler.
+        let invalid = MCP_REQUESTS.contains(&request.method.as_str()).then(|| {
+            format!(
+                "Invalid params: the params of `{}` do not fit it",
+                request.method
+            )
+        });
+        let call = invalid
+            .is_none()
+            .then(|| self.inner.on_custom_request(request, context));
+        async move {
+            match call {
+                Some(call) => call.await,
+                None => Err(McpError::invalid_params(invalid.unwrap_or_default(), None)),
+            }
+        }
     }
 
     fn on_cancelled(
@@ -415,25 +434,50 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
     }
 }
 
+/// The requests of the MCP schema rmcp dispatches to a method of its own (the names noted above).
+const MCP_REQUESTS: &[&str] = &[
+    "ping",
+    "initialize",
+    "server/discover",
+    "completion/complete",
+    "logging/setLevel",
+    "prompts/get",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "resources/directory/read",
+    "subscriptions/listen",
+    "tools/call",
+    "tools/list",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
+    "skills/list",
+    "skills/get",
+];
+
 /// The guard's slot of the request behind `extensions` (rmcp puts the HTTP parts there).
-fn exchange_of(extensions: &rmcp::model::Extensions) -> Option<Exchange> {
+fn dispatched_of(extensions: &rmcp::model::Extensions) -> Option<Dispatched> {
     extensions
         .get::<axum::http::request::Parts>()?
         .extensions
-        .get::<Exchange>()
+        .get::<Dispatched>()
         .cloned()
 }
 
 /// Notes the MCP method of the request behind `extensions` for the guard.
 fn note(extensions: &rmcp::model::Extensions, method: &'static str) {
-    if let Some(exchange) = exchange_of(extensions) {
-        exchange.note_method(Cow::Borrowed(method));
+    if let Some(dispatched) = dispatched_of(extensions) {
+        dispatched.note_method(Cow::Borrowed(method));
     }
 }
 
 /// [`note`] for a method named by the client (a custom request or notification).
 fn note_owned(extensions: &rmcp::model::Extensions, method: &str) {
-    if let Some(exchange) = exchange_of(extensions) {
-        exchange.note_method(Cow::Owned(method.chars().take(64).collect()));
+    if let Some(dispatched) = dispatched_of(extensions) {
+        dispatched.note_method(Cow::Owned(method.chars().take(64).collect()));
     }
 }

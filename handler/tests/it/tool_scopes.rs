@@ -107,7 +107,8 @@ async fn tools_list_shows_the_scope_each_tool_needs() {
 
 /// Every shape a stranger might wrap a scoped call in, hoping the guard reads it differently
 /// from rmcp: a batch, leading whitespace, escapes in the names, a repeated `name` key, or
-/// params that are not an object.
+/// params that are not an object. (A batch is no message since MCP 2025-06-18: rmcp does not
+/// read it, so it is refused as an invalid request before any tool is looked at.)
 #[tokio::test]
 async fn disguised_calls_of_a_scoped_tool_are_refused_before_the_tool_runs() {
     let notes = Notes::new();
@@ -116,12 +117,10 @@ async fn disguised_calls_of_a_scoped_tool_are_refused_before_the_tool_runs() {
     let batch = json!([call("read"), call("clear")]).to_string();
     let spaced = format!(" \n\t{}", call("clear"));
     let escaped = r#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"cl\u0065ar","arguments":{}}}"#;
-    let repeated = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","name":"clear","arguments":{}}}"#;
     for (what, body, status) in [
-        ("batch", batch.as_str(), 403),
+        ("batch", batch.as_str(), 400),
         ("leading whitespace", spaced.as_str(), 403),
         ("escaped names", escaped, 403),
-        ("repeated name key", repeated, 400),
     ] {
         let response = server.mcp(Some(&token), body, &[]).await;
         assert_eq!(
@@ -131,14 +130,26 @@ async fn disguised_calls_of_a_scoped_tool_are_refused_before_the_tool_runs() {
             response.text()
         );
     }
-    // Params that are not an object: the guard reads a positional array as the tool name.
+    // Params rmcp cannot read as a tool call's: a repeated `name` key or a name that is not a
+    // string is a call with invalid params; positional params (MCP's are always an object) make
+    // no MCP message at all. Neither is a guess at which tool was meant.
+    let repeated = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","name":"clear","arguments":{}}}"#;
     let positional = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["clear"]}"#;
-    let response = server.mcp(Some(&token), positional, &[]).await;
-    assert_eq!(response.status.as_u16(), 403, "{}", response.text());
     let named_by_number = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#;
-    let response = server.mcp(Some(&token), named_by_number, &[]).await;
-    assert_eq!(response.status.as_u16(), 400, "{}", response.text());
-    assert_eq!(response.json()["error"]["code"], -32600);
+    for (what, body, status, code) in [
+        ("repeated name key", repeated, 200, -32602),
+        ("a number for a name", named_by_number, 200, -32602),
+        ("positional params", positional, 400, -32600),
+    ] {
+        let response = server.mcp(Some(&token), body, &[]).await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{what}: {}",
+            response.text()
+        );
+        assert_eq!(response.json()["error"]["code"], code, "{what}");
+    }
     assert_eq!(notes.cleared.load(Ordering::SeqCst), 0);
 }
 
