@@ -1,13 +1,16 @@
 //! The `/mcp` service, on rmcp: a stateless Streamable HTTP service answering JSON, serving the
 //! user's own [`ServerHandler`], mounted behind the bearer guard.
 
-use std::sync::Arc;
+use std::{convert::Infallible, sync::Arc, task::Poll};
 
+use axum::{body::Bytes, http};
+use futures_util::future::BoxFuture;
+use http_body_util::combinators::BoxBody;
 use rmcp::{
     ServerHandler,
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
-        streamable_http_server::session::never::NeverSessionManager,
+        streamable_http_server::session::{SessionManager, never::NeverSessionManager},
     },
 };
 
@@ -19,10 +22,7 @@ use crate::state::AppState;
 
 /// The `/mcp` tower service for `server`. The value is cloned per request (a stateless service
 /// asks its factory for a server on every request), so a server should hold its state in `Arc`s.
-pub fn service<S>(
-    state: &AppState,
-    server: S,
-) -> StreamableHttpService<Identified<S>, NeverSessionManager>
+pub fn service<S>(state: &AppState, server: S) -> Shared<Identified<S>>
 where
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
@@ -40,9 +40,42 @@ where
         http_config.with_allowed_hosts(config.allowed_hosts.clone())
     };
     let server = Identified::new(server, config.server_identity.clone());
-    StreamableHttpService::new(
+    Shared(Arc::new(StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),
         http_config,
-    )
+    )))
+}
+
+/// rmcp's [`StreamableHttpService`] behind an `Arc`. Tower and axum clone a service for every
+/// request (each middleware and the route do), and rmcp's clone copies its whole configuration,
+/// the allowed-host strings among it; this one clones a pointer.
+pub struct Shared<S, M = NeverSessionManager>(Arc<StreamableHttpService<S, M>>);
+
+impl<S, M> Clone for Shared<S, M> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<B, S, M> tower::Service<http::Request<B>> for Shared<S, M>
+where
+    B: axum::body::HttpBody + Send + 'static,
+    B::Error: std::fmt::Display,
+    B::Data: Send + 'static,
+    S: ServerHandler + Send + 'static,
+    M: SessionManager,
+{
+    type Response = http::Response<BoxBody<Bytes, Infallible>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let service = Arc::clone(&self.0);
+        Box::pin(async move { Ok(service.handle(request).await) })
+    }
 }

@@ -34,7 +34,7 @@ pub(crate) fn host_router(state: AppState, app: Router, base_path: &str, emulate
 const GATEWAY_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
 fn with_buffered_body(app: Router) -> Router {
-    app.layer(middleware::from_fn(buffer_body))
+    super::around(app, middleware::from_fn(buffer_body))
 }
 
 async fn buffer_body(request: Request<Body>, next: Next) -> Response {
@@ -62,13 +62,16 @@ fn hosted(state: AppState, app: Router, base_path: &str, emulate: bool) -> Route
             app.merge(mcpctl_handler::well_known_root_router(state, base_path))
         };
     }
-    app.layer(middleware::from_fn_with_state(
-        Emulation {
-            state,
-            base_path: base_path.to_owned(),
-        },
-        api_gateway,
-    ))
+    super::around(
+        app,
+        middleware::from_fn_with_state(
+            Emulation {
+                state,
+                base_path: base_path.to_owned(),
+            },
+            api_gateway,
+        ),
+    )
 }
 
 #[derive(Clone)]

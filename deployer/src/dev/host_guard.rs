@@ -40,7 +40,7 @@ pub(crate) fn layer(router: Router, allowed: Vec<String>) -> Router {
             .map(|h| h.to_ascii_lowercase())
             .collect(),
     );
-    router.layer(middleware::from_fn_with_state(allowed, guard))
+    super::around(router, middleware::from_fn_with_state(allowed, guard))
 }
 
 async fn guard(State(allowed): State<Arc<Vec<String>>>, request: Request, next: Next) -> Response {

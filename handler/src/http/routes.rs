@@ -102,17 +102,37 @@ fn authorization_routes(state: &AppState) -> Router<AppState> {
 
 /// The layers every route shares: 404 for the rest, CORS and the access log.
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
-    routes
-        .fallback(endpoints::not_found)
-        .layer(middleware::from_fn_with_state(
-            origin::AllowedOrigins::new(&state.config.allowed_origins),
-            origin::layer,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.config.metrics.clone().map(Arc::new),
-            log::access_log,
-        ))
-        .with_state(state)
+    let edge = Edge::of(&state);
+    edge.around(routes.fallback(endpoints::not_found).with_state(state))
+}
+
+/// The access log (outermost) and the origin layer.
+struct Edge {
+    metrics: Option<Arc<crate::metrics::MetricsConfig>>,
+    origins: origin::AllowedOrigins,
+}
+
+impl Edge {
+    fn of(state: &AppState) -> Self {
+        Self {
+            metrics: state.config.metrics.clone().map(Arc::new),
+            origins: origin::AllowedOrigins::new(&state.config.allowed_origins),
+        }
+    }
+
+    /// `app` behind the layers. Wrapped around the whole router, not through `Router::layer`:
+    /// that boxes each layer into every route, so a request clones a box per layer (and rmcp's
+    /// service inside), where this clones a few `Arc`s.
+    fn around(self, app: Router) -> Router {
+        let service = tower::ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(
+                self.metrics,
+                log::access_log,
+            ))
+            .layer(middleware::from_fn_with_state(self.origins, origin::layer))
+            .service(app);
+        Router::new().fallback_service(service)
+    }
 }
 
 fn well_known_routes() -> Router<AppState> {
@@ -158,6 +178,8 @@ pub fn well_known_root_router(state: AppState, base_path: &str) -> Router {
             &format!("/.well-known/oauth-protected-resource{base}/mcp"),
             get(endpoints::protected_resource_metadata),
         )
+        // Per route (`Router::layer`), unlike `Edge::around`: hosts merge this into the main
+        // router, whose fallback is the only one a merge allows.
         .layer(middleware::from_fn_with_state(
             origin::AllowedOrigins::new(&state.config.allowed_origins),
             origin::layer,

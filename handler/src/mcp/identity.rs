@@ -434,29 +434,18 @@ impl<T: ServerHandler> ServerHandler for Identified<T> {
     }
 }
 
-/// The requests of the MCP schema rmcp dispatches to a method of its own (the names noted above).
+/// The requests of every MCP revision that rmcp dispatches to a method of its own, so that one
+/// reaching `on_custom_request` had params rmcp could not read. (Methods a revision removed,
+/// such as `initialize` in 2026-07-28, arrive there too and must stay "method not found".)
 const MCP_REQUESTS: &[&str] = &[
-    "ping",
-    "initialize",
-    "server/discover",
-    "completion/complete",
-    "logging/setLevel",
+    "tools/call",
+    "tools/list",
     "prompts/get",
     "prompts/list",
     "resources/list",
-    "resources/templates/list",
     "resources/read",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "resources/directory/read",
-    "subscriptions/listen",
-    "tools/call",
-    "tools/list",
-    "tasks/get",
-    "tasks/update",
-    "tasks/cancel",
-    "skills/list",
-    "skills/get",
+    "resources/templates/list",
+    "completion/complete",
 ];
 
 /// The guard's slot of the request behind `extensions` (rmcp puts the HTTP parts there).
