@@ -57,6 +57,8 @@ pub(crate) enum Command {
     Token(crate::commands::token::TokenArgs),
     /// Prove a deployment works the way a real client uses it: discovery, registration, token, MCP calls, negative checks.
     SmokeTest(crate::commands::smoke_test::SmokeTestArgs),
+    /// Check a server the way each real client discovers and registers with it (Claude, ChatGPT, Cursor, VS Code, the Inspector), and name each break and its fix.
+    Doctor(crate::commands::doctor::DoctorArgs),
     /// Build the handler for Lambda (provided.al2023) into a reproducible zip.
     Build(crate::commands::build::BuildArgs),
     /// Build, upload and deploy a stage: change set, diff, confirm, execute with live progress.

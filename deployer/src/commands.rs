@@ -9,6 +9,7 @@ pub(crate) mod deploy;
 #[cfg(feature = "aws")]
 pub(crate) mod destroy;
 mod dev;
+pub(crate) mod doctor;
 pub(crate) mod keys;
 // The renderer of `mcpctl logs`; without the `aws` feature only its timestamp format is used.
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
@@ -50,6 +51,7 @@ pub(crate) async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Cost(args) => cost::run(args).await,
         Command::Keys(args) => keys::run(args).await,
         Command::SmokeTest(args) => smoke_test::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
         #[cfg(feature = "aws")]
         Command::Logs(args) => logs::run(args).await,
         Command::RegisterClient(args) => register_client::run(args).await,

@@ -1,10 +1,12 @@
 //! Finds a server's authorization server from its MCP URL, the way an MCP client does: the 401
 //! challenge's `resource_metadata` (also under API Gateway's renamed header), then the
-//! protected-resource metadata, then the authorization server's metadata.
+//! protected-resource metadata, then the authorization server's metadata; and where the RFCs put
+//! those documents.
 
 use mcpctl_handler::oauth::discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 use miette::miette;
 use reqwest::{Client, StatusCode, header};
+use url::Url;
 
 /// What discovery found.
 #[derive(Debug, Clone)]
@@ -24,7 +26,7 @@ pub(crate) fn resource_metadata(challenge: &str) -> Option<String> {
 pub(crate) async fn discover(http: &Client, mcp_url: &str) -> miette::Result<Discovered> {
     let probe = http
         .post(mcp_url)
-        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header(header::ACCEPT, crate::probe::MCP_ACCEPT)
         .json(&serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "ping"}))
         .send()
         .await
@@ -82,16 +84,57 @@ pub(crate) async fn discover(http: &Client, mcp_url: &str) -> miette::Result<Dis
 }
 
 async fn get<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> miette::Result<T> {
-    let response = http
-        .get(url)
-        .send()
+    crate::probe::get_json(http, url)
         .await
-        .map_err(|e| miette!("cannot fetch {url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(miette!("{url} answered HTTP {}", response.status()));
+        .map_err(|message| miette!("{message}"))
+}
+
+/// The RFC 8414 §3.1 location of an issuer's metadata: `/.well-known/oauth-authorization-server`
+/// inserted between the origin and the issuer's path.
+pub(crate) fn rfc8414_url(issuer: &Url) -> String {
+    well_known(issuer, "oauth-authorization-server")
+}
+
+/// The RFC 9728 §3.1 location of a resource's metadata: `/.well-known/oauth-protected-resource`
+/// inserted between the origin and the resource's path (outside an API Gateway stage prefix).
+pub(crate) fn rfc9728_url(resource: &Url) -> String {
+    well_known(resource, "oauth-protected-resource")
+}
+
+fn well_known(url: &Url, name: &str) -> String {
+    let path = url.path().trim_end_matches('/');
+    format!(
+        "{}/.well-known/{name}{path}",
+        url.origin().ascii_serialization()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_parsing_and_well_known_locations() {
+        assert_eq!(
+            resource_metadata(r#"Bearer resource_metadata="https://a/prod/.well-known/oauth-protected-resource/mcp", scope="mcp""#).as_deref(),
+            Some("https://a/prod/.well-known/oauth-protected-resource/mcp")
+        );
+        assert_eq!(resource_metadata("Bearer realm=\"x\""), None);
+        assert_eq!(
+            rfc8414_url(&Url::parse("https://a.example/prod").unwrap()),
+            "https://a.example/.well-known/oauth-authorization-server/prod"
+        );
+        assert_eq!(
+            rfc8414_url(&Url::parse("https://a.example").unwrap()),
+            "https://a.example/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            rfc9728_url(&Url::parse("https://a.example/prod/mcp").unwrap()),
+            "https://a.example/.well-known/oauth-protected-resource/prod/mcp"
+        );
+        assert_eq!(
+            rfc9728_url(&Url::parse("http://127.0.0.1:8787/mcp").unwrap()),
+            "http://127.0.0.1:8787/.well-known/oauth-protected-resource/mcp"
+        );
     }
-    response
-        .json()
-        .await
-        .map_err(|e| miette!("{url} is not the expected metadata document: {e}"))
 }

@@ -20,6 +20,7 @@ impl Cli {
             Command::RegisterClient(args) => args.output,
             Command::Clients(args) => args.output,
             Command::SmokeTest(args) => args.output,
+            Command::Doctor(args) => args.output,
             Command::Build(args) => args.output,
             #[cfg(feature = "aws")]
             Command::Deploy(args) => args.stage.output,

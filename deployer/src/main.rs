@@ -7,6 +7,7 @@ mod aws;
 mod aws_feature;
 mod cli;
 mod client_snippets;
+mod clients;
 mod commands;
 #[cfg(feature = "aws")]
 mod cost;
@@ -14,7 +15,10 @@ mod cost;
 mod deploy;
 mod dev;
 mod discovery;
+mod doctor;
 mod failure;
+mod operator_client;
+mod probe;
 mod project;
 mod signals;
 mod stack;

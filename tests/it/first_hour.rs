@@ -349,6 +349,7 @@ fn every_command_fails_in_json_when_asked_for_json() {
         ("clients", vec!["clients", "list"]),
         ("clients --url", vec!["clients", "--url", closed, "list"]),
         ("smoke-test", vec!["smoke-test", "--stage", "dev"]),
+        ("doctor", vec!["doctor", "--stage", "dev"]),
         (
             "build",
             vec!["build", "--manifest-path", "/nonexistent/Cargo.toml"],

@@ -12,6 +12,7 @@ mod conformance;
 mod cost;
 mod deploy;
 mod dev_server;
+mod doctor;
 mod federation;
 mod first_hour;
 mod gateway;

@@ -20,6 +20,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod breaking_proxy;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -634,11 +636,7 @@ impl QueryFaultProxy {
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
             runtime.block_on(async move {
-                listener
-                    .set_nonblocking(true)
-                    .unwrap_or_else(|e| panic!("{e}"));
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| panic!("{e}"));
+                let listener = into_tokio(listener);
                 let http = reqwest::Client::new();
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
@@ -767,6 +765,15 @@ async fn serve_one(
     let _ = stream.write_all(header.as_bytes()).await;
     let _ = stream.write_all(&reply).await;
     let _ = stream.shutdown().await;
+}
+
+/// A bound std listener as a tokio one, for a server that runs in its own runtime (call it
+/// inside that runtime).
+fn into_tokio(listener: std::net::TcpListener) -> tokio::net::TcpListener {
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn url_decode_form(body: &[u8]) -> Vec<(String, String)> {

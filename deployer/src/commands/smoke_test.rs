@@ -15,7 +15,7 @@ use mcpctl_handler::{
     oauth::{
         discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata},
         jwt::{self, AccessClaims, SubjectKind},
-        registration::RegistrationResponse,
+        registration::{RegistrationRequest, RegistrationResponse},
         token::TokenResponse,
     },
 };
@@ -26,7 +26,12 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
-    cli::OutputFormat, discovery::resource_metadata, project::ProjectArgs, target::StageArgs,
+    cli::OutputFormat,
+    discovery::{resource_metadata, rfc8414_url},
+    operator_client::{Registrar, delete},
+    probe::{McpClient, get_json, meta_2026, ms},
+    project::ProjectArgs,
+    target::StageArgs,
 };
 
 /// Arguments of `mcpctl smoke-test`.
@@ -86,15 +91,9 @@ struct Check {
     repeat: u32,
     /// `--tool` and its arguments.
     tool: Option<(String, Value)>,
-    /// The `Mcp-Session-Id` a stateful server gave at `initialize`, sent back as a client does.
-    session: std::sync::Mutex<Option<String>>,
 }
 
 type Outcome<T> = Result<(T, String), String>;
-
-fn ms(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 100_000.0).round() / 100.0
-}
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
@@ -168,98 +167,6 @@ impl Check {
         });
         self.record(name, median, result)
     }
-
-    async fn mcp(
-        &self,
-        url: &str,
-        token: &str,
-        body: Value,
-        extra: &[(&str, &str)],
-    ) -> Result<(StatusCode, Value), String> {
-        let mut request = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .json(&body);
-        for (name, value) in extra {
-            request = request.header(*name, *value);
-        }
-        let initialize = body["method"] == "initialize";
-        let session = self.session.lock().ok().and_then(|s| s.clone());
-        if let Some(session) = session.filter(|_| !initialize) {
-            request = request.header("mcp-session-id", session);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = response.status();
-        if initialize && let Ok(mut session) = self.session.lock() {
-            *session = response
-                .headers()
-                .get("mcp-session-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-        }
-        let text = response.text().await.map_err(|e| e.to_string())?;
-        if text.trim().is_empty() {
-            return Ok((status, Value::Null));
-        }
-        // A JSON body, or an SSE stream whose last data line is the response.
-        let json = serde_json::from_str(&text).or_else(|_| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .find(|v| v.get("id").is_some())
-                .ok_or_else(|| {
-                    format!(
-                        "HTTP {status}: not JSON-RPC: {}",
-                        text.chars().take(200).collect::<String>()
-                    )
-                })
-        })?;
-        Ok((status, json))
-    }
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> Result<T, String> {
-    let response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
-    }
-    response
-        .json::<T>()
-        .await
-        .map_err(|e| format!("GET {url}: not the expected document: {e}"))
-}
-
-/// The RFC 8414 location for an issuer: `/.well-known/oauth-authorization-server` inserted
-/// between the origin and the issuer's path.
-fn rfc8414_url(issuer: &Url) -> String {
-    let path = issuer.path().trim_end_matches('/');
-    format!(
-        "{}/.well-known/oauth-authorization-server{path}",
-        issuer.origin().ascii_serialization()
-    )
-}
-
-/// Who creates the smoke test's machine client: always the operator, never open registration.
-enum Registrar<'a> {
-    /// `/dcr` with the operator's initial access token.
-    Token(String),
-    /// Written into the stage's clients table with the operator's AWS credentials.
-    Direct {
-        target: &'a StageArgs,
-        outputs: crate::stack::StackOutputs,
-    },
-    /// No operator credential was found.
-    Nobody,
 }
 
 const THROWAWAY: &str = "mcpctl smoke-test (deleted after the run)";
@@ -279,21 +186,12 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
             ));
         }
     };
-    let loopback_port = args
-        .url
-        .as_ref()
-        .and_then(crate::dev::operator_token::dev_port);
-    let registrar = match (
-        crate::dev::operator_token::find(args.state_dir.as_deref(), loopback_port)?,
+    let registrar = Registrar::find(
+        args.state_dir.as_deref(),
+        args.url.as_ref(),
+        &args.target,
         outputs,
-    ) {
-        (Some(token), _) => Registrar::Token(token),
-        (None, Some(outputs)) => Registrar::Direct {
-            target: &args.target,
-            outputs,
-        },
-        (None, None) => Registrar::Nobody,
-    };
+    )?;
     let http = Client::builder()
         .timeout(Duration::from_secs(args.timeout))
         .redirect(reqwest::redirect::Policy::none())
@@ -321,7 +219,6 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
         steps: Vec::new(),
         repeat: args.repeat,
         tool,
-        session: std::sync::Mutex::default(),
     };
     run_steps(&mut check, &mcp_url, &registrar).await;
 
@@ -381,7 +278,7 @@ async fn run_steps(check: &mut Check, mcp_url: &str, registrar: &Registrar<'_>) 
     // 1. Discovery, as a client does it: the 401 challenge first.
     let prm_url = check
         .step("unauthenticated /mcp gets 401 with resource_metadata", async {
-            let response = http.post(mcp_url).header(header::ACCEPT, "application/json, text/event-stream").json(&initialize).send().await.map_err(|e| e.to_string())?;
+            let response = http.post(mcp_url).header(header::ACCEPT, crate::probe::MCP_ACCEPT).json(&initialize).send().await.map_err(|e| e.to_string())?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Err(format!("expected 401, got HTTP {}", response.status()));
             }
@@ -541,65 +438,36 @@ async fn run_steps(check: &mut Check, mcp_url: &str, registrar: &Registrar<'_>) 
     }
 
     // 3. A throwaway operator client, a token, MCP calls.
-    let request = json!({"client_name": THROWAWAY, "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"});
-    let registration = match (registrar, metadata.registration_endpoint.clone()) {
-        (Registrar::Token(token), Some(endpoint)) => {
-            check
-                .step(
-                    "register a throwaway machine client (RFC 7591, initial access token)",
-                    async {
-                        let server = Url::parse(mcp_url).map_err(|e| e.to_string())?;
-                        if !crate::dev::operator_token::may_send(&endpoint, &server) {
-                            return Err(format!("the registration endpoint {endpoint} is not on the server's own origin over https or loopback; the initial access token is not sent there"));
-                        }
-                        let response = http
-                            .post(&endpoint)
-                            .bearer_auth(token)
-                            .json(&request)
-                            .send()
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        if response.status() != StatusCode::CREATED {
-                            return Err(format!(
-                                "expected 201, got HTTP {}: {}",
-                                response.status(),
-                                response.text().await.unwrap_or_default()
-                            ));
-                        }
-                        let registration: RegistrationResponse = response
-                            .json()
-                            .await
-                            .map_err(|e| format!("not an RFC 7591 response: {e}"))?;
-                        let detail = format!("client {}", registration.client_id);
-                        Ok((registration, detail))
-                    },
-                )
-                .await
+    let request = RegistrationRequest {
+        client_name: Some(THROWAWAY.into()),
+        grant_types: Some(vec!["client_credentials".into()]),
+        token_endpoint_auth_method: Some("client_secret_basic".into()),
+        ..RegistrationRequest::default()
+    };
+    let step = match registrar {
+        Registrar::Token(_) => {
+            "register a throwaway machine client (RFC 7591, initial access token)"
         }
-        (Registrar::Direct { target, outputs }, _) => {
-            check
-                .step(
-                    "register a throwaway machine client (direct, clients table)",
-                    async {
-                        let request =
-                            serde_json::from_value(request.clone()).map_err(|e| e.to_string())?;
-                        let registration =
-                            super::register_client::register_direct(target, outputs, request)
-                                .await
-                                .map_err(|e| format!("{e}"))?;
-                        let detail = format!("client {}", registration.client_id);
-                        Ok((registration, detail))
-                    },
-                )
-                .await
-        }
-        (Registrar::Token(_), None) => {
-            check.record::<()>("register a throwaway machine client", None, Err("the server advertises no registration_endpoint; use --stage (the client is written into the table)".into()));
+        Registrar::Direct { .. } => "register a throwaway machine client (direct, clients table)",
+        Registrar::Nobody => "register a throwaway machine client",
+    };
+    let registration = match registrar {
+        Registrar::Nobody => {
+            check.record::<()>(step, None, Err(format!("machine clients are the operator's: pass --stage, or the initial access token ({} or --state-dir; mcpctl dev prints it at start)", crate::dev::operator_token::ENV)));
             None
         }
-        (Registrar::Nobody, _) => {
-            check.record::<()>("register a throwaway machine client", None, Err(format!("machine clients are the operator's: pass --stage, or the initial access token ({} or --state-dir; mcpctl dev prints it at start)", crate::dev::operator_token::ENV)));
-            None
+        registrar => {
+            let endpoint = metadata.registration_endpoint.as_deref();
+            check
+                .step(step, async {
+                    let registration = registrar
+                        .register(&http, mcp_url, endpoint, request)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let detail = format!("client {}", registration.client_id);
+                    Ok((registration, detail))
+                })
+                .await
         }
     };
 
@@ -656,52 +524,30 @@ async fn run_steps(check: &mut Check, mcp_url: &str, registrar: &Registrar<'_>) 
         }
 
         // 4. Cleanup, whatever happened above.
-        let management = registration.registration_access_token.clone();
         let uri = registration.registration_client_uri.clone();
         check
             .step("delete the throwaway client (RFC 7592)", async {
-                let token = management.ok_or("no registration access token was issued")?;
-                let response = http
-                    .delete(&uri)
-                    .bearer_auth(token)
-                    .send()
+                delete(&http, registration)
                     .await
-                    .map_err(|e| e.to_string())?;
-                match response.status() {
-                    StatusCode::NO_CONTENT | StatusCode::OK => Ok(((), uri.clone())),
-                    status => Err(format!("HTTP {status}: the client {uri} is left behind")),
-                }
+                    .map(|()| ((), uri.clone()))
+                    .map_err(|e| format!("{e}: the client {uri} is left behind"))
             })
             .await;
     }
 }
 
-fn meta_2026() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "mcpctl-smoke-test", "version": env!("CARGO_PKG_VERSION")}
-    })
-}
-
 async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
-    let this = Check {
-        http: check.http.clone(),
-        steps: Vec::new(),
-        repeat: check.repeat,
-        tool: None,
-        session: std::sync::Mutex::default(),
-    };
+    let this = McpClient::new(check.http.clone());
     let version = [("mcp-protocol-version", "2025-11-25")];
     check
         .repeated("MCP initialize (2025-11-25)", async || {
             let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "mcpctl-smoke-test", "version": "1"}}});
-            let (status, response) = this.mcp(mcp_url, token, body, &[]).await?;
+            let (status, response) = this.post(mcp_url, token, body, &[]).await?;
             let result: rmcp::model::InitializeResult = serde_json::from_value(response["result"].clone())
                 .map_err(|e| format!("HTTP {status}: not an initialize result ({e}): {response}"))?;
             let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-            let (ack, _) = this.mcp(mcp_url, token, initialized, &version).await?;
+            let (ack, _) = this.post(mcp_url, token, initialized, &version).await?;
             if ack != StatusCode::ACCEPTED {
                 return Err(format!("notifications/initialized answered HTTP {ack}, expected 202"));
             }
@@ -710,8 +556,8 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
         .await;
     check
         .repeated("MCP stateless 2026-07-28 (server/discover)", async || {
-            let body = json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover", "params": {"_meta": meta_2026()}});
-            let (status, response) = this.mcp(mcp_url, token, body, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "server/discover")]).await?;
+            let body = json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover", "params": {"_meta": meta_2026("mcpctl-smoke-test")}});
+            let (status, response) = this.post(mcp_url, token, body, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "server/discover")]).await?;
             let versions = response["result"]["supportedVersions"].as_array().cloned().unwrap_or_default();
             // A server of the 2025 era (say, an upstream behind a gateway) refuses the version
             // with a JSON-RPC error, and clients fall back: that is a working server.
@@ -729,7 +575,7 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
     let tools = check
         .repeated("tools/list", async || {
             let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {}});
-            let (status, response) = this.mcp(mcp_url, token, body, &version).await?;
+            let (status, response) = this.post(mcp_url, token, body, &version).await?;
             let result: rmcp::model::ListToolsResult =
                 serde_json::from_value(response["result"].clone()).map_err(|e| {
                     format!("HTTP {status}: not a tools/list result ({e}): {response}")
@@ -768,7 +614,7 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
     check
         .repeated("tools/call", async || {
             let body = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
-            let (status, response) = this.mcp(mcp_url, token, body, &version).await?;
+            let (status, response) = this.post(mcp_url, token, body, &version).await?;
             let result = &response["result"];
             let echoed = result["content"][0]["text"].as_str() == Some("smoke");
             if result.is_null() || result["isError"] == true || (is_echo && !echoed) {
@@ -788,18 +634,12 @@ async fn negative_steps(
     issuer: Option<&Url>,
 ) {
     let http = check.http.clone();
-    let this = Check {
-        http: http.clone(),
-        steps: Vec::new(),
-        repeat: 1,
-        tool: None,
-        session: std::sync::Mutex::default(),
-    };
+    let this = McpClient::new(http.clone());
     let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}});
     check
         .step("negative: a bad token gets 401", async {
             let (status, _) = this
-                .mcp(mcp_url, "not-a-valid-token", list.clone(), &[])
+                .post(mcp_url, "not-a-valid-token", list.clone(), &[])
                 .await?;
             if status == StatusCode::UNAUTHORIZED {
                 Ok(((), "401".into()))
@@ -837,7 +677,7 @@ async fn negative_steps(
             if let Some(kid) = kid {
                 token = with_kid(&token, kid);
             }
-            let (status, _) = this.mcp(mcp_url, &token, list.clone(), &[]).await?;
+            let (status, _) = this.post(mcp_url, &token, list.clone(), &[]).await?;
             if status == StatusCode::UNAUTHORIZED {
                 Ok(((), "401".into()))
             } else {
@@ -897,20 +737,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn challenge_parsing_and_well_known_locations() {
-        assert_eq!(
-            resource_metadata(r#"Bearer resource_metadata="https://a/prod/.well-known/oauth-protected-resource/mcp", scope="mcp""#).as_deref(),
-            Some("https://a/prod/.well-known/oauth-protected-resource/mcp")
-        );
-        assert_eq!(resource_metadata("Bearer realm=\"x\""), None);
-        assert_eq!(
-            rfc8414_url(&Url::parse("https://a.example/prod").unwrap()),
-            "https://a.example/.well-known/oauth-authorization-server/prod"
-        );
-        assert_eq!(
-            rfc8414_url(&Url::parse("https://a.example").unwrap()),
-            "https://a.example/.well-known/oauth-authorization-server"
-        );
+    fn the_median_is_the_middle_value() {
         assert_eq!(median(vec![5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(Vec::new()), None);
     }
 }

@@ -7,13 +7,18 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use mcpctl_handler::oauth::registration::{RegistrationRequest, RegistrationResponse};
+use mcpctl_handler::oauth::registration::RegistrationRequest;
 use miette::{IntoDiagnostic, miette};
-use reqwest::{Client, StatusCode};
+use reqwest::Client;
 use url::Url;
 
 use crate::{
-    cli::OutputFormat, dev::operator_token, discovery, project::ProjectArgs, target::StageArgs,
+    cli::OutputFormat,
+    dev::operator_token,
+    discovery,
+    operator_client::{Registrar, carries_secrets, delete, grant},
+    project::ProjectArgs,
+    target::StageArgs,
 };
 
 /// The variable holding `--client-id`'s secret.
@@ -44,16 +49,6 @@ pub(crate) struct TokenArgs {
     /// Output format: text prints only the token (for `$(mcpctl token ...)`), json the whole answer.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: OutputFormat,
-}
-
-/// The token endpoint's answer (RFC 6749 §5.1).
-#[derive(Debug, serde::Deserialize, serde::Serialize)]
-struct Issued {
-    access_token: String,
-    token_type: String,
-    expires_in: u64,
-    #[serde(default)]
-    scope: Option<String>,
 }
 
 pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
@@ -121,38 +116,30 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
                 scope: scope.clone(),
                 ..RegistrationRequest::default()
             };
-            let loopback_port = args
-                .url
-                .as_ref()
-                .and_then(crate::dev::operator_token::dev_port);
-            let registration = match (
-                operator_token::find(args.state_dir.as_deref(), loopback_port)?,
-                &outputs,
-            ) {
-                (Some(token), _) => {
-                    register_with_token(
-                        &http,
-                        &mcp_url,
-                        found.server.registration_endpoint.as_deref(),
-                        &token,
-                        &request,
-                    )
-                    .await?
-                }
-                (None, Some(outputs)) => {
-                    super::register_client::register_direct(&args.target, outputs, request).await?
-                }
-                (None, None) => {
-                    return Err(miette!(
-                        code = "no_operator_credential",
-                        help = format!(
-                            "start `mcpctl dev` on that port (it publishes its initial access token), pass --state-dir DIR, set {}, pass --stage S (AWS credentials), or --client-id ID with {SECRET_ENV}",
-                            operator_token::ENV
-                        ),
-                        "a token without a person needs the operator: no initial access token was found for {mcp_url}"
-                    ));
-                }
-            };
+            let registrar = Registrar::find(
+                args.state_dir.as_deref(),
+                args.url.as_ref(),
+                &args.target,
+                outputs,
+            )?;
+            if let Registrar::Nobody = registrar {
+                return Err(miette!(
+                    code = "no_operator_credential",
+                    help = format!(
+                        "start `mcpctl dev` on that port (it publishes its initial access token), pass --state-dir DIR, set {}, pass --stage S (AWS credentials), or --client-id ID with {SECRET_ENV}",
+                        operator_token::ENV
+                    ),
+                    "a token without a person needs the operator: no initial access token was found for {mcp_url}"
+                ));
+            }
+            let registration = registrar
+                .register(
+                    &http,
+                    &mcp_url,
+                    found.server.registration_endpoint.as_deref(),
+                    request,
+                )
+                .await?;
             let issued = match registration.client_secret.as_deref() {
                 Some(secret) => {
                     grant(
@@ -200,128 +187,4 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// RFC 7591 registration at the server's own `/dcr`, with the operator's initial access token.
-async fn register_with_token(
-    http: &Client,
-    mcp_url: &str,
-    endpoint: Option<&str>,
-    token: &str,
-    request: &RegistrationRequest,
-) -> miette::Result<RegistrationResponse> {
-    let endpoint = endpoint.ok_or_else(|| {
-        miette!(
-            help = "pass --stage to write the client into the table",
-            "the server advertises no registration_endpoint"
-        )
-    })?;
-    let server = Url::parse(mcp_url).into_diagnostic()?;
-    if !operator_token::may_send(endpoint, &server) {
-        return Err(miette!(
-            help = "ask for a token from the server's own origin over https (or loopback)",
-            "the server advertises registration at {endpoint}, not at its own origin; the initial access token is not sent there"
-        ));
-    }
-    let reply = http
-        .post(endpoint)
-        .bearer_auth(token)
-        .json(request)
-        .send()
-        .await
-        .map_err(|e| miette!("cannot reach {endpoint}: {e}"))?;
-    if reply.status() != StatusCode::CREATED {
-        let status = reply.status();
-        let body: serde_json::Value = reply.json().await.unwrap_or_default();
-        return Err(miette!(
-            help =
-                "the initial access token may belong to another dev server: pass its --state-dir",
-            "registration refused (HTTP {status}): {} {}",
-            body["error"].as_str().unwrap_or("unknown_error"),
-            body["error_description"].as_str().unwrap_or("")
-        ));
-    }
-    reply
-        .json()
-        .await
-        .map_err(|e| miette!("the server's answer is not an RFC 7591 response: {e}"))
-}
-
-/// The client_credentials grant, with HTTP Basic and the MCP resource (RFC 8707).
-async fn grant(
-    http: &Client,
-    endpoint: &str,
-    client_id: &str,
-    secret: &str,
-    mcp_url: &str,
-    scope: Option<&str>,
-) -> miette::Result<Issued> {
-    let mut form = vec![("grant_type", "client_credentials"), ("resource", mcp_url)];
-    if let Some(scope) = scope {
-        form.push(("scope", scope));
-    }
-    // RFC 6749 §2.3.1: the id and secret are form-encoded before Basic.
-    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let reply = http
-        .post(endpoint)
-        .basic_auth(encode(client_id), Some(encode(secret)))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| miette!("cannot reach the token endpoint {endpoint}: {e}"))?;
-    let status = reply.status();
-    if status != StatusCode::OK {
-        let body: serde_json::Value = reply.json().await.unwrap_or_default();
-        let error = body["error"].as_str().unwrap_or("unknown_error").to_owned();
-        let hint = match error.as_str() {
-            "invalid_client" => "check --client-id and MCPCTL_CLIENT_SECRET",
-            "invalid_scope" => {
-                "ask only for scopes the server offers (`scopes_supported` in its metadata)"
-            }
-            "unauthorized_client" => {
-                "the client may not use client_credentials: register a machine client"
-            }
-            _ => "see the server's log (`mcpctl logs`)",
-        };
-        return Err(miette!(
-            code = "token_refused",
-            help = hint,
-            "the token endpoint refused (HTTP {status}): {error} {}",
-            body["error_description"].as_str().unwrap_or("")
-        ));
-    }
-    reply
-        .json()
-        .await
-        .map_err(|e| miette!("the token endpoint's answer is not a token response: {e}"))
-}
-
-/// Whether a secret may be sent to `endpoint`: https, or plain http to `mcpctl dev` on 127.0.0.1.
-fn carries_secrets(endpoint: &str) -> bool {
-    Url::parse(endpoint)
-        .is_ok_and(|url| url.scheme() == "https" || operator_token::dev_port(&url).is_some())
-}
-
-/// RFC 7592 deletion with the registration access token.
-async fn delete(http: &Client, registration: &RegistrationResponse) -> Result<(), String> {
-    let token = registration
-        .registration_access_token
-        .as_deref()
-        .ok_or("no registration access token was issued")?;
-    if !carries_secrets(&registration.registration_client_uri) {
-        return Err(format!(
-            "the client's management URL {} is not https; the registration access token is not sent there",
-            registration.registration_client_uri
-        ));
-    }
-    let reply = http
-        .delete(&registration.registration_client_uri)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    match reply.status() {
-        StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
-        status => Err(format!("HTTP {status}")),
-    }
 }

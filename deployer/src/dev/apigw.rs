@@ -114,6 +114,16 @@ async fn api_gateway(
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, value);
             }
+            // As the template's UnauthorizedResponse: browser clients may read the challenge.
+            let headers = response.headers_mut();
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("WWW-Authenticate"),
+            );
             return response;
         }
     }
