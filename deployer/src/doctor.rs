@@ -219,7 +219,7 @@ pub(crate) async fn run(probe: &Probe<'_>) -> Vec<Finding> {
         )
         .await,
     );
-    findings.push(cleanup::delete_all(&probe.http, registered).await);
+    findings.push(cleanup::delete_all(&probe.http, registered, probe.mcp_url()).await);
     in_report_order(findings)
 }
 

@@ -145,6 +145,12 @@ pub(crate) async fn grant(
     mcp_url: &str,
     scope: Option<&str>,
 ) -> miette::Result<Issued> {
+    if !carries_secrets(endpoint, mcp_url) {
+        return Err(miette!(
+            help = "the server's metadata must name a token endpoint on its own origin over https",
+            "the token endpoint {endpoint} is not on {mcp_url}'s origin over https; no client secret is sent there"
+        ));
+    }
     let mut form = vec![("grant_type", "client_credentials"), ("resource", mcp_url)];
     if let Some(scope) = scope {
         form.push(("scope", scope));
@@ -185,24 +191,28 @@ pub(crate) async fn grant(
         .map_err(|e| miette!("the token endpoint's answer is not a token response: {e}"))
 }
 
-/// Whether a secret may be sent to `endpoint`: https, or plain http to `mcpctl dev` on 127.0.0.1.
-pub(crate) fn carries_secrets(endpoint: &str) -> bool {
-    Url::parse(endpoint)
-        .is_ok_and(|url| url.scheme() == "https" || operator_token::dev_port(&url).is_some())
+/// Whether a secret (a client secret, a registration access token) may be sent to `endpoint`:
+/// only on the origin of the MCP URL being served (`mcp_url`), over https or to `mcpctl dev` on
+/// 127.0.0.1. The endpoint comes from metadata the server chose, which must not be able to
+/// send the secret anywhere else.
+pub(crate) fn carries_secrets(endpoint: &str, mcp_url: &str) -> bool {
+    Url::parse(mcp_url).is_ok_and(|server| operator_token::may_send(endpoint, &server))
 }
 
-/// RFC 7592 deletion with the registration access token.
+/// RFC 7592 deletion with the registration access token, at the client's management URL when
+/// that is on `mcp_url`'s origin.
 pub(crate) async fn delete(
     http: &Client,
     registration: &RegistrationResponse,
+    mcp_url: &str,
 ) -> Result<(), String> {
     let token = registration
         .registration_access_token
         .as_deref()
         .ok_or("no registration access token was issued")?;
-    if !carries_secrets(&registration.registration_client_uri) {
+    if !carries_secrets(&registration.registration_client_uri, mcp_url) {
         return Err(format!(
-            "the client's management URL {} is not https; the registration access token is not sent there",
+            "the client's management URL {} is not on the server's origin over https; the registration access token is not sent there",
             registration.registration_client_uri
         ));
     }
@@ -215,5 +225,39 @@ pub(crate) async fn delete(
     match reply.status() {
         StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
         status => Err(format!("HTTP {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::carries_secrets;
+
+    #[test]
+    fn secrets_stay_on_the_served_origin() {
+        let mcp = "https://mcp.example.com/prod/mcp";
+        assert!(carries_secrets(
+            "https://mcp.example.com/prod/oauth/token",
+            mcp
+        ));
+        // Metadata the server chose cannot point the secret at another host or at plain http.
+        assert!(!carries_secrets(
+            "https://collector.example/oauth/token",
+            mcp
+        ));
+        assert!(!carries_secrets(
+            "http://mcp.example.com/prod/oauth/token",
+            mcp
+        ));
+        assert!(!carries_secrets(
+            "https://mcp.example.com:8443/oauth/token",
+            mcp
+        ));
+        let dev = "http://127.0.0.1:8787/mcp";
+        assert!(carries_secrets("http://127.0.0.1:8787/oauth/token", dev));
+        assert!(!carries_secrets("http://127.0.0.1:9999/oauth/token", dev));
+        assert!(!carries_secrets(
+            "https://mcp.example.com/oauth/token",
+            "not a url"
+        ));
     }
 }

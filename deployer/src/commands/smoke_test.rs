@@ -527,7 +527,7 @@ async fn run_steps(check: &mut Check, mcp_url: &str, registrar: &Registrar<'_>) 
         let uri = registration.registration_client_uri.clone();
         check
             .step("delete the throwaway client (RFC 7592)", async {
-                delete(&http, registration)
+                delete(&http, registration, mcp_url)
                     .await
                     .map(|()| ((), uri.clone()))
                     .map_err(|e| format!("{e}: the client {uri} is left behind"))

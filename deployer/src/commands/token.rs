@@ -79,11 +79,12 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
         .into_diagnostic()?;
     let found = discovery::discover(&http, &mcp_url).await?;
     let token_endpoint = found.server.token_endpoint.clone();
-    // A client secret goes over https only (or to the dev server on 127.0.0.1).
-    if !carries_secrets(&token_endpoint) {
+    // Checked before a client is registered: a client secret goes only to the MCP URL's own
+    // origin over https (or to the dev server on 127.0.0.1).
+    if !carries_secrets(&token_endpoint, &mcp_url) {
         return Err(miette!(
-            help = "the server's metadata must name an https token endpoint",
-            "the token endpoint {token_endpoint} is not https; no client secret is sent there"
+            help = "the server's metadata must name a token endpoint on its own origin over https",
+            "the token endpoint {token_endpoint} is not on {mcp_url}'s origin over https; no client secret is sent there"
         ));
     }
 
@@ -155,7 +156,7 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
                 None => Err(miette!("the server registered the client without a secret")),
             };
             // Whatever the grant said, the client goes: it was made for this one call.
-            if let Err(error) = delete(&http, &registration).await {
+            if let Err(error) = delete(&http, &registration, &mcp_url).await {
                 eprintln!(
                     "warning: the client {} was left behind ({error}); remove it with `mcpctl clients delete {}`",
                     registration.client_id, registration.client_id

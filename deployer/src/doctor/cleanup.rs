@@ -11,11 +11,16 @@ use crate::operator_client::delete;
 /// The check's id.
 pub(super) const ID: &str = "cleanup";
 
-/// Deletes `registered`; a warning names each client left behind and how to remove it.
-pub(super) async fn delete_all(http: &Client, registered: Vec<RegistrationResponse>) -> Finding {
+/// Deletes `registered` (clients of the server at `mcp_url`); a warning names each client left
+/// behind and how to remove it.
+pub(super) async fn delete_all(
+    http: &Client,
+    registered: Vec<RegistrationResponse>,
+    mcp_url: &str,
+) -> Finding {
     let mut left = Vec::new();
     for registration in &registered {
-        if let Err(error) = delete(http, registration).await {
+        if let Err(error) = delete(http, registration, mcp_url).await {
             left.push(format!("{} ({error})", registration.client_id));
         }
     }

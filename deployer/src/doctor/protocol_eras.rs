@@ -44,19 +44,20 @@ pub(super) async fn machine_token(
             "not run: no authorization server metadata to get a token from (fix `issuer` first)",
         ));
     };
-    // The machine client's secret goes over https only (or to `mcpctl dev` on 127.0.0.1).
-    if !carries_secrets(&metadata.token_endpoint) {
+    let mcp_url = probe.mcp_url();
+    // Checked before a client is registered: its secret goes only to the MCP URL's own origin
+    // over https (or to `mcpctl dev` on 127.0.0.1), whatever the metadata names.
+    if !carries_secrets(&metadata.token_endpoint, mcp_url) {
         return Err(Finding::fail(
             ID,
             format!(
-                "the token endpoint {} is not https: no client secret is sent there",
+                "the token endpoint {} is not on {mcp_url}'s origin over https: no client secret is sent there",
                 metadata.token_endpoint
             ),
-            "serve the token endpoint over https and name it so in `token_endpoint`",
+            "serve the token endpoint on the MCP URL's origin over https and name it so in `token_endpoint`",
             probe.everyone(),
         ));
     }
-    let mcp_url = probe.mcp_url();
     let request = RegistrationRequest {
         client_name: Some("mcpctl doctor (deleted after the check)".into()),
         grant_types: Some(vec!["client_credentials".into()]),
