@@ -11,6 +11,16 @@ use url::Url;
 
 use crate::{dev::operator_token, stack::StackOutputs, target::StageArgs};
 
+/// Whose servers the command is pointed at, which decides where `MCPCTL_INITIAL_ACCESS_TOKEN`
+/// may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Servers {
+    /// The operator's own (`token`, `smoke-test`): the URL given is the one to register with.
+    Own,
+    /// Anyone's (`doctor`): the environment token counts only for a stage or loopback dev.
+    Anyone,
+}
+
 /// Who creates the machine client: always the operator.
 pub(crate) enum Registrar<'a> {
     /// `/dcr` with the operator's initial access token (RFC 7591 §3).
@@ -29,21 +39,26 @@ pub(crate) enum Registrar<'a> {
 impl<'a> Registrar<'a> {
     /// The operator credential for the server at `url` (or the stage of `outputs`):
     /// `MCPCTL_INITIAL_ACCESS_TOKEN`, else `state_dir`'s token, else the one a local `mcpctl dev`
-    /// published for `url`'s port, else with a stage its table.
+    /// published for `url`'s port, else with a stage its table. For [`Servers::Anyone`] the
+    /// environment token is used only for a stage or loopback dev.
     pub(crate) fn find(
+        servers: Servers,
         state_dir: Option<&Path>,
         url: Option<&Url>,
         target: &'a StageArgs,
         outputs: Option<StackOutputs>,
     ) -> miette::Result<Self> {
-        let loopback_port = url.and_then(operator_token::dev_port);
-        Ok(
-            match (operator_token::find(state_dir, loopback_port)?, outputs) {
-                (Some(token), _) => Self::Token(token),
-                (None, Some(outputs)) => Self::Direct { target, outputs },
-                (None, None) => Self::Nobody,
-            },
-        )
+        let token = match servers {
+            Servers::Own => {
+                operator_token::find(state_dir, url.and_then(operator_token::dev_port))?
+            }
+            Servers::Anyone => operator_token::find_for_own_server(state_dir, url)?,
+        };
+        Ok(match (token, outputs) {
+            (Some(token), _) => Self::Token(token),
+            (None, Some(outputs)) => Self::Direct { target, outputs },
+            (None, None) => Self::Nobody,
+        })
     }
 
     /// Registers `request` as the operator: at the server's `endpoint` with the token, or

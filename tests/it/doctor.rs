@@ -411,3 +411,26 @@ fn doctor_without_a_credential_skips_only_what_needs_a_token() {
         1
     );
 }
+
+#[test]
+fn doctor_never_sends_the_environment_token_to_a_server_that_is_not_the_operators() {
+    // 127.0.0.2 is loopback to this machine, but not the address `mcpctl dev` binds: to doctor
+    // it is anyone's server, the way https://mcp.example.com is.
+    let listener = std::net::TcpListener::bind("127.0.0.2:0")
+        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.2 (Linux routes 127/8 to lo): {e}"));
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let server = DevServer::start(&["--public-url", &public]);
+    let _proxy = BreakingProxy::start(listener, &server.origin(), Break::Nothing);
+    let token = server.operator_token();
+    let (code, stdout, stderr) = mcpctl(
+        &["doctor", &format!("{public}/mcp"), "--output", "json"],
+        &[("MCPCTL_INITIAL_ACCESS_TOKEN", &token)],
+    );
+    let report = report(code, &stdout, &stderr);
+    // With the token, protocol-eras would register a client at /dcr and run.
+    let eras = check(&report, "protocol-eras");
+    assert_eq!(eras["status"], "skip", "{report:#}");
+    assert!(text(&eras["detail"]).contains("--stage"), "{eras}");
+    // (The anonymous DCR clients stay behind: plain http off 127.0.0.1 gets no registration
+    // access token either, which `cleanup` reports as a warning.)
+}

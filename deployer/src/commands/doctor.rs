@@ -35,9 +35,10 @@ pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub(crate) project: ProjectArgs,
     /// Read the operator's initial access token from this `mcpctl dev --state-dir` (otherwise
-    /// MCPCTL_INITIAL_ACCESS_TOKEN, the token a local `mcpctl dev` published for its port, or,
-    /// with --stage, a client written straight into the stage's table). Without one the
-    /// protocol-eras check is skipped.
+    /// the token a local `mcpctl dev` published for its port, or, with --stage, a client written
+    /// straight into the stage's table). MCPCTL_INITIAL_ACCESS_TOKEN counts only with --stage or
+    /// for `mcpctl dev` on 127.0.0.1, never for another URL: doctor may be pointed at anyone's
+    /// server. Without a credential the protocol-eras check is skipped.
     #[arg(long, value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
     /// Judge the server by this client's rules only (an id from clients.json: claude-code,
@@ -95,6 +96,7 @@ pub(crate) async fn run(args: DoctorArgs) -> miette::Result<ExitCode> {
         }
     };
     let registrar = Registrar::find(
+        crate::operator_client::Servers::Anyone,
         args.state_dir.as_deref(),
         args.url.as_ref(),
         &args.target,

@@ -187,6 +187,7 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
         }
     };
     let registrar = Registrar::find(
+        crate::operator_client::Servers::Own,
         args.state_dir.as_deref(),
         args.url.as_ref(),
         &args.target,

@@ -118,6 +118,7 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
                 ..RegistrationRequest::default()
             };
             let registrar = Registrar::find(
+                crate::operator_client::Servers::Own,
                 args.state_dir.as_deref(),
                 args.url.as_ref(),
                 &args.target,

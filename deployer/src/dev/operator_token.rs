@@ -197,6 +197,23 @@ pub(crate) fn find(
     find_with(from_environment(), state_dir, loopback_port)
 }
 
+/// Like [`find`], for a command that may be pointed at anyone's server (`doctor`):
+/// `MCPCTL_INITIAL_ACCESS_TOKEN` counts only when the server is the operator's own, a stage
+/// (`url` is `None`) or `mcpctl dev` on 127.0.0.1. A token exported for one stage must not go
+/// to the `/dcr` of a third party's server the operator happens to be checking.
+pub(crate) fn find_for_own_server(
+    state_dir: Option<&Path>,
+    url: Option<&url::Url>,
+) -> miette::Result<Option<String>> {
+    let environment = for_own_server(from_environment(), url);
+    find_with(environment, state_dir, url.and_then(dev_port))
+}
+
+/// The environment token, kept only when `url` is a stage's (`None`) or loopback dev's.
+fn for_own_server(environment: Option<String>, url: Option<&url::Url>) -> Option<String> {
+    environment.filter(|_| url.is_none_or(|url| dev_port(url).is_some()))
+}
+
 fn find_with(
     environment: Option<String>,
     state_dir: Option<&Path>,
@@ -265,6 +282,27 @@ mod tests {
             None
         );
         assert_eq!(dev_port(&remote), None);
+    }
+
+    #[test]
+    fn a_checked_strangers_server_never_gets_the_environment_token() {
+        let token = Some("a".repeat(40));
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        // --stage: the stage's own URL comes from its stack outputs.
+        assert_eq!(for_own_server(token.clone(), None), token);
+        let dev = url("http://127.0.0.1:8787/mcp");
+        assert_eq!(for_own_server(token.clone(), Some(&dev)), token);
+        for stranger in [
+            "https://mcp.example.com/mcp",
+            "http://localhost:8787/mcp",
+            "http://10.0.0.5:8787/mcp",
+        ] {
+            assert_eq!(
+                for_own_server(token.clone(), Some(&url(stranger))),
+                None,
+                "{stranger}"
+            );
+        }
     }
 
     #[test]

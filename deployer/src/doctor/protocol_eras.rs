@@ -14,9 +14,15 @@ use serde_json::json;
 use super::{Finding, Probe, challenge::initialize_body};
 use crate::{
     clients::{ClientShape, names},
-    operator_client::{NO_CREDENTIAL_HELP, Registrar, carries_secrets, grant},
+    operator_client::{Registrar, carries_secrets, grant},
     probe::{McpClient, meta_2026},
 };
+
+/// How to give doctor the operator credential. Unlike `token`, doctor ignores
+/// MCPCTL_INITIAL_ACCESS_TOKEN for a URL that is not loopback dev: it may be any server.
+const DOCTOR_CREDENTIAL_HELP: &str = "start `mcpctl dev` on that port (it publishes its initial \
+     access token), pass --state-dir DIR of a `mcpctl dev`, or check a deployed stage with \
+     --stage S (MCPCTL_INITIAL_ACCESS_TOKEN or AWS credentials)";
 
 /// The check's id.
 pub(super) const ID: &str = "protocol-eras";
@@ -34,7 +40,7 @@ pub(super) async fn machine_token(
         return Err(Finding::skip(
             ID,
             format!(
-                "not run: calling /mcp needs a token, and no operator credential was found; to run it, {NO_CREDENTIAL_HELP}"
+                "not run: calling /mcp needs a token, and no operator credential was found; to run it, {DOCTOR_CREDENTIAL_HELP}"
             ),
         ));
     }

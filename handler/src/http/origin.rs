@@ -95,14 +95,19 @@ pub fn allowed(patterns: &[String], origin: &str) -> bool {
 /// The layer: answers CORS preflights, refuses `/mcp` to a browser origin the list leaves out
 /// (DNS rebinding: a page must not drive a local server with the user's network position), and
 /// adds the CORS headers to the answers an allowed origin gets. Requests without `Origin` (every
-/// non-browser client) pass through untouched.
+/// non-browser client) pass through, with only `Vary: origin` added: a shared cache must not
+/// hand their answer, which has no CORS headers, to a browser (or the other way round).
 pub async fn layer(
     State(origins): State<AllowedOrigins>,
     request: Request,
     next: Next,
 ) -> Response {
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
-        return next.run(request).await;
+        let mut response = next.run(request).await;
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("origin"));
+        return response;
     };
     let allowed = origin.to_str().is_ok_and(|o| origins.allows(o));
     let preflight = request.method() == Method::OPTIONS
@@ -277,9 +282,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn requests_without_origin_pass_untouched() {
+    async fn requests_without_origin_pass_with_only_vary() {
         let answer = send(Method::POST, "/mcp", &[]).await;
         assert_eq!(answer.status(), StatusCode::OK);
-        assert!(!answer.headers().contains_key(header::VARY));
+        assert_eq!(answer.headers()[header::VARY], "origin");
+        assert!(
+            !answer
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
     }
 }
