@@ -160,12 +160,7 @@ pub(crate) async fn grant(
     mcp_url: &str,
     scope: Option<&str>,
 ) -> miette::Result<Issued> {
-    if !carries_secrets(endpoint, mcp_url) {
-        return Err(miette!(
-            help = "the server's metadata must name a token endpoint on its own origin over https",
-            "the token endpoint {endpoint} is not on {mcp_url}'s origin over https; no client secret is sent there"
-        ));
-    }
+    check_token_endpoint(endpoint, mcp_url)?;
     let mut form = vec![("grant_type", "client_credentials"), ("resource", mcp_url)];
     if let Some(scope) = scope {
         form.push(("scope", scope));
@@ -204,6 +199,17 @@ pub(crate) async fn grant(
         .json()
         .await
         .map_err(|e| miette!("the token endpoint's answer is not a token response: {e}"))
+}
+
+/// The error for a token endpoint a client secret must not go to (see [`carries_secrets`]).
+pub(crate) fn check_token_endpoint(endpoint: &str, mcp_url: &str) -> miette::Result<()> {
+    if carries_secrets(endpoint, mcp_url) {
+        return Ok(());
+    }
+    Err(miette!(
+        help = "the server's metadata must name a token endpoint on its own origin over https",
+        "the token endpoint {endpoint} is not on {mcp_url}'s origin over https; no client secret is sent there"
+    ))
 }
 
 /// Whether a secret (a client secret, a registration access token) may be sent to `endpoint`:

@@ -16,7 +16,7 @@ use crate::{
     cli::OutputFormat,
     dev::operator_token,
     discovery,
-    operator_client::{Registrar, carries_secrets, delete, grant},
+    operator_client::{Registrar, check_token_endpoint, delete, grant},
     project::ProjectArgs,
     target::StageArgs,
 };
@@ -81,12 +81,7 @@ pub(crate) async fn run(args: TokenArgs) -> miette::Result<ExitCode> {
     let token_endpoint = found.server.token_endpoint.clone();
     // Checked before a client is registered: a client secret goes only to the MCP URL's own
     // origin over https (or to the dev server on 127.0.0.1).
-    if !carries_secrets(&token_endpoint, &mcp_url) {
-        return Err(miette!(
-            help = "the server's metadata must name a token endpoint on its own origin over https",
-            "the token endpoint {token_endpoint} is not on {mcp_url}'s origin over https; no client secret is sent there"
-        ));
-    }
+    check_token_endpoint(&token_endpoint, &mcp_url)?;
 
     let (issued, client_id) = match &args.client_id {
         Some(client_id) => {
