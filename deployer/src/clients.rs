@@ -1,7 +1,7 @@
 //! The MCP clients mcpctl knows, as data: how each one registers (redirect URIs, Client ID
 //! Metadata Documents), what it sends, and how long it waits. The shapes live in `clients.json`,
 //! one entry per client with the public sources it rests on, so a client that changes is one
-//! edit there, and every command that imitates clients (`doctor`, later `smoke-test --as`) reads
+//! edit there, and every command that imitates clients (`doctor`, `smoke-test --as`) reads
 //! the same facts.
 
 use std::collections::BTreeMap;
@@ -82,7 +82,8 @@ pub(crate) struct ClientShape {
     pub(crate) cimd: Option<Cimd>,
     /// The protocol versions it tries, in order (`2026-07-28` first: `server/discover` first).
     pub(crate) protocol_versions: Vec<String>,
-    /// The headers it sends on MCP requests (`{version}`, `{method}` filled in per request).
+    /// The headers it sends on MCP requests (`{version}`, `{method}`, `{name}` filled in per
+    /// request).
     pub(crate) headers: BTreeMap<String, String>,
     /// What it needs from CORS, when it runs in a browser.
     pub(crate) browser: Option<Browser>,

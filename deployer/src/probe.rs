@@ -90,6 +90,19 @@ impl McpClient {
         body: Value,
         extra: &[(&str, &str)],
     ) -> Result<(StatusCode, Value), String> {
+        self.send(url, token, body, extra)
+            .await
+            .map(|answer| (answer.status, answer.body))
+    }
+
+    /// [`McpClient::post`], with the response headers too.
+    pub(crate) async fn send(
+        &self,
+        url: &str,
+        token: &str,
+        body: Value,
+        extra: &[(&str, &str)],
+    ) -> Result<Answer, String> {
         let mut request = self
             .http
             .post(url)
@@ -109,16 +122,20 @@ impl McpClient {
             .await
             .map_err(|e| format!("request failed: {e}"))?;
         let status = response.status();
+        let headers = response.headers().clone();
         if initialize && let Ok(mut session) = self.session.lock() {
-            *session = response
-                .headers()
+            *session = headers
                 .get("mcp-session-id")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
         }
         let text = response.text().await.map_err(|e| e.to_string())?;
         if text.trim().is_empty() {
-            return Ok((status, Value::Null));
+            return Ok(Answer {
+                status,
+                headers,
+                body: Value::Null,
+            });
         }
         // A JSON body, or an SSE stream whose last data line is the response.
         let json = serde_json::from_str(&text).or_else(|_| {
@@ -133,8 +150,23 @@ impl McpClient {
                     )
                 })
         })?;
-        Ok((status, json))
+        Ok(Answer {
+            status,
+            headers,
+            body: json,
+        })
     }
+}
+
+/// What an MCP endpoint answered.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The HTTP status.
+    pub(crate) status: StatusCode,
+    /// The response headers.
+    pub(crate) headers: header::HeaderMap,
+    /// The JSON-RPC message (`Null` for an empty body).
+    pub(crate) body: Value,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 )]
 
 mod build;
+mod client_replay;
 mod clients;
 mod conformance;
 mod cost;

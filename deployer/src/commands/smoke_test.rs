@@ -25,8 +25,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use url::Url;
 
+mod replay;
+
 use crate::{
     cli::OutputFormat,
+    clients::ClientShape,
     discovery::{resource_metadata, rfc8414_url},
     operator_client::{Registrar, delete},
     probe::{McpClient, get_json, meta_2026, ms},
@@ -56,7 +59,14 @@ pub(crate) struct SmokeTestArgs {
     /// The arguments of --tool, as a JSON object.
     #[arg(long, value_name = "JSON", requires = "tool", default_value = "{}")]
     pub(crate) tool_args: String,
-    /// How many calls each MCP step makes (the median latency is reported).
+    /// Replay a real client's flow instead, the way that client runs it (comma-separated or
+    /// repeated; `all` for every client mcpctl knows): its registration or metadata document,
+    /// headers, protocol-version order, sign-in, token and refresh. Needs no operator
+    /// credential: it signs in as a person (the dev user of `mcpctl dev`).
+    #[arg(long = "as", value_name = "CLIENT", value_delimiter = ',')]
+    pub(crate) as_clients: Vec<String>,
+    /// How many calls each MCP step makes (the median latency is reported; a replay with
+    /// --as makes each call once).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) repeat: u32,
     /// Per-request timeout in seconds.
@@ -70,6 +80,9 @@ pub(crate) struct SmokeTestArgs {
 /// One row of the report.
 #[derive(Debug, Serialize)]
 struct Step {
+    /// The replayed client (`--as`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<String>,
     step: &'static str,
     passed: bool,
     latency_ms: Option<f64>,
@@ -87,6 +100,8 @@ struct Report {
 
 struct Check {
     http: Client,
+    /// The client whose flow the next rows belong to (`--as`).
+    client: Option<String>,
     steps: Vec<Step>,
     repeat: u32,
     /// `--tool` and its arguments.
@@ -121,6 +136,7 @@ impl Check {
         match result {
             Ok((value, detail)) => {
                 self.steps.push(Step {
+                    client: self.client.clone(),
                     step: name,
                     passed: true,
                     latency_ms,
@@ -130,6 +146,7 @@ impl Check {
             }
             Err(detail) => {
                 self.steps.push(Step {
+                    client: self.client.clone(),
                     step: name,
                     passed: false,
                     latency_ms,
@@ -169,6 +186,37 @@ impl Check {
     }
 }
 
+/// The clients `--as` names (`all`: every one in `clients.json`), in the file's order.
+fn chosen_clients(named: &[String]) -> miette::Result<Vec<ClientShape>> {
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known = crate::clients::known()?;
+    let ids: Vec<&str> = known.iter().map(|c| c.id.as_str()).collect();
+    for name in named {
+        if name != "all" && !ids.contains(&name.as_str()) {
+            let closest = ids
+                .iter()
+                .min_by_key(|id| strsim::levenshtein(id, name))
+                .copied()
+                .unwrap_or_default();
+            return Err(miette!(
+                code = "unknown_client",
+                help = format!(
+                    "did you mean `{closest}`? Known clients: {}, or `all`",
+                    ids.join(", ")
+                ),
+                "--as {name}: no such client"
+            ));
+        }
+    }
+    let all = named.iter().any(|n| n == "all");
+    Ok(known
+        .into_iter()
+        .filter(|c| all || named.contains(&c.id))
+        .collect())
+}
+
 const THROWAWAY: &str = "mcpctl smoke-test (deleted after the run)";
 
 pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
@@ -186,13 +234,7 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
             ));
         }
     };
-    let registrar = Registrar::find(
-        crate::operator_client::Servers::Own,
-        args.state_dir.as_deref(),
-        args.url.as_ref(),
-        &args.target,
-        outputs,
-    )?;
+    let replayed = chosen_clients(&args.as_clients)?;
     let http = Client::builder()
         .timeout(Duration::from_secs(args.timeout))
         .redirect(reqwest::redirect::Policy::none())
@@ -217,11 +259,44 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
     };
     let mut check = Check {
         http,
+        client: None,
         steps: Vec::new(),
         repeat: args.repeat,
         tool,
     };
-    run_steps(&mut check, &mcp_url, &registrar).await;
+    if replayed.is_empty() {
+        let registrar = Registrar::find(
+            crate::operator_client::Servers::Own,
+            args.state_dir.as_deref(),
+            args.url.as_ref(),
+            &args.target,
+            outputs,
+        )?;
+        run_steps(&mut check, &mcp_url, &registrar).await;
+    } else {
+        let dev = Url::parse(&mcp_url)
+            .ok()
+            .and_then(|url| crate::dev::operator_token::dev_port(&url))
+            .is_some();
+        let documents = if dev {
+            let shapes: Vec<&ClientShape> = replayed.iter().collect();
+            Some(
+                replay::Documents::serve(&shapes)
+                    .await
+                    .map_err(|e| miette!("{e}"))?,
+            )
+        } else {
+            None
+        };
+        let target = replay::Target {
+            mcp_url: &mcp_url,
+            dev,
+            documents: documents.as_ref(),
+        };
+        for client in &replayed {
+            replay::replay(&mut check, client, &target).await;
+        }
+    }
 
     let passed = check.steps.iter().filter(|s| s.passed).count();
     let failed = check.steps.len() - passed;
@@ -246,10 +321,14 @@ pub(crate) async fn run(args: SmokeTestArgs) -> miette::Result<ExitCode> {
 }
 
 fn print_table(report: &Report) {
+    let label = |s: &Step| match &s.client {
+        Some(client) => format!("{client}: {}", s.step),
+        None => s.step.to_owned(),
+    };
     let width = report
         .steps
         .iter()
-        .map(|s| s.step.len())
+        .map(|s| label(s).len())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -265,7 +344,10 @@ fn print_table(report: &Report) {
         let result = if step.passed { "ok" } else { "FAILED" };
         println!(
             "{:<width$}  {:<6}  {:>10}  {}",
-            step.step, result, latency, step.detail
+            label(step),
+            result,
+            latency,
+            step.detail
         );
     }
     println!("\n{} passed, {} failed", report.passed, report.failed);
@@ -588,6 +670,7 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
         .await;
     let Some(tools) = tools else {
         check.steps.push(Step {
+            client: None,
             step: "tools/call",
             passed: false,
             latency_ms: None,
@@ -604,6 +687,7 @@ async fn mcp_steps(check: &mut Check, mcp_url: &str, token: &str) {
     };
     let Some((tool, arguments)) = chosen else {
         check.steps.push(Step {
+            client: None,
             step: "tools/call",
             passed: true,
             latency_ms: None,
