@@ -139,7 +139,10 @@ fn smoke_test_as_all_replays_every_known_client_against_dev_on_both_shapes() {
         // Cursor registers its own scheme and is deleted again; the inspector is a browser.
         let cursor = rows(&report, "cursor");
         assert!(
-            row(&cursor, "identity: registration (RFC 7591, its redirect URIs)")["detail"]
+            row(
+                &cursor,
+                "identity: registration (RFC 7591, its redirect URIs)"
+            )["detail"]
                 .as_str()
                 .unwrap()
                 .contains("cursor://anysphere.cursor-mcp/oauth/callback")

@@ -226,9 +226,13 @@ impl RuntimeApi {
         headers: Value,
         body: Option<&str>,
     ) -> (u16, Value, String) {
-        let (response, error) = self
-            .invoke(function, &rest_event(method, path, headers, body))
-            .await;
+        let event = rest_event(method, path, headers, body);
+        if function.streamed {
+            let streamed = self.stream(function, &event).await;
+            let body = streamed.chunks.iter().map(|(_, c)| c.as_str()).collect();
+            return (streamed.status, streamed.headers, body);
+        }
+        let (response, error) = self.invoke(function, &event).await;
         assert!(
             !error,
             "{method} {path}: function error {response}\n{}",
@@ -250,6 +254,63 @@ impl RuntimeApi {
         let body = response["body"].as_str().unwrap_or_default().to_owned();
         (status, Value::Object(headers), body)
     }
+
+    /// Invokes a streaming function (`run_with_streaming_response`, as API Gateway's `STREAM`
+    /// integration does): cargo-lambda answers with the status and headers of the function's
+    /// prelude and passes the body on as it is written; each chunk is kept with when it came.
+    async fn stream(&self, function: &Function, event: &Value) -> Streamed {
+        let url = function.invoke_url();
+        let start = Instant::now();
+        let mut response = reqwest::Client::new()
+            .post(&url)
+            .timeout(INVOKE_TIMEOUT)
+            .json(event)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "invoking {} failed: {e}\n{}",
+                    function.name,
+                    function.report()
+                )
+            });
+        let status = response.status().as_u16();
+        let mut headers = serde_json::Map::new();
+        for (name, value) in response.headers() {
+            headers.insert(
+                name.as_str().to_owned(),
+                Value::from(value.to_str().unwrap_or_default()),
+            );
+        }
+        let mut chunks = Vec::new();
+        while let Some(chunk) = response.chunk().await.unwrap_or_else(|e| {
+            panic!(
+                "reading {}'s stream failed: {e}\n{}",
+                function.name,
+                function.report()
+            )
+        }) {
+            chunks.push((
+                start.elapsed(),
+                String::from_utf8_lossy(&chunk).into_owned(),
+            ));
+        }
+        Streamed {
+            status,
+            headers: Value::Object(headers),
+            chunks,
+        }
+    }
+}
+
+/// What a streamed invocation sent.
+pub(crate) struct Streamed {
+    /// The status of the function's prelude.
+    pub(crate) status: u16,
+    /// Its headers (lower-case names).
+    pub(crate) headers: Value,
+    /// The body, chunk by chunk, each with the time since the invocation was sent.
+    pub(crate) chunks: Vec<(Duration, String)>,
 }
 
 impl Drop for RuntimeApi {
@@ -281,6 +342,8 @@ impl Drop for RuntimeApi {
 pub(crate) struct Function {
     child: Child,
     name: String,
+    /// Whether it answers with a stream (the `mcp` role).
+    streamed: bool,
     output: Arc<Mutex<String>>,
     started: Instant,
     // Declared last: dropped after `Drop::drop` has killed the function.
@@ -318,9 +381,13 @@ impl Function {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start bootstrap ({name}): {e}"));
         let output = capture(&mut child);
+        let streamed = function_env
+            .iter()
+            .any(|(k, v)| *k == "MCP_HANDLER" && v == "mcp");
         Self {
             child,
             name: name.to_owned(),
+            streamed,
             output,
             started: Instant::now(),
             api,
@@ -378,6 +445,28 @@ impl Function {
             "MCP-Protocol-Version": "2025-11-25"
         });
         self.http("POST", "/mcp", headers, Some(body)).await
+    }
+
+    /// A streamed invocation of `method path` (see [`RuntimeApi::stream`]), with each chunk's
+    /// arrival time.
+    pub(crate) async fn stream_http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Value,
+        body: Option<&str>,
+    ) -> Streamed {
+        self.api
+            .stream(self, &rest_event(method, path, headers, body))
+            .await
+    }
+
+    /// The URL that invokes this function with an event (the Lambda Invoke API path).
+    pub(crate) fn invoke_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{FUNCTION}/invocations",
+            self.api.port
+        )
     }
 
     /// The Lambda API endpoint that invokes this function (`AWS_ENDPOINT_URL_LAMBDA` for a
@@ -438,7 +527,8 @@ fn path_with(bin: &std::path::Path) -> std::ffi::OsString {
 }
 
 /// A REST API (v1) proxy event as API Gateway sends it for `/{stage}{path}`.
-fn rest_event(method: &str, path: &str, headers: Value, body: Option<&str>) -> Value {
+/// An API Gateway REST proxy event for `{STAGE}{path}` on the emulated API's host.
+pub(crate) fn rest_event(method: &str, path: &str, headers: Value, body: Option<&str>) -> Value {
     let mut all = json!({
         "Host": HOST,
         "X-Forwarded-Proto": "https",

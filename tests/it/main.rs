@@ -23,3 +23,4 @@ mod lambda_emulator;
 mod metrics;
 mod ops;
 mod own_server;
+mod streaming;

@@ -6,7 +6,9 @@
 //!   `x-amzn-Remapped-WWW-Authenticate`, so clients never see it;
 //! - the deployed stack therefore guards `POST /mcp` with a Lambda TOKEN authorizer whose
 //!   `UNAUTHORIZED` gateway response carries the RFC 9728 challenge (gateway responses are not
-//!   renamed); the emulation runs the same token verification the authorizer runs.
+//!   renamed); the emulation runs the same token verification the authorizer runs;
+//! - `/mcp` answers stream through (its integration is `STREAM`: a tool call's progress reaches
+//!   the client while it runs), every other route's answer is buffered whole first (`BUFFERED`).
 //!
 //! In both modes the whole request body is read before routing, as API Gateway does before it
 //! invokes the Lambda. Besides fidelity this matters to clients: hyper closes a keep-alive
@@ -101,7 +103,8 @@ async fn api_gateway(
         return gateway_response(StatusCode::FORBIDDEN, "Missing Authentication Token");
     }
     let route = &path[base.len()..];
-    if route == "/mcp" && request.method() == Method::POST {
+    let streamed = route == "/mcp";
+    if streamed && request.method() == Method::POST {
         // The TOKEN authorizer: API Gateway answers 401 itself when the header is missing or the
         // authorizer says Unauthorized; that gateway response carries the challenge unrenamed.
         let valid = mcp_guard::bearer_token(&request)
@@ -140,5 +143,14 @@ async fn api_gateway(
             headers.append(REMAPPED, value);
         }
     }
-    response
+    if streamed {
+        return response;
+    }
+    // Every other route's integration is BUFFERED: API Gateway sends nothing before the whole
+    // answer is in.
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, GATEWAY_MAX_PAYLOAD).await {
+        Ok(bytes) => Response::from_parts(parts, Body::from(bytes)),
+        Err(_) => gateway_response(StatusCode::BAD_GATEWAY, "Internal server error"),
+    }
 }

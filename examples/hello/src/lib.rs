@@ -1,6 +1,6 @@
 //! `hello`: the smallest useful MCP server on mcpctl, and the one `mcpctl dev` serves when run
-//! outside a server crate. Three tools, each in its own file, written with rmcp's own macros on
-//! the public `mcpctl-handler` API only.
+//! outside a server crate. Four tools, each in its own file (`count` reports progress while it
+//! runs), written with rmcp's own macros on the public `mcpctl-handler` API only.
 
 mod tools;
 
@@ -23,7 +23,12 @@ impl Hello {
     /// The server with all its tools.
     pub fn new() -> Self {
         Self {
-            tool_router: Arc::new(Self::echo_router() + Self::add_router() + Self::whoami_router()),
+            tool_router: Arc::new(
+                Self::echo_router()
+                    + Self::add_router()
+                    + Self::count_router()
+                    + Self::whoami_router(),
+            ),
         }
     }
 }

@@ -2,5 +2,6 @@
 //! server sums the routers.
 
 mod add;
+mod count;
 mod echo;
 mod whoami;

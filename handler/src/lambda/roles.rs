@@ -6,7 +6,9 @@
 //!   read once per container from Secrets Manager (`MCP_SIGNING_KEY_SECRET_ARN`), with the
 //!   upstream client secret and the initial access token when the stack names them;
 //! - `mcp`: the user's server behind the bearer guard, verify-only (`MCP_JWKS`), no table, no
-//!   auth secret, no DynamoDB client of ours; the stage's `mcp_function.secrets` are read here;
+//!   auth secret, no DynamoDB client of ours; the stage's `mcp_function.secrets` are read here.
+//!   Its responses stream (Lambda response streaming behind API Gateway's `STREAM` transfer
+//!   mode), so it must be invoked with `InvokeWithResponseStream`;
 //! - `authorizer`: the API Gateway TOKEN authorizer of `POST /mcp` (`authorizer`).
 //!
 //! Everything is built once per container, here, never per request. Routes see `/mcp`, not
@@ -136,7 +138,10 @@ where
                 let state = verify_only_state(config)?;
                 tracing::info!(upstream = %gateway.describe(), "gateway mode");
                 let gateway = Gateway::connect(gateway, assertion_key).await?;
-                lambda_http::run(adapter::service(crate::gateway_router(state, gateway))).await
+                lambda_http::run_with_streaming_response(adapter::service(crate::gateway_router(
+                    state, gateway,
+                )))
+                .await
             }
             None => {
                 let Some(factory) = factory else {
@@ -144,7 +149,14 @@ where
                 };
                 crate::tool_env::set_secrets(super::app_secrets::load(&env).await?);
                 let state = verify_only_state(config)?;
-                lambda_http::run(adapter::service(crate::router(state, factory()))).await
+                // Streamed (API Gateway's /mcp integration is `STREAM`), so a long tool call's
+                // progress and log notifications reach the client as they happen, and the call
+                // may run past API Gateway's 29 s, up to the function's timeout.
+                lambda_http::run_with_streaming_response(adapter::service(crate::router(
+                    state,
+                    factory(),
+                )))
+                .await
             }
         },
         Role::Authorizer => authorizer::run(verify_only_state(config)?).await,

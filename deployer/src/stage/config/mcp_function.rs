@@ -24,11 +24,6 @@ const LAMBDA_RESERVED: [&str; 4] = [
 /// Variables the template sets on the MCP function that do not start with `MCP_` or `AWS_`.
 const STACK_VARIABLES: [&str; 1] = ["RUST_LOG"];
 
-/// API Gateway REST gives up on an integration after 29 seconds (the template sets no longer
-/// `TimeoutInMillis`), so a longer MCP function timeout only lets a tool run on, and bill, after
-/// the client got 504.
-const API_INTEGRATION_TIMEOUT_SECONDS: u32 = 29;
-
 /// Bytes of the MCP function's environment the stage's own entries may take. Lambda allows
 /// 4 KB in all, and the stack's variables (URLs, origins, the JWKS with a retired key during a
 /// rotation) need up to about 2 KB of it.
@@ -61,8 +56,8 @@ pub(crate) struct McpFunctionConfig {
     /// Memory of the MCP function in MB (128..=10240). Default: `lambda.memory_mb`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) memory_mb: Option<u32>,
-    /// Timeout of the MCP function in seconds (1..=29: API Gateway's limit). Default:
-    /// `lambda.timeout_seconds`.
+    /// Timeout of the MCP function in seconds (1..=900: `/mcp` streams, and its integration
+    /// waits 900 s). Default: `lambda.timeout_seconds`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) timeout_seconds: Option<u32>,
     /// Plain environment variables, NAME → value. Not for secrets: anyone who can read the
@@ -281,21 +276,10 @@ impl McpFunctionConfig {
     }
 }
 
+/// Lambda's range. `POST /mcp` streams with an integration timeout of 900 s (templates/api.yaml),
+/// so API Gateway waits as long as any function may run.
 fn check_timeout(timeout_seconds: u32) -> Result<(), Violation> {
-    let field = "mcp_function.timeout_seconds";
-    in_range(field, timeout_seconds, 1, 900)?;
-    if timeout_seconds > API_INTEGRATION_TIMEOUT_SECONDS {
-        return Err(violation(
-            field,
-            format!(
-                "{timeout_seconds} is above the {API_INTEGRATION_TIMEOUT_SECONDS} seconds API Gateway REST waits for POST /mcp: the client would get 504 while the tool runs on"
-            ),
-            format!(
-                "use 1..={API_INTEGRATION_TIMEOUT_SECONDS}, and make longer work asynchronous (start it, return, let the client poll)"
-            ),
-        ));
-    }
-    Ok(())
+    in_range("mcp_function.timeout_seconds", timeout_seconds, 1, 900)
 }
 
 /// A variable name the MCP function may be given: a POSIX-style name that neither Lambda nor the

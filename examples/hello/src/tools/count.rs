@@ -1,0 +1,87 @@
+//! `count`: a long tool call that reports progress while it runs. Each step is one
+//! `notifications/progress` on the call's SSE stream, sent when it happens: `mcpctl dev` streams
+//! it, and so does the deployed stack (Lambda response streaming behind API Gateway's `STREAM`
+//! transfer mode), so a call may also run past API Gateway's 29 seconds, up to the function's
+//! timeout.
+
+use std::time::{Duration, Instant};
+
+use rmcp::{
+    ErrorData, RoleServer,
+    handler::server::wrapper::Parameters,
+    model::{CallToolResult, ContentBlock, ProgressNotificationParam},
+    service::RequestContext,
+    tool, tool_router,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::Hello;
+
+/// The most steps one call may take.
+const MAX_STEPS: u32 = 60;
+/// The longest wait between two steps, in milliseconds.
+const MAX_INTERVAL_MS: u64 = 10_000;
+
+fn default_interval() -> u64 {
+    500
+}
+
+/// Input of `count`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct CountInput {
+    /// How far to count: 1 to 60.
+    pub(crate) to: u32,
+    /// Milliseconds between two steps: 0 to 10000 (default 500).
+    #[serde(default = "default_interval")]
+    pub(crate) interval_ms: u64,
+}
+
+#[tool_router(router = count_router, vis = "pub(crate)")]
+impl Hello {
+    /// Counts to `to`, one step every `interval_ms`, with a progress notification per step
+    /// when the caller asked for progress (a `progressToken` in the request's `_meta`).
+    #[tool(
+        name = "count",
+        description = "Count from 1 to `to` (at most 60), one step every `interval_ms` milliseconds (default 500, at most 10000), reporting progress at each step; returns how long it took",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    pub(crate) async fn count(
+        &self,
+        Parameters(CountInput { to, interval_ms }): Parameters<CountInput>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        // Out-of-range input is the model's to correct, so a tool error (SEP-1303), not a
+        // protocol error.
+        if !(1..=MAX_STEPS).contains(&to) {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "`to` must be 1 to {MAX_STEPS}; got {to}"
+            ))]));
+        }
+        if interval_ms > MAX_INTERVAL_MS {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "`interval_ms` must be at most {MAX_INTERVAL_MS}; got {interval_ms}"
+            ))]));
+        }
+        let token = context.meta.get_progress_token();
+        let started = Instant::now();
+        for step in 1..=to {
+            tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+            if let Some(token) = &token {
+                context
+                    .peer
+                    .notify_progress(
+                        ProgressNotificationParam::new(token.clone(), f64::from(step))
+                            .with_total(f64::from(to))
+                            .with_message(format!("counted {step} of {to}")),
+                    )
+                    .await
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            }
+        }
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "counted to {to} in {} ms",
+            started.elapsed().as_millis()
+        ))]))
+    }
+}
