@@ -183,23 +183,7 @@ impl RuntimeApi {
     /// Invokes `function` with `event` as the Lambda Invoke API does: the function's result (or
     /// its error document) and whether it is a function error.
     async fn invoke(&self, function: &Function, event: &Value) -> (Value, bool) {
-        let url = format!(
-            "http://127.0.0.1:{}/2015-03-31/functions/{FUNCTION}/invocations",
-            self.port
-        );
-        let response = reqwest::Client::new()
-            .post(&url)
-            .timeout(INVOKE_TIMEOUT)
-            .json(event)
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "invoking {} failed: {e}\n{}",
-                    function.name,
-                    function.report()
-                )
-            });
+        let response = send_event(function, event).await;
         let status = response.status();
         let error_header = response.headers().contains_key("x-amz-function-error");
         let text = response.text().await.unwrap();
@@ -259,21 +243,8 @@ impl RuntimeApi {
     /// integration does): cargo-lambda answers with the status and headers of the function's
     /// prelude and passes the body on as it is written; each chunk is kept with when it came.
     async fn stream(&self, function: &Function, event: &Value) -> Streamed {
-        let url = function.invoke_url();
         let start = Instant::now();
-        let mut response = reqwest::Client::new()
-            .post(&url)
-            .timeout(INVOKE_TIMEOUT)
-            .json(event)
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "invoking {} failed: {e}\n{}",
-                    function.name,
-                    function.report()
-                )
-            });
+        let mut response = send_event(function, event).await;
         let status = response.status().as_u16();
         let mut headers = serde_json::Map::new();
         for (name, value) in response.headers() {
@@ -301,6 +272,23 @@ impl RuntimeApi {
             chunks,
         }
     }
+}
+
+/// POSTs `event` to `function`'s Lambda Invoke API path.
+async fn send_event(function: &Function, event: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(function.invoke_url())
+        .timeout(INVOKE_TIMEOUT)
+        .json(event)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "invoking {} failed: {e}\n{}",
+                function.name,
+                function.report()
+            )
+        })
 }
 
 /// What a streamed invocation sent.

@@ -132,6 +132,29 @@ fn dev_token(server: &DevServer) -> String {
     stdout.trim().lines().last().unwrap().to_owned()
 }
 
+/// The TypeScript SDK client's streamed `count` call to `url` (tests/harness/progress-client.mjs):
+/// four notifications, the first at least [`MIN_LEAD`] before the result.
+fn progress_client(url: &str, token: &str) -> e2e::ToolRun {
+    let lead = MIN_LEAD.as_millis().to_string();
+    run_tool(
+        "node",
+        &[
+            "progress-client.mjs",
+            "--url",
+            url,
+            "--token",
+            token,
+            "--args",
+            COUNT,
+            "--min-progress",
+            "4",
+            "--min-lead-ms",
+            &lead,
+        ],
+        Duration::from_secs(120),
+    )
+}
+
 fn emulated_gateway() -> DevServer {
     DevServer::start(&["--base-path", "/prod", "--emulate-api-gateway"])
 }
@@ -167,26 +190,8 @@ fn the_typescript_sdk_client_gets_progress_while_the_call_runs_through_the_emula
     require_harness();
     let server = emulated_gateway();
     let token = dev_token(&server);
-    let url = server.mcp_url();
-    let lead = MIN_LEAD.as_millis().to_string();
-    let run = run_tool(
-        "node",
-        &[
-            "progress-client.mjs",
-            "--url",
-            &url,
-            "--token",
-            &token,
-            "--args",
-            COUNT,
-            "--min-progress",
-            "4",
-            "--min-lead-ms",
-            &lead,
-        ],
-        Duration::from_secs(120),
-    );
-    run.assert_clean("the TypeScript SDK client's streamed call through the emulated gateway");
+    progress_client(&server.mcp_url(), &token)
+        .assert_clean("the TypeScript SDK client's streamed call through the emulated gateway");
 }
 
 /// API Gateway's `STREAM` integration in front of one emulated function: each request becomes
@@ -300,28 +305,9 @@ async fn the_real_bootstrap_streams_progress_under_the_lambda_emulator() {
 
     // The TypeScript SDK client, through a STREAM integration in front of the same function.
     let (url, integration) = stream_integration(mcp.invoke_url()).await;
-    let lead = MIN_LEAD.as_millis().to_string();
-    let run = tokio::task::spawn_blocking(move || {
-        run_tool(
-            "node",
-            &[
-                "progress-client.mjs",
-                "--url",
-                &url,
-                "--token",
-                &token,
-                "--args",
-                COUNT,
-                "--min-progress",
-                "4",
-                "--min-lead-ms",
-                &lead,
-            ],
-            Duration::from_secs(120),
-        )
-    })
-    .await
-    .unwrap();
+    let run = tokio::task::spawn_blocking(move || progress_client(&url, &token))
+        .await
+        .unwrap();
     integration.abort();
     run.assert_clean(&format!(
         "the TypeScript SDK client's streamed call to the real bootstrap\n{}",
