@@ -132,7 +132,8 @@ where
             // secret: this function never holds the key that signs access tokens).
             Some(mut gateway) => {
                 gateway.check_not_self(&config.resource())?;
-                // Responses are buffered here, and an open-ended GET stream would never end.
+                // A GET stream would hold the invocation (and its bill) open with no end: the
+                // upstream's stateless answers to POST stream through, GET is 405 here.
                 gateway.forward_get = false;
                 let assertion_key = keys::assertion_key(&env).await?;
                 let state = verify_only_state(config)?;

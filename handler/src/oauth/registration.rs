@@ -61,7 +61,7 @@ pub struct RegistrationRequest {
 }
 
 /// The registration response (RFC 7591 §3.2.1, RFC 7592 §3).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegistrationResponse {
     /// Client id.
     pub client_id: String,

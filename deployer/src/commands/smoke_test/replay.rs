@@ -84,21 +84,15 @@ struct Discovered {
 pub(super) async fn replay(check: &mut Check, client: &ClientShape, target: &Target<'_>) {
     check.client = Some(client.id.clone());
     let discovered = discovery(check, client, target).await;
+    if let Some(browser) = &client.browser {
+        browser_cors(check, client, browser, target).await;
+    }
     if let Some(discovered) = discovered {
         let identity = identify(check, client, target, &discovered.metadata).await;
         if let Some(identity) = &identity {
             authorized(check, client, target, &discovered, identity).await;
             if let Identity::Registered(registration) = identity {
-                let uri = registration.registration_client_uri.clone();
-                let http = check.http.clone();
-                check
-                    .step("delete its registration (RFC 7592)", async {
-                        delete(&http, registration, target.mcp_url)
-                            .await
-                            .map(|()| ((), uri.clone()))
-                            .map_err(|e| format!("{e}: the client {uri} is left behind"))
-                    })
-                    .await;
+                delete_registration(check, registration, target).await;
             }
         }
     }
@@ -232,6 +226,106 @@ async fn discovery(
         .await
 }
 
+/// What a browser client needs before it reads any answer: a preflight that allows its origin,
+/// `POST` and every header it sends, and a 401 whose challenge it may read.
+async fn browser_cors(
+    check: &mut Check,
+    client: &ClientShape,
+    browser: &crate::clients::Browser,
+    target: &Target<'_>,
+) {
+    let http = check.http.clone();
+    let mcp_url = target.mcp_url;
+    check
+        .step("CORS: preflight and the 401 challenge", async {
+            let preflight = http
+                .request(reqwest::Method::OPTIONS, mcp_url)
+                .header(header::ORIGIN, &browser.origin)
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .header(
+                    header::ACCESS_CONTROL_REQUEST_HEADERS,
+                    browser.request_headers.join(","),
+                )
+                .send()
+                .await
+                .map_err(|e| format!("OPTIONS {mcp_url}: {e}"))?;
+            if !preflight.status().is_success() {
+                return Err(format!(
+                    "the preflight from {} got HTTP {}: the browser sends nothing",
+                    browser.origin,
+                    preflight.status()
+                ));
+            }
+            let listed = |name: header::HeaderName| -> Vec<String> {
+                preflight
+                    .headers()
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .collect()
+            };
+            allows_origin(preflight.headers(), &browser.origin)?;
+            let methods = listed(header::ACCESS_CONTROL_ALLOW_METHODS);
+            if !methods.iter().any(|m| m == "post" || m == "*") {
+                return Err(format!("the preflight allows methods {methods:?}, not POST"));
+            }
+            let allowed = listed(header::ACCESS_CONTROL_ALLOW_HEADERS);
+            let refused: Vec<&str> = browser
+                .request_headers
+                .iter()
+                .filter(|h| !allowed.iter().any(|a| a == *h || a == "*"))
+                .map(String::as_str)
+                .collect();
+            if !refused.is_empty() {
+                return Err(format!(
+                    "the preflight does not allow {}: the browser refuses to send them",
+                    refused.join(", ")
+                ));
+            }
+            let challenge = http
+                .post(mcp_url)
+                .header(header::ORIGIN, &browser.origin)
+                .header(header::ACCEPT, MCP_ACCEPT)
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+                .send()
+                .await
+                .map_err(|e| format!("POST {mcp_url}: {e}"))?;
+            allows_origin(challenge.headers(), &browser.origin)?;
+            let exposed = challenge
+                .headers()
+                .get_all(header::ACCESS_CONTROL_EXPOSE_HEADERS)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|h| h.trim().eq_ignore_ascii_case("www-authenticate") || h.trim() == "*");
+            let reads_challenge = browser.reads_headers.iter().any(|h| h == "www-authenticate");
+            if reads_challenge && !exposed {
+                return Err(format!(
+                    "the 401 does not expose WWW-Authenticate: {} in the browser never learns where to sign in",
+                    client.name
+                ));
+            }
+            Ok(((), format!("{} may send {} and read the challenge", browser.origin, browser.request_headers.join(", "))))
+        })
+        .await;
+}
+
+/// Whether an answer's `Access-Control-Allow-Origin` lets `origin` read it.
+fn allows_origin(headers: &header::HeaderMap, origin: &str) -> Result<(), String> {
+    let allowed = headers
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    if allowed == Some(origin) || allowed == Some("*") {
+        Ok(())
+    } else {
+        Err(format!(
+            "Access-Control-Allow-Origin is {allowed:?}: the browser at {origin} may not read the answer"
+        ))
+    }
+}
+
 /// Whether `client` can reach `mcp_url` at all: a refusal for an https port it never uses, a
 /// note when it connects from its vendor's cloud and the server is on this machine.
 fn reach_note(client: &ClientShape, mcp_url: &str) -> Option<Result<String, String>> {
@@ -321,7 +415,9 @@ async fn identify(
         return None;
     };
     let uris = client.redirect_uris_for(LOOPBACK_PORT, SERVER_NAME);
-    check
+    // A registration that was made but then judged (a secret, over budget) is still deleted.
+    let mut created: Option<RegistrationResponse> = None;
+    let identity = check
         .step("identity: registration (RFC 7591, its redirect URIs)", async {
             let body = RegistrationRequest {
                 client_name: Some(format!("{} (mcpctl smoke-test, deleted after the run)", client.name)),
@@ -349,6 +445,7 @@ async fn identify(
                 .json()
                 .await
                 .map_err(|e| format!("not a registration response: {e}"))?;
+            created = Some(registration.clone());
             if registration.client_secret.is_some() {
                 return Err("a public client (token_endpoint_auth_method none) was given a client secret".into());
             }
@@ -356,7 +453,31 @@ async fn identify(
             let detail = within(client, "registration", |b| b.registration, took, detail)?;
             Ok((Identity::Registered(Box::new(registration)), detail))
         })
-        .await
+        .await;
+    if identity.is_none()
+        && let Some(registration) = created
+    {
+        delete_registration(check, &registration, target).await;
+    }
+    identity
+}
+
+/// Deletes a registration the replay made (RFC 7592), naming it when it is left behind.
+async fn delete_registration(
+    check: &mut Check,
+    registration: &RegistrationResponse,
+    target: &Target<'_>,
+) {
+    let uri = registration.registration_client_uri.clone();
+    let http = check.http.clone();
+    check
+        .step("delete its registration (RFC 7592)", async {
+            delete(&http, registration, target.mcp_url)
+                .await
+                .map(|()| ((), uri.clone()))
+                .map_err(|e| format!("{e}: the client {uri} is left behind"))
+        })
+        .await;
 }
 
 /// Authorization, token, MCP and refresh, for a client that has an identity.
@@ -416,8 +537,8 @@ async fn authorized(
         )
         .await;
     }
-    tokens::replay_spent(check, metadata, &refreshed).await;
-    tokens::revoke(check, metadata, identity, &refreshed.tokens).await;
+    tokens::replay_spent(check, target, metadata, &refreshed).await;
+    tokens::revoke(check, target, metadata, identity, &refreshed.tokens).await;
 }
 
 /// A client of `clients.json`, for the tests.

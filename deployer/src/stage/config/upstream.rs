@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::{Architecture, IamStatement, Violation, in_range, is_region, mcp_function, violation};
 
 /// The longest the gateway may wait for the upstream, and the longest an upstream function may
-/// run: API Gateway REST gives up on `POST /mcp` after 29 seconds.
+/// run: the 29 seconds of a buffered API Gateway answer. `/mcp` itself now streams (900 s), but
+/// this bounds the whole upstream exchange, and an upstream function's answer is buffered.
 pub(crate) const MAX_UPSTREAM_SECONDS: u32 = 29;
 
 /// The MCP function's timeout in gateway mode when `mcp_function.timeout_seconds` is unset: the

@@ -92,16 +92,7 @@ fn cors(client: &ClientShape, answer: &Answer) -> Result<(), String> {
     let Some(browser) = &client.browser else {
         return Ok(());
     };
-    let allowed = answer
-        .headers
-        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    if allowed != Some(browser.origin.as_str()) && allowed != Some("*") {
-        return Err(format!(
-            "Access-Control-Allow-Origin is {allowed:?}: the browser hides the answer from {} at {}",
-            client.name, browser.origin
-        ));
-    }
+    super::allows_origin(&answer.headers, &browser.origin)?;
     let exposed: Vec<String> = answer
         .headers
         .get_all(header::ACCESS_CONTROL_EXPOSE_HEADERS)

@@ -12,7 +12,7 @@ use reqwest::{Client, StatusCode, header};
 use url::Url;
 
 use super::{Discovered, Identity, LOOPBACK_PORT, SERVER_NAME, Target};
-use crate::clients::ClientShape;
+use crate::{clients::ClientShape, operator_client::carries_secrets};
 
 /// The step's name.
 pub(super) const STEP: &str = "authorization (code, PKCE S256)";
@@ -101,7 +101,9 @@ pub(super) async fn authorize(
             }
             (location, "approved without a page (--auto-approve)")
         }
-        StatusCode::OK if target.dev => (
+        // The dev user is approved only on the dev server's own consent page: metadata that
+        // points the authorization endpoint elsewhere gets no approval.
+        StatusCode::OK if target.dev && carries_secrets(endpoint, target.mcp_url) => (
             approve_consent_page(http, endpoint, answer).await?,
             "approved on the consent page as the dev user",
         ),
@@ -224,7 +226,9 @@ fn code_from(
     state: &str,
     metadata: &AuthorizationServerMetadata,
 ) -> Result<String, String> {
-    let url = Url::parse(location).map_err(|e| format!("redirect to `{location}`: {e}"))?;
+    // Never the Location itself in a message: it may carry a code.
+    let url =
+        Url::parse(location).map_err(|e| format!("the redirect's Location is no URL ({e})"))?;
     if !back_at(&url, redirect_uri) {
         return Err(format!(
             "redirected to {} instead of the client's {redirect_uri}",
@@ -232,6 +236,17 @@ fn code_from(
         ));
     }
     let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    // RFC 9207 §2.4: a wrong `iss` is refused whether or not the metadata announced it, before
+    // anything else in the answer is believed; announced, it must be there.
+    let iss = query.get("iss").map(String::as_str);
+    if iss.is_some_and(|iss| iss != metadata.issuer)
+        || (metadata.authorization_response_iss_parameter_supported && iss.is_none())
+    {
+        return Err(format!(
+            "the redirect's iss is {iss:?}, not the issuer {} (RFC 9207): the client suspects a mix-up attack",
+            metadata.issuer
+        ));
+    }
     if let Some(error) = query.get("error") {
         return Err(format!(
             "the server sent back {error}: {}",
@@ -240,15 +255,6 @@ fn code_from(
     }
     if query.get("state").map(String::as_str) != Some(state) {
         return Err("the redirect does not carry the client's state back".into());
-    }
-    if metadata.authorization_response_iss_parameter_supported
-        && query.get("iss").map(String::as_str) != Some(metadata.issuer.as_str())
-    {
-        return Err(format!(
-            "the redirect's iss is {:?}, not the issuer {} (RFC 9207): the client suspects a mix-up attack",
-            query.get("iss"),
-            metadata.issuer
-        ));
     }
     query
         .get("code")
@@ -308,7 +314,23 @@ mod tests {
                 .unwrap_err()
                 .contains("instead of")
         );
-        let error = "http://localhost:49153/callback?error=access_denied&state=s";
+        let quiet: AuthorizationServerMetadata = serde_json::from_value(json!({
+            "issuer": "http://127.0.0.1:1", "authorization_endpoint": "x", "token_endpoint": "y"
+        }))
+        .unwrap();
+        let wrong = "http://localhost:49153/callback?code=c&state=s&iss=https%3A%2F%2Fevil.example";
+        assert!(
+            code_from(wrong, uri, "s", &quiet)
+                .unwrap_err()
+                .contains("RFC 9207")
+        );
+        assert_eq!(code_from(no_iss, uri, "s", &quiet).unwrap(), "c");
+        assert!(
+            !code_from("/callback?code=secret", uri, "s", &quiet)
+                .unwrap_err()
+                .contains("secret")
+        );
+        let error = "http://localhost:49153/callback?error=access_denied&state=s&iss=http%3A%2F%2F127.0.0.1%3A1";
         assert!(
             code_from(error, uri, "s", &metadata)
                 .unwrap_err()

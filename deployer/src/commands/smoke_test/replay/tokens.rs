@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{Check, Identity, Target, sign_in, within};
 use crate::{
     clients::{Budgets, ClientShape},
+    operator_client::carries_secrets,
     probe::ms,
 };
 
@@ -42,7 +43,16 @@ pub(super) async fn exchange(
     ];
     check
         .step("token (authorization_code, public client)", async {
-            token(&http, client, metadata, &form, "token", |b| b.token).await
+            token(
+                &http,
+                client,
+                metadata,
+                target.mcp_url,
+                &form,
+                "token",
+                |b| b.token,
+            )
+            .await
         })
         .await
 }
@@ -79,7 +89,7 @@ pub(super) async fn refresh(
     let tokens = check
         .step(STEP, async {
             let (tokens, detail) =
-                token(&http, client, metadata, &borrowed, "refresh", |b| b.refresh).await?;
+                token(&http, client, metadata, target.mcp_url, &borrowed, "refresh", |b| b.refresh).await?;
             match &tokens.refresh_token {
                 Some(next) if *next != refresh_token => Ok((tokens, detail)),
                 Some(_) => Err("the refresh token was not rotated (OAuth 2.1 §4.3.1: a public client's refresh token rotates)".into()),
@@ -93,6 +103,7 @@ pub(super) async fn refresh(
 /// Replays the refresh that was already answered.
 pub(super) async fn replay_spent(
     check: &mut Check,
+    target: &Target<'_>,
     metadata: &AuthorizationServerMetadata,
     refreshed: &Refreshed,
 ) {
@@ -100,6 +111,7 @@ pub(super) async fn replay_spent(
     let successor = refreshed.tokens.refresh_token.as_deref();
     check
         .step("refresh: the spent refresh token mints nothing new", async {
+            may_send(&metadata.token_endpoint, target.mcp_url)?;
             let answer = http
                 .post(&metadata.token_endpoint)
                 .form(&refreshed.form)
@@ -120,11 +132,13 @@ pub(super) async fn replay_spent(
                     (),
                     "answered with the same successor (a retry inside the grace window)".to_owned(),
                 ))
+            } else if status == StatusCode::OK {
+                // Never the body: it carries live tokens.
+                Err("HTTP 200: a refresh token that was already used minted a new one, so a stolen copy is never noticed".into())
             } else {
-                // Never the body: it would carry live tokens.
                 Err(format!(
-                    "HTTP {status}{}: a refresh token that was already used minted a new one, so a stolen copy is never noticed",
-                    body["error"].as_str().map(|e| format!(" {e}")).unwrap_or_default()
+                    "HTTP {status} {}: expected 400 invalid_grant (or the same successor, inside a retry window)",
+                    body["error"].as_str().unwrap_or("")
                 ))
             }
         })
@@ -134,6 +148,7 @@ pub(super) async fn replay_spent(
 /// Revokes the last refresh token, so the replay leaves no live grant behind.
 pub(super) async fn revoke(
     check: &mut Check,
+    target: &Target<'_>,
     metadata: &AuthorizationServerMetadata,
     identity: &Identity,
     tokens: &TokenResponse,
@@ -148,21 +163,64 @@ pub(super) async fn revoke(
         ("token_type_hint", "refresh_token"),
         ("client_id", identity.client_id()),
     ];
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", last.as_str()),
+        ("client_id", identity.client_id()),
+        ("resource", target.mcp_url),
+    ];
     check
         .step("revoke the refresh token (RFC 7009)", async {
+            may_send(endpoint, target.mcp_url)?;
+            may_send(&metadata.token_endpoint, target.mcp_url)?;
             let answer = http
                 .post(endpoint)
                 .form(&form)
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
-            if answer.status() == StatusCode::OK {
-                Ok(((), "200".to_owned()))
+            if answer.status() != StatusCode::OK {
+                return Err(format!("HTTP {}{}", answer.status(), oauth_error(answer).await));
+            }
+            // RFC 7009 answers 200 for a token it does not know as well: the token must be dead.
+            let after = http
+                .post(&metadata.token_endpoint)
+                .form(&refresh)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = after.status();
+            let error = oauth_error(after).await;
+            if status == StatusCode::BAD_REQUEST && error.contains("invalid_grant") {
+                Ok(((), "200, and the revoked token is refused (400 invalid_grant)".to_owned()))
             } else {
-                Err(format!("HTTP {}", answer.status()))
+                Err(format!("revoked (200), but a refresh with it then got HTTP {status}{error}: the token still works"))
             }
         })
         .await;
+}
+
+/// Refuses to send a code, verifier or refresh token over plain http anywhere but the dev
+/// server's own origin (the endpoint comes from metadata the server chose).
+fn may_send(endpoint: &str, mcp_url: &str) -> Result<(), String> {
+    if endpoint.starts_with("https://") || carries_secrets(endpoint, mcp_url) {
+        Ok(())
+    } else {
+        Err(format!(
+            "not sent: {endpoint} is plain http off the server's own origin, where anyone on the way could take the client's tokens"
+        ))
+    }
+}
+
+/// The OAuth error of a refusal (RFC 6749 §5.2), as ` error: description`; never the rest
+/// of the body, which could carry tokens.
+async fn oauth_error(answer: reqwest::Response) -> String {
+    let body: Value = answer.json().await.unwrap_or_default();
+    match (body["error"].as_str(), body["error_description"].as_str()) {
+        (Some(error), Some(description)) => format!(" {error}: {description}"),
+        (Some(error), None) => format!(" {error}"),
+        _ => String::new(),
+    }
 }
 
 /// A token request of a public client, judged like the client does.
@@ -170,10 +228,12 @@ async fn token(
     http: &reqwest::Client,
     client: &ClientShape,
     metadata: &AuthorizationServerMetadata,
+    mcp_url: &str,
     form: &[(&str, &str)],
     phase: &str,
     budget: fn(&Budgets) -> f64,
 ) -> Result<(TokenResponse, String), String> {
+    may_send(&metadata.token_endpoint, mcp_url)?;
     let start = Instant::now();
     let answer = http
         .post(&metadata.token_endpoint)
@@ -188,8 +248,7 @@ async fn token(
         .get(header::CACHE_CONTROL)
         .is_some_and(|v| v.as_bytes() == b"no-store");
     if status != StatusCode::OK {
-        let body: Value = answer.json().await.unwrap_or_default();
-        return Err(format!("HTTP {status}: {body}"));
+        return Err(format!("HTTP {status}{}", oauth_error(answer).await));
     }
     let tokens: TokenResponse = answer
         .json()
@@ -213,4 +272,24 @@ async fn token(
     );
     let detail = within(client, phase, budget, took, detail)?;
     Ok((tokens, detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_go_over_https_or_to_the_dev_servers_own_origin_only() {
+        let dev = "http://127.0.0.1:8787/mcp";
+        assert!(may_send("http://127.0.0.1:8787/oauth/token", dev).is_ok());
+        assert!(
+            may_send(
+                "https://auth.example.com/token",
+                "https://mcp.example.com/mcp"
+            )
+            .is_ok()
+        );
+        assert!(may_send("http://127.0.0.1:9999/oauth/token", dev).is_err());
+        assert!(may_send("http://auth.example.com/token", dev).is_err());
+    }
 }
