@@ -94,12 +94,21 @@ pub(super) async fn authorize(
             let location = location(&answer)?;
             let back = Url::parse(&location).is_ok_and(|u| back_at(&u, &request.redirect_uri));
             if !back {
-                let at = Url::parse(&location)
-                    .map(|u| u.origin().ascii_serialization())
-                    .unwrap_or(location);
+                // The origin only: a Location may carry a code.
+                let at = Url::parse(&location).map_or_else(
+                    |_| "an unparsable Location".to_owned(),
+                    |u| u.origin().ascii_serialization(),
+                );
                 return Ok((None, needs_person(&at)));
             }
-            (location, "approved without a page (--auto-approve)")
+            (
+                location,
+                if target.dev {
+                    "approved without a page (--auto-approve)"
+                } else {
+                    "approved without a page (consent given before)"
+                },
+            )
         }
         // The dev user is approved only on the dev server's own consent page: metadata that
         // points the authorization endpoint elsewhere gets no approval.
