@@ -29,6 +29,26 @@ pub(crate) struct FetchError {
     pub(crate) message: String,
 }
 
+/// Whether an answer's `Access-Control-Allow-Origin` lets a page at `origin` read it.
+pub(crate) fn allows_origin(headers: &header::HeaderMap, origin: &str) -> bool {
+    headers
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "*" || v.eq_ignore_ascii_case(origin))
+}
+
+/// The comma-separated values of every `name` header, lower case.
+pub(crate) fn listed(headers: &header::HeaderMap, name: header::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
 /// GETs `url` and reads its JSON body as `T`.
 pub(crate) async fn fetch_json<T: DeserializeOwned>(
     http: &Client,

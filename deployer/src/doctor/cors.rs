@@ -209,22 +209,10 @@ fn judge_answers(
 
 /// Whether `response` lets `origin` read it.
 fn allows_origin(response: &Response, origin: &str) -> bool {
-    response
-        .headers()
-        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "*" || v.eq_ignore_ascii_case(origin))
+    crate::probe::allows_origin(response.headers(), origin)
 }
 
 /// The comma-separated values of every `name` header, lower case.
 fn listed(response: &Response, name: header::HeaderName) -> Vec<String> {
-    response
-        .headers()
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|v| v.trim().to_ascii_lowercase())
-        .filter(|v| !v.is_empty())
-        .collect()
+    crate::probe::listed(response.headers(), name)
 }

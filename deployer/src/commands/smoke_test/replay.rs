@@ -34,7 +34,7 @@ use crate::{
     clients::{Budgets, ClientShape},
     discovery::{resource_metadata, rfc8414_url},
     operator_client::delete,
-    probe::{MCP_ACCEPT, get_json, ms},
+    probe::{MCP_ACCEPT, get_json, listed, ms},
 };
 
 /// The loopback port a replayed client "listens" on for `{port}`: the replay reads the
@@ -256,22 +256,12 @@ async fn browser_cors(
                     preflight.status()
                 ));
             }
-            let listed = |name: header::HeaderName| -> Vec<String> {
-                preflight
-                    .headers()
-                    .get_all(name)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .flat_map(|v| v.split(','))
-                    .map(|h| h.trim().to_ascii_lowercase())
-                    .collect()
-            };
             allows_origin(preflight.headers(), &browser.origin)?;
-            let methods = listed(header::ACCESS_CONTROL_ALLOW_METHODS);
+            let methods = listed(preflight.headers(), header::ACCESS_CONTROL_ALLOW_METHODS);
             if !methods.iter().any(|m| m == "post" || m == "*") {
                 return Err(format!("the preflight allows methods {methods:?}, not POST"));
             }
-            let allowed = listed(header::ACCESS_CONTROL_ALLOW_HEADERS);
+            let allowed = listed(preflight.headers(), header::ACCESS_CONTROL_ALLOW_HEADERS);
             let refused: Vec<&str> = browser
                 .request_headers
                 .iter()
@@ -293,13 +283,9 @@ async fn browser_cors(
                 .await
                 .map_err(|e| format!("POST {mcp_url}: {e}"))?;
             allows_origin(challenge.headers(), &browser.origin)?;
-            let exposed = challenge
-                .headers()
-                .get_all(header::ACCESS_CONTROL_EXPOSE_HEADERS)
+            let exposed = listed(challenge.headers(), header::ACCESS_CONTROL_EXPOSE_HEADERS)
                 .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .any(|h| h.trim().eq_ignore_ascii_case("www-authenticate") || h.trim() == "*");
+                .any(|h| h == "www-authenticate" || h == "*");
             let reads_challenge = browser.reads_headers.iter().any(|h| h == "www-authenticate");
             if reads_challenge && !exposed {
                 return Err(format!(
@@ -312,18 +298,17 @@ async fn browser_cors(
         .await;
 }
 
-/// Whether an answer's `Access-Control-Allow-Origin` lets `origin` read it.
+/// An answer's `Access-Control-Allow-Origin` must let `origin` read it.
 fn allows_origin(headers: &header::HeaderMap, origin: &str) -> Result<(), String> {
+    if crate::probe::allows_origin(headers, origin) {
+        return Ok(());
+    }
     let allowed = headers
         .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
         .and_then(|v| v.to_str().ok());
-    if allowed == Some(origin) || allowed == Some("*") {
-        Ok(())
-    } else {
-        Err(format!(
-            "Access-Control-Allow-Origin is {allowed:?}: the browser at {origin} may not read the answer"
-        ))
-    }
+    Err(format!(
+        "Access-Control-Allow-Origin is {allowed:?}: the browser at {origin} may not read the answer"
+    ))
 }
 
 /// Whether `client` can reach `mcp_url` at all: a refusal for an https port it never uses, a

@@ -87,3 +87,42 @@ impl Hello {
         ))]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mcpctl_handler::testing::TestClient;
+    use serde_json::{Value, json};
+
+    use crate::Hello;
+
+    /// The result of `count` with `arguments`, as JSON (`Null` when the call itself failed).
+    async fn count(arguments: Value) -> Value {
+        let client = TestClient::new(Hello::new());
+        let result = client.call_tool("count", arguments).await.ok();
+        serde_json::to_value(result).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn out_of_range_input_is_a_tool_error_that_names_the_limit() {
+        for (arguments, limit) in [
+            (json!({"to": 0}), "`to` must be 1 to 60; got 0"),
+            (json!({"to": 61}), "`to` must be 1 to 60; got 61"),
+            (
+                json!({"to": 1, "interval_ms": 4001}),
+                "`interval_ms` must be at most 4000; got 4001",
+            ),
+        ] {
+            let result = count(arguments.clone()).await;
+            assert_eq!(result["isError"], true, "{arguments}: {result}");
+            assert_eq!(result["content"][0]["text"], limit, "{arguments}");
+        }
+    }
+
+    #[tokio::test]
+    async fn it_counts_to_the_end_without_a_progress_token() {
+        let result = count(json!({"to": 3, "interval_ms": 0})).await;
+        assert_eq!(result["isError"], false, "{result}");
+        let text = result["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with("counted to 3 in "), "{text}");
+    }
+}

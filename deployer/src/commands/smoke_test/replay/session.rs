@@ -93,14 +93,7 @@ fn cors(client: &ClientShape, answer: &Answer) -> Result<(), String> {
         return Ok(());
     };
     super::allows_origin(&answer.headers, &browser.origin)?;
-    let exposed: Vec<String> = answer
-        .headers
-        .get_all(header::ACCESS_CONTROL_EXPOSE_HEADERS)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let exposed = crate::probe::listed(&answer.headers, header::ACCESS_CONTROL_EXPOSE_HEADERS);
     let hidden: Vec<&str> = browser
         .reads_headers
         .iter()
