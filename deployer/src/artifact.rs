@@ -100,6 +100,45 @@ pub(crate) fn describe(path: &Path, arch: Arch) -> miette::Result<Artifact> {
     })
 }
 
+/// The `cargo lambda build` of `project`'s bin for `arch`, writing under `lambda_dir`.
+fn cargo_lambda_build(project: &Project, arch: Arch, lambda_dir: &Path) -> Command {
+    let mut command = Command::new("cargo");
+    // From the manifest's directory, as `cargo metadata` ran: cargo reads `.cargo/config.toml`
+    // from the current directory.
+    command
+        .current_dir(project.manifest.parent().unwrap_or(Path::new(".")))
+        .args([
+            "lambda",
+            "build",
+            "--profile",
+            "lambda",
+            "--target",
+            arch.target(),
+        ])
+        .arg("--manifest-path")
+        .arg(&project.manifest)
+        .args(["--package", &project.package, "--bin", &project.bin])
+        // The Lambda host and the AWS stores; off by default so `mcpctl dev` and a crate's own
+        // tests build without the AWS SDK.
+        .args(["--features", "mcpctl-handler/aws"])
+        .arg("--lambda-dir")
+        .arg(lambda_dir);
+    if let Some(value) = no_jitter_entropy(std::env::var_os(NO_JITTER_ENTROPY_VAR)) {
+        command.env(NO_JITTER_ENTROPY_VAR, value);
+    }
+    command
+}
+
+/// What the Lambda build sets aws-lc-sys's jitter switch to: on ("1") unless the caller chose.
+/// aws-lc seeds from the kernel (getrandom) either way; its CPU-jitter source costs about 30 ms
+/// of CPU at a process's first random number, and on Lambda that is every cold start.
+fn no_jitter_entropy(current: Option<std::ffi::OsString>) -> Option<&'static str> {
+    current.is_none().then_some("1")
+}
+
+/// aws-lc-sys's build switch for its CPU-jitter entropy source.
+const NO_JITTER_ENTROPY_VAR: &str = "AWS_LC_SYS_NO_JITTER_ENTROPY";
+
 fn tool_available(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -144,27 +183,7 @@ pub(crate) fn build(project: &Project, arch: Arch, interactive: bool) -> miette:
     // Named explicitly (it is cargo-lambda's default too), so where the binary lands does not
     // depend on how cargo-lambda works out the target directory.
     let lambda_dir = project.target_dir.join("lambda");
-    let mut command = Command::new("cargo");
-    // From the manifest's directory, as `cargo metadata` ran: cargo reads `.cargo/config.toml`
-    // from the current directory.
-    command
-        .current_dir(project.manifest.parent().unwrap_or(Path::new(".")))
-        .args([
-            "lambda",
-            "build",
-            "--profile",
-            "lambda",
-            "--target",
-            arch.target(),
-        ])
-        .arg("--manifest-path")
-        .arg(&project.manifest)
-        .args(["--package", &project.package, "--bin", &project.bin])
-        // The Lambda host and the AWS stores; off by default so `mcpctl dev` and a crate's own
-        // tests build without the AWS SDK.
-        .args(["--features", "mcpctl-handler/aws"])
-        .arg("--lambda-dir")
-        .arg(&lambda_dir);
+    let mut command = cargo_lambda_build(project, arch, &lambda_dir);
     let mut child = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -234,6 +253,51 @@ pub(crate) fn build(project: &Project, arch: Arch, interactive: bool) -> miette:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lambda_build_turns_aws_lc_s_jitter_entropy_off() {
+        let project = Project {
+            manifest: PathBuf::from("/work/crate/Cargo.toml"),
+            root: PathBuf::from("/work/crate"),
+            package: "my-server".into(),
+            bin: "bootstrap".into(),
+            target_dir: PathBuf::from("/work/crate/target"),
+            workspace_root: PathBuf::from("/work/crate"),
+            config_dir: PathBuf::from("/work/crate/config"),
+            builtin: false,
+        };
+        let command = cargo_lambda_build(
+            &project,
+            Arch::Arm64,
+            Path::new("/work/crate/target/lambda"),
+        );
+        let args: Vec<_> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for expected in [
+            "--profile",
+            "lambda",
+            "aarch64-unknown-linux-gnu",
+            "my-server",
+            "mcpctl-handler/aws",
+        ] {
+            assert!(args.iter().any(|a| a == expected), "{expected} in {args:?}");
+        }
+        let set = command
+            .get_envs()
+            .find(|(name, _)| *name == NO_JITTER_ENTROPY_VAR);
+        assert_eq!(
+            set.and_then(|(_, value)| value).map(|v| v.to_owned()),
+            no_jitter_entropy(std::env::var_os(NO_JITTER_ENTROPY_VAR)).map(Into::into)
+        );
+        assert_eq!(no_jitter_entropy(None), Some("1"));
+        assert_eq!(
+            no_jitter_entropy(Some("0".into())),
+            None,
+            "the caller's choice stands"
+        );
+    }
 
     #[test]
     fn the_zip_is_reproducible_and_executable() {

@@ -225,21 +225,98 @@ pub enum LogTarget {
 /// Installs the JSON log format used on Lambda and by `mcpctl dev` (level from `RUST_LOG`, default
 /// info), and turns the access log on.
 pub fn init_json_logging(target: LogTarget) {
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
     let _ = LOG_TARGET.set(target);
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
-    let _ = tracing_subscriber::fmt()
+    let (filter, refused) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let format = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
         .with_writer(move || -> Box<dyn std::io::Write> {
             match target {
                 LogTarget::Stdout => Box::new(std::io::stdout()),
                 LogTarget::Stderr => Box::new(std::io::stderr()),
             }
-        })
-        .try_init();
+        });
+    if tracing_subscriber::registry()
+        .with(format)
+        .with(filter)
+        .try_init()
+        .is_ok()
+        && let Some(error) = refused
+    {
+        tracing::warn!(%error, "RUST_LOG is not understood; logging at {DEFAULT_LOG_FILTER}");
+    }
+}
+
+/// The levels when `RUST_LOG` is unset: rmcp logs every request at info.
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
+/// `RUST_LOG` as per-target levels (`info`, `my_crate=debug,rmcp=warn`), or the default with why
+/// it was refused. A static `Targets` filter rather than `EnvFilter`: span and field directives
+/// are the only thing lost, and with them the regex engine, about 150 KiB of every function zip.
+fn log_filter(value: Option<&str>) -> (tracing_subscriber::filter::Targets, Option<String>) {
+    let default = || {
+        DEFAULT_LOG_FILTER
+            .parse()
+            .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new())
+    };
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (default(), None),
+        Some(value) => match value.parse() {
+            Ok(filter) => (filter, None),
+            Err(error) => (
+                default(),
+                Some(format!(
+                    "`{value}`: {error} (expected `LEVEL` or `TARGET=LEVEL,...`; span and field filters are not supported)"
+                )),
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::log_filter;
+
+    fn enabled(filter: &tracing_subscriber::filter::Targets, target: &str, level: Level) -> bool {
+        filter.would_enable(target, &level)
+    }
+
+    #[test]
+    fn unset_or_blank_rust_log_logs_info_with_rmcp_at_warn() {
+        for value in [None, Some(""), Some("  ")] {
+            let (filter, refused) = log_filter(value);
+            assert!(refused.is_none());
+            assert!(enabled(&filter, "mcpctl_handler", Level::INFO));
+            assert!(!enabled(&filter, "mcpctl_handler", Level::DEBUG));
+            assert!(enabled(&filter, "rmcp::service", Level::WARN));
+            assert!(!enabled(&filter, "rmcp::service", Level::INFO));
+        }
+    }
+
+    #[test]
+    fn levels_per_target_are_taken_as_written() {
+        let (filter, refused) = log_filter(Some("warn,my_tools=debug"));
+        assert!(refused.is_none());
+        assert!(enabled(&filter, "my_tools::search", Level::DEBUG));
+        assert!(!enabled(&filter, "mcpctl_handler", Level::INFO));
+        assert!(enabled(&filter, "mcpctl_handler", Level::WARN));
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_falls_back_to_the_default_and_says_why() {
+        let (filter, refused) = log_filter(Some("rmcp=loud"));
+        let why = refused.expect("refused");
+        assert!(
+            why.contains("`rmcp=loud`") && why.contains("TARGET=LEVEL"),
+            "{why}"
+        );
+        assert!(enabled(&filter, "mcpctl_handler", Level::INFO));
+        assert!(!enabled(&filter, "rmcp", Level::INFO));
+    }
 }
