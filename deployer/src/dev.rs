@@ -1,6 +1,7 @@
 //! Pieces of `mcpctl dev` beyond the command itself.
 
 pub(crate) mod apigw;
+pub(crate) mod edge;
 pub(crate) mod host_guard;
 pub(crate) mod operator_api;
 pub(crate) mod operator_token;

@@ -18,7 +18,9 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 use crate::{
     cli::{DevArgs, IdentityKind, OutputFormat, StoreKind},
     dev::{
-        apigw, host_guard, operator_api, operator_token,
+        apigw,
+        edge::Edge,
+        host_guard, operator_api, operator_token,
         server_process::{self, ProcessEnv, ServerCrate, ServerProcess, Upstream},
         state_dir,
     },
@@ -199,9 +201,9 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         )),
         StoreKind::Dynamodb => handler,
     };
-    let app = host_guard::layer(
+    let app = Edge::new(
         apigw::host_router(state, handler, &base_path, args.emulate_api_gateway),
-        config.allowed_hosts.clone(),
+        host_guard::AllowedHosts::new(config.allowed_hosts.clone()),
     );
 
     print_ready(
@@ -218,7 +220,11 @@ pub(crate) async fn run(args: DevArgs) -> miette::Result<ExitCode> {
         },
         args.output,
     );
-    let serve = axum::serve(listener, app).with_graceful_shutdown(crate::signals::interrupted());
+    let serve = axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(crate::signals::interrupted());
     match process_exit {
         None => serve.await,
         Some(exited) => {

@@ -27,30 +27,24 @@ use mcpctl_handler::{AppState, http::mcp_guard};
 
 const REMAPPED: HeaderName = HeaderName::from_static("x-amzn-remapped-www-authenticate");
 
-/// `app` (the handler's router, relative to the public URL) as `mcpctl dev` serves it.
-pub(crate) fn host_router(state: AppState, app: Router, base_path: &str, emulate: bool) -> Router {
-    with_buffered_body(hosted(state, app, base_path, emulate))
-}
-
 /// API Gateway's payload limit (REST APIs, 10 MB); larger requests never reach the Lambda.
 const GATEWAY_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
-fn with_buffered_body(app: Router) -> Router {
-    super::around(app, middleware::from_fn(buffer_body))
-}
-
-async fn buffer_body(request: Request<Body>, next: Next) -> Response {
+/// `request` with its whole body read, or API Gateway's 413 when it is over the payload limit.
+pub(crate) async fn whole_body(request: Request<Body>) -> Result<Request<Body>, Response> {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, GATEWAY_MAX_PAYLOAD).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(_) => gateway_response(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long"),
+        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Err(_) => Err(gateway_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Too Long",
+        )),
     }
 }
 
-fn hosted(state: AppState, app: Router, base_path: &str, emulate: bool) -> Router {
+/// `app` (the handler's router, relative to the public URL) as `mcpctl dev` serves it, inside
+/// [`super::edge::Edge`], which reads each request's whole body first.
+pub(crate) fn host_router(state: AppState, app: Router, base_path: &str, emulate: bool) -> Router {
     let app = if base_path.is_empty() {
         app
     } else {

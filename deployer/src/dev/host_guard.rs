@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use axum::{
-    Json, Router,
-    extract::{Request, State},
+    Json,
+    extract::Request,
     http::{StatusCode, header},
-    middleware::{self, Next},
     response::{IntoResponse, Response},
 };
 
@@ -32,58 +31,63 @@ pub(crate) fn allowed_hosts(port: u16, public: Option<&url::Url>) -> Vec<String>
     hosts
 }
 
-/// Wraps `router` so that requests with any other `Host` get 403.
-pub(crate) fn layer(router: Router, allowed: Vec<String>) -> Router {
-    let allowed: Arc<Vec<String>> = Arc::new(
-        allowed
-            .into_iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
-    );
-    super::around(router, middleware::from_fn_with_state(allowed, guard))
-}
+/// The accepted `Host` values, lower-cased once; [`super::edge::Edge`] checks every request.
+#[derive(Debug, Clone)]
+pub(crate) struct AllowedHosts(Arc<Vec<String>>);
 
-async fn guard(State(allowed): State<Arc<Vec<String>>>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
-    let ok = host
-        .as_deref()
-        .is_some_and(|h| allowed.iter().any(|a| a.eq_ignore_ascii_case(h)));
-    if ok {
-        return next.run(request).await;
+impl AllowedHosts {
+    /// The list [`allowed_hosts`] made.
+    pub(crate) fn new(allowed: Vec<String>) -> Self {
+        Self(Arc::new(
+            allowed
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        ))
     }
-    // Read the body before refusing: hyper closes a keep-alive connection whose request body
-    // was left unread, and the client would see a reset instead of this answer.
-    let _ = axum::body::to_bytes(request.into_body(), 1 << 20).await;
-    (
-        StatusCode::FORBIDDEN,
-        Json(serde_json::json!({
-            "error": "invalid_request",
-            "error_description": format!(
-                "the Host header is not this dev server's ({}); open it as http://{} (DNS rebinding protection)",
-                allowed.join(", "),
-                allowed.first().map_or("127.0.0.1", String::as_str)
-            ),
-        })),
-    )
-        .into_response()
+
+    /// Whether `request`'s `Host` (or its URI's authority) is one of this server's names.
+    pub(crate) fn allows(&self, request: &Request) -> bool {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        host.is_some_and(|h| self.0.iter().any(|a| a.eq_ignore_ascii_case(h)))
+    }
+
+    /// The 403 for a request [`Self::allows`] refused, naming the address to use instead.
+    pub(crate) async fn refuse(&self, request: Request) -> Response {
+        // Read the body before refusing: hyper closes a keep-alive connection whose request body
+        // was left unread, and the client would see a reset instead of this answer.
+        let _ = axum::body::to_bytes(request.into_body(), 1 << 20).await;
+        (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({
+                "error": "invalid_request",
+                "error_description": format!(
+                    "the Host header is not this dev server's ({}); open it as http://{} (DNS rebinding protection)",
+                    self.0.join(", "),
+                    self.0.first().map_or("127.0.0.1", String::as_str)
+                ),
+            })),
+        )
+            .into_response()
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::{body::Body, http::Request, routing::get};
+    use axum::{Router, body::Body, http::Request, routing::get};
     use tower::ServiceExt;
 
     use super::*;
+    use crate::dev::edge::Edge;
 
     async fn status(host: Option<&str>) -> StatusCode {
-        let app = layer(
+        let app = Edge::new(
             Router::new().route("/x", get(|| async { "ok" })),
-            allowed_hosts(8787, None),
+            AllowedHosts::new(allowed_hosts(8787, None)),
         );
         let mut request = Request::get("/x");
         if let Some(host) = host {

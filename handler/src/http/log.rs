@@ -91,6 +91,20 @@ pub async fn access_log(
     request: Request,
     next: Next,
 ) -> Response {
+    logged(metrics.as_deref(), request, |request| next.run(request)).await
+}
+
+/// [`access_log`] around `inner`, for a layer of the crate's own that does more around the same
+/// request (one middleware, so one boxed future per request instead of one per job).
+pub(crate) async fn logged<F, Fut>(
+    metrics: Option<&MetricsConfig>,
+    request: Request,
+    inner: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let start = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -104,7 +118,7 @@ pub async fn access_log(
             .map(str::to_owned)
             .unwrap_or_else(next_local_id),
     };
-    let (mut response, events) = crate::metrics::scope(next.run(request)).await;
+    let (mut response, events) = crate::metrics::scope(inner(request)).await;
     if let Ok(value) = axum::http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -127,7 +141,7 @@ pub async fn access_log(
     let now = chrono::Utc::now();
     let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut metrics_fields = serde_json::Map::new();
-    if let Some(metrics) = &metrics {
+    if let Some(metrics) = metrics {
         crate::metrics::append(
             &mut metrics_fields,
             metrics,

@@ -102,8 +102,22 @@ pub async fn layer(
     request: Request,
     next: Next,
 ) -> Response {
+    checked(&origins, request, |request| next.run(request)).await
+}
+
+/// [`layer`] around `inner`, for a layer of the crate's own that does more around the same
+/// request (one middleware, so one boxed future per request instead of one per job).
+pub(crate) async fn checked<F, Fut>(
+    origins: &AllowedOrigins,
+    request: Request,
+    inner: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
-        let mut response = next.run(request).await;
+        let mut response = inner(request).await;
         response
             .headers_mut()
             .append(header::VARY, HeaderValue::from_static("origin"));
@@ -138,7 +152,7 @@ pub async fn layer(
     if !allowed && request.uri().path() == "/mcp" {
         return forbidden_origin();
     }
-    let mut response = next.run(request).await;
+    let mut response = inner(request).await;
     add_cors(response.headers_mut(), allowed.then_some(origin));
     response
 }

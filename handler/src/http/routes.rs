@@ -106,7 +106,8 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
     edge.around(routes.fallback(endpoints::not_found).with_state(state))
 }
 
-/// The access log (outermost) and the origin layer.
+/// The access log (outermost) and the origin layer, as one middleware.
+#[derive(Clone)]
 struct Edge {
     metrics: Option<Arc<crate::metrics::MetricsConfig>>,
     origins: origin::AllowedOrigins,
@@ -122,16 +123,24 @@ impl Edge {
 
     /// `app` behind the layers. Wrapped around the whole router, not through `Router::layer`:
     /// that boxes each layer into every route, so a request clones a box per layer (and rmcp's
-    /// service inside), where this clones a few `Arc`s.
+    /// service inside), where this clones a few `Arc`s. One `from_fn` for both jobs: each
+    /// middleware costs a boxed future and a clone of the boxed inner service per request.
     fn around(self, app: Router) -> Router {
         let service = tower::ServiceBuilder::new()
-            .layer(middleware::from_fn_with_state(
-                self.metrics,
-                log::access_log,
-            ))
-            .layer(middleware::from_fn_with_state(self.origins, origin::layer))
+            .layer(middleware::from_fn_with_state(self, Self::serve))
             .service(app);
         Router::new().fallback_service(service)
+    }
+
+    async fn serve(
+        axum::extract::State(edge): axum::extract::State<Self>,
+        request: axum::extract::Request,
+        next: middleware::Next,
+    ) -> axum::response::Response {
+        log::logged(edge.metrics.as_deref(), request, |request| {
+            origin::checked(&edge.origins, request, |request| next.run(request))
+        })
+        .await
     }
 }
 
