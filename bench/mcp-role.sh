@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/mcp-role.sh — memory and per-invocation time of the deployed MCP function: the real
 # `bootstrap` of examples/hello, built with the Lambda zip's profile (`lambda`: fat LTO, opt-level
-# "s", one codegen unit), run as the MCP role (`MCP_HANDLER=mcp`, verify-only) under a Runtime API
+# "z", one codegen unit), run as the MCP role (`MCP_HANDLER=mcp`, verify-only) under a Runtime API
 # that feeds it `tools/call echo` one invocation at a time, as Lambda does (bench/tools
 # `lambda-load`). Per-request JSON logs on (`RUST_LOG=info`), written to a file.
 #

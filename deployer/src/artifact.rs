@@ -129,7 +129,8 @@ fn cargo_lambda_build(project: &Project, arch: Arch, lambda_dir: &Path) -> Comma
     command
 }
 
-/// What the Lambda build sets aws-lc-sys's jitter switch to: on ("1") unless the caller chose.
+/// What the Lambda build sets aws-lc-sys's jitter switch to: on ("1") unless the caller chose,
+/// in the environment (a crate's `.cargo/config.toml` `[env]` loses to the variable set here).
 /// aws-lc seeds from the kernel (getrandom) either way; its CPU-jitter source costs about 30 ms
 /// of CPU at a process's first random number, and on Lambda that is every cold start.
 fn no_jitter_entropy(current: Option<std::ffi::OsString>) -> Option<&'static str> {

@@ -277,17 +277,35 @@ fn log_filter(value: Option<&str>) -> (tracing_subscriber::filter::Targets, Opti
             .parse()
             .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new())
     };
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => (default(), None),
-        Some(value) => match value.parse() {
-            Ok(filter) => (filter, None),
-            Err(error) => (
-                default(),
-                Some(format!(
-                    "`{value}`: {error} (expected `LEVEL` or `TARGET=LEVEL,...`; span and field filters are not supported)"
-                )),
-            ),
-        },
+    let refuse = |value: &str, why: String| {
+        (
+            default(),
+            Some(format!(
+                "`{value}`: {why} (expected `LEVEL` or `TARGET=LEVEL,...`; span and field filters are not supported)"
+            )),
+        )
+    };
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return (default(), None);
+    };
+    // `Targets` reads an empty directive (`info,`) as every target at TRACE, and keeps spaces and
+    // span or field filters as part of a target name; so each directive is checked here first.
+    let mut directives = Vec::new();
+    for directive in value.split(',').map(str::trim) {
+        if directive.is_empty() {
+            continue;
+        }
+        if directive.contains(|c: char| c.is_whitespace() || "[]{}".contains(c)) {
+            return refuse(value, format!("`{directive}` is not one directive"));
+        }
+        directives.push(directive);
+    }
+    if directives.is_empty() {
+        return (default(), None);
+    }
+    match directives.join(",").parse() {
+        Ok(filter) => (filter, None),
+        Err(error) => refuse(value, error.to_string()),
     }
 }
 
@@ -320,6 +338,43 @@ mod tests {
         assert!(enabled(&filter, "my_tools::search", Level::DEBUG));
         assert!(!enabled(&filter, "mcpctl_handler", Level::INFO));
         assert!(enabled(&filter, "mcpctl_handler", Level::WARN));
+    }
+
+    #[test]
+    fn empty_directives_and_spaces_between_them_change_nothing() {
+        for value in [
+            "info,",
+            ",info",
+            "info,,",
+            "info, rmcp=warn",
+            " info ,rmcp=warn ",
+        ] {
+            let (filter, refused) = log_filter(Some(value));
+            assert!(refused.is_none(), "{value}: {refused:?}");
+            assert!(!enabled(&filter, "hyper::proto", Level::DEBUG), "{value}");
+            assert!(!enabled(&filter, "rmcp::service", Level::DEBUG), "{value}");
+            assert!(enabled(&filter, "mcpctl_handler", Level::INFO), "{value}");
+        }
+        let (filter, _) = log_filter(Some("info, rmcp=warn"));
+        assert!(!enabled(&filter, "rmcp::service", Level::INFO));
+        let (filter, refused) = log_filter(Some(","));
+        assert!(refused.is_none());
+        assert!(!enabled(&filter, "rmcp", Level::INFO));
+    }
+
+    #[test]
+    fn span_and_field_filters_are_refused_not_ignored() {
+        for value in [
+            "my_tools[handle]=debug",
+            "my_tools[{id}]=debug",
+            "my tools=debug",
+        ] {
+            let (filter, refused) = log_filter(Some(value));
+            let why = refused.unwrap_or_else(|| panic!("{value} was accepted"));
+            assert!(why.contains("not supported"), "{why}");
+            assert!(enabled(&filter, "mcpctl_handler", Level::INFO));
+            assert!(!enabled(&filter, "my_tools", Level::DEBUG));
+        }
     }
 
     #[test]

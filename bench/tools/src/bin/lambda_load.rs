@@ -354,11 +354,8 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         std::future::pending::<()>().await;
         return StatusCode::NO_CONTENT.into_response();
     };
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
-        + 30_000;
+    let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
+    let deadline = (now + 30) * 1000;
     if let Ok(mut record) = shared.record.lock() {
         record.started.insert(id.clone(), Instant::now());
     }
