@@ -25,12 +25,15 @@ command -v taskset >/dev/null || die "taskset (util-linux) is required"
 command -v python3 >/dev/null || die "python3 is required"
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 cores (the function on core 0, the Runtime API on core 1)"
 
+# With an explicit --target, so the binary lands in <target>/<triple>/lambda/, apart from what
+# `mcpctl build` keeps in <target>/lambda/<arch>/.
+HOST=$(rustc -vV | sed -n 's/^host: //p')
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  log "building bootstrap (profile lambda, --features mcpctl-handler/aws) and lambda-load"
-  (cd "$ROOT" && cargo build --locked --profile lambda -p example-hello --features mcpctl-handler/aws --bin bootstrap)
+  log "building bootstrap (profile lambda, --features mcpctl-handler/aws, $HOST) and lambda-load"
+  (cd "$ROOT" && cargo build --locked --profile lambda --target "$HOST" -p example-hello --features mcpctl-handler/aws --bin bootstrap)
   (cd "$ROOT" && cargo build --locked --release -p mcp-bench-tools --bin lambda-load)
 fi
-BOOTSTRAP="$CARGO_TARGET_DIR/lambda/bootstrap"
+BOOTSTRAP="$CARGO_TARGET_DIR/$HOST/lambda/bootstrap"
 LOAD="$CARGO_TARGET_DIR/release/lambda-load"
 [ -x "$BOOTSTRAP" ] || die "$BOOTSTRAP is missing: run without BENCH_SKIP_BUILD=1"
 [ -x "$LOAD" ] || die "$LOAD is missing: run without BENCH_SKIP_BUILD=1"

@@ -100,6 +100,18 @@ pub(crate) fn describe(path: &Path, arch: Arch) -> miette::Result<Artifact> {
     })
 }
 
+/// Where cargo-lambda writes `<bin>/bootstrap` for `project` on `arch`: named explicitly, so it
+/// does not depend on how cargo-lambda works out the target directory; per architecture, beside
+/// the zip; and not cargo-lambda's default `<target>/lambda`, which is also where a plain `cargo
+/// build --profile lambda` puts its `<bin>` file (cargo-lambda then cannot make `<bin>/` there).
+fn lambda_dir(project: &Project, arch: Arch) -> PathBuf {
+    project
+        .target_dir
+        .join("lambda")
+        .join(arch.as_str())
+        .join("bin")
+}
+
 /// The `cargo lambda build` of `project`'s bin for `arch`, writing under `lambda_dir`.
 fn cargo_lambda_build(project: &Project, arch: Arch, lambda_dir: &Path) -> Command {
     let mut command = Command::new("cargo");
@@ -181,9 +193,7 @@ pub(crate) fn build(project: &Project, arch: Arch, interactive: bool) -> miette:
             arch.target()
         ));
     }
-    // Named explicitly (it is cargo-lambda's default too), so where the binary lands does not
-    // depend on how cargo-lambda works out the target directory.
-    let lambda_dir = project.target_dir.join("lambda");
+    let lambda_dir = lambda_dir(project, arch);
     let mut command = cargo_lambda_build(project, arch, &lambda_dir);
     let mut child = command
         .stdout(std::process::Stdio::null())
@@ -267,11 +277,12 @@ mod tests {
             config_dir: PathBuf::from("/work/crate/config"),
             builtin: false,
         };
-        let command = cargo_lambda_build(
-            &project,
-            Arch::Arm64,
-            Path::new("/work/crate/target/lambda"),
+        // Not `target/lambda`, where `cargo build --profile lambda` writes a `bootstrap` file.
+        assert_eq!(
+            lambda_dir(&project, Arch::Arm64),
+            Path::new("/work/crate/target/lambda/arm64/bin")
         );
+        let command = cargo_lambda_build(&project, Arch::Arm64, &lambda_dir(&project, Arch::Arm64));
         let args: Vec<_> = command
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())

@@ -1,8 +1,8 @@
-//! `mcpctl build`: the arm64 zip for Lambda is under 5 MB and byte-for-byte reproducible.
+//! `mcpctl build`: the arm64 zip for Lambda is under 4.25 MB and byte-for-byte reproducible.
 
 use std::time::Instant;
 
-use e2e::{harness, mcpctl};
+use e2e::{harness, mcpctl, workspace};
 use serde_json::Value;
 
 #[test]
@@ -19,6 +19,13 @@ fn arm64_zip_is_small_and_reproducible() {
         std::env::var("PATH").unwrap_or_default()
     );
     let env = [("PATH", path.as_str())];
+    // What a plain `cargo build --profile lambda` leaves: a `bootstrap` file in target/lambda,
+    // which cargo-lambda's default output directory would need as a directory.
+    let native = target_dir().join("lambda");
+    std::fs::create_dir_all(&native).unwrap();
+    if !native.join("bootstrap").exists() {
+        std::fs::write(native.join("bootstrap"), b"a native lambda-profile build").unwrap();
+    }
     let mut hashes = Vec::new();
     for round in 0..2 {
         let start = Instant::now();
@@ -28,9 +35,11 @@ fn arm64_zip_is_small_and_reproducible() {
         let built: Value =
             serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
         let size = built["size"].as_u64().unwrap();
+        // The target is 3 MB (bench/RESULTS.md says where the bytes are); this budget
+        // catches growth.
         assert!(
-            size < 5_000_000,
-            "the zip is {size} bytes; the budget is 5 MB"
+            size < 4_250_000,
+            "the zip is {size} bytes; the budget is 4.25 MB"
         );
         println!(
             "build {round}: {size} bytes, sha256 {}, {:.1} s",
@@ -64,4 +73,11 @@ fn missing_tools_are_named() {
             && stderr.contains("pip install cargo-lambda ziglang"),
         "{stderr}"
     );
+}
+
+/// The workspace's target directory, as `mcpctl build` finds it through `cargo metadata`.
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
 }

@@ -39,10 +39,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use mcpctl_handler::{
-    keys::{KeyMaterial, StoredKeys},
-    oauth::jwt::{self, AccessClaims, SubjectKind},
-};
+use mcp_bench_tools::bench_token;
+use mcpctl_handler::keys::{KeyMaterial, StoredKeys};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
@@ -273,25 +271,8 @@ fn issuer() -> String {
 fn key_and_token() -> Result<(String, String), String> {
     let stored = StoredKeys::generate().map_err(|e| e.to_string())?;
     let keys = KeyMaterial::from_stored(&stored).map_err(|e| e.to_string())?;
-    let signing = keys.signing.as_ref().ok_or("no signing key")?;
     let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
-    let claims = AccessClaims {
-        aud: format!("{}/mcp", issuer()),
-        iss: issuer(),
-        sub: "bench-client".into(),
-        exp: now + 3600,
-        iat: now,
-        nbf: now,
-        jti: format!("bench-{now}"),
-        client_id: "bench-client".into(),
-        kind: SubjectKind::Machine,
-        scope: "mcp".into(),
-        name: None,
-        email: None,
-        groups: Vec::new(),
-    };
-    let token = jwt::sign(signing.local().ok_or("the key is not local")?, &claims)
-        .map_err(|e| e.to_string())?;
+    let (_, token) = bench_token(&keys, &issuer(), now, 3600, format!("bench-{now}"))?;
     Ok((keys.verifying.jwks().to_string(), token))
 }
 

@@ -15,9 +15,10 @@ use std::{
     process::ExitCode,
 };
 
+use mcp_bench_tools::bench_token;
 use mcpctl_handler::{
     keys::{KeyMaterial, StoredKeys},
-    oauth::jwt::{self, AccessClaims, SubjectKind},
+    oauth::jwt,
 };
 
 fn main() -> ExitCode {
@@ -42,28 +43,17 @@ fn run() -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let stored = load_or_create(&dir.join("keys.json"))?;
     let keys = KeyMaterial::from_stored(&stored).map_err(|e| e.to_string())?;
-    let signing = keys.signing.as_ref().ok_or("no signing key")?;
 
     let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
     for port in ports {
         let issuer = format!("http://127.0.0.1:{port}");
-        let claims = AccessClaims {
-            aud: format!("{issuer}/mcp"),
-            iss: issuer,
-            sub: "bench-client".into(),
-            exp: now + 24 * 3600,
-            iat: now,
-            nbf: now,
-            jti: format!("bench-{port}-{now}"),
-            client_id: "bench-client".into(),
-            kind: SubjectKind::Machine,
-            scope: "mcp".into(),
-            name: None,
-            email: None,
-            groups: Vec::new(),
-        };
-        let token = jwt::sign(signing.local().ok_or("the key is not local")?, &claims)
-            .map_err(|e| e.to_string())?;
+        let (claims, token) = bench_token(
+            &keys,
+            &issuer,
+            now,
+            24 * 3600,
+            format!("bench-{port}-{now}"),
+        )?;
         // Self-check with the server's own verifier, so a bad token fails here and not mid-run.
         jwt::verify(&keys.verifying, &token, &claims.iss, &claims.aud, now)
             .map_err(|e| format!("the minted token does not verify: {e}"))?;
