@@ -143,8 +143,8 @@ fn cargo_lambda_build(project: &Project, arch: Arch, lambda_dir: &Path) -> Comma
 
 /// What the Lambda build sets aws-lc-sys's jitter switch to: on ("1") unless the caller chose,
 /// in the environment (a crate's `.cargo/config.toml` `[env]` loses to the variable set here).
-/// aws-lc seeds from the kernel (getrandom) either way; its CPU-jitter source costs about 30 ms
-/// of CPU at a process's first random number, and on Lambda that is every cold start.
+/// aws-lc seeds from the kernel (getrandom) either way; its CPU-jitter source costs 20–30 ms of
+/// CPU at a process's first random number, and on Lambda that is every cold start.
 fn no_jitter_entropy(current: Option<std::ffi::OsString>) -> Option<&'static str> {
     current.is_none().then_some("1")
 }
@@ -266,7 +266,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_lambda_build_turns_aws_lc_s_jitter_entropy_off() {
+    fn the_lambda_build_writes_apart_from_cargo_and_without_jitter_entropy() {
         let project = Project {
             manifest: PathBuf::from("/work/crate/Cargo.toml"),
             root: PathBuf::from("/work/crate"),
