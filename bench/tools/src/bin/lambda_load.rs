@@ -27,7 +27,10 @@ use std::{
     collections::HashMap,
     os::unix::process::CommandExt,
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -42,7 +45,7 @@ use axum::{
 use mcp_bench_tools::bench_token;
 use mcpctl_handler::keys::{KeyMaterial, StoredKeys};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 const HOST: &str = "abc123.execute-api.us-east-1.amazonaws.com";
 const STAGE: &str = "prod";
@@ -96,7 +99,11 @@ struct Record {
 }
 
 struct Shared {
-    events: tokio::sync::Mutex<mpsc::Receiver<(String, Value)>>,
+    /// The one event every invocation gets, serialized once.
+    event: String,
+    /// How many invocations to hand out, and how many were.
+    count: usize,
+    handed_out: AtomicUsize,
     record: Mutex<Record>,
     answered: Notify,
 }
@@ -127,15 +134,10 @@ fn main() -> std::process::ExitCode {
 async fn run() -> Result<Value, String> {
     let args = parse_args()?;
     let (jwks, token) = key_and_token()?;
-    let event = mcp_event(&token);
-
-    let (sender, receiver) = mpsc::channel(args.count);
-    for n in 0..args.count {
-        let _ = sender.try_send((format!("bench-{n}"), event.clone()));
-    }
-    drop(sender);
     let shared = Arc::new(Shared {
-        events: tokio::sync::Mutex::new(receiver),
+        event: mcp_event(&token).to_string(),
+        count: args.count,
+        handed_out: AtomicUsize::new(0),
         record: Mutex::new(Record::default()),
         answered: Notify::new(),
     });
@@ -330,11 +332,12 @@ fn mcp_event(token: &str) -> Value {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
-    let Some((id, event)) = shared.events.lock().await.recv().await else {
+    let n = shared.handed_out.fetch_add(1, Ordering::Relaxed);
+    if n >= shared.count {
         // Every invocation was handed out: hold the poll, as Lambda does for an idle container.
         std::future::pending::<()>().await;
-        return StatusCode::NO_CONTENT.into_response();
-    };
+    }
+    let id = format!("bench-{n}");
     let now = mcpctl_handler::clock::Clock::now(&mcpctl_handler::clock::SystemClock);
     let deadline = (now + 30) * 1000;
     if let Ok(mut record) = shared.record.lock() {
@@ -354,7 +357,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
             ),
             ("Content-Type", "application/json".into()),
         ],
-        event.to_string(),
+        shared.event.clone(),
     )
         .into_response()
 }
@@ -423,22 +426,17 @@ async fn error(
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    if let Ok(mut record) = shared.record.lock() {
-        record.failure = Some(format!(
-            "invocation {id} failed: {}",
-            String::from_utf8_lossy(&body)
-        ));
-    }
-    shared.answered.notify_one();
-    StatusCode::ACCEPTED
+    failed(&shared, format!("invocation {id} failed"), &body)
 }
 
 async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
+    failed(&shared, "the function failed to start".into(), &body)
+}
+
+/// Records what the function reported as the run's failure, and wakes the run.
+fn failed(shared: &Shared, what: String, body: &[u8]) -> StatusCode {
     if let Ok(mut record) = shared.record.lock() {
-        record.failure = Some(format!(
-            "the function failed to start: {}",
-            String::from_utf8_lossy(&body)
-        ));
+        record.failure = Some(format!("{what}: {}", String::from_utf8_lossy(body)));
     }
     shared.answered.notify_one();
     StatusCode::ACCEPTED
